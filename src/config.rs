@@ -1,0 +1,105 @@
+//! Settings: command-line flags, each backed by the environment variable of the original
+//! product description, so either way of configuring an MCP server works.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Where the database lives when nothing says otherwise, under the home directory.
+const DEFAULT_DB: &str = ".mcp-session-coordinator/coordinator.db";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "mcp-session-coordinator",
+    version,
+    about = "An MCP server that coordinates several AI coding sessions on one codebase: file locks, intents, messages, conflict checks and shared context.",
+    long_about = "An MCP server that coordinates several AI coding sessions on one codebase: file locks, \
+intents, messages, conflict checks and shared context.\n\n\
+Each AI session's MCP client starts its own instance, which speaks MCP over stdin/stdout. All \
+instances on a machine share one SQLite database (WAL mode), so they see each other's sessions, \
+locks and messages. Logs go to stderr."
+)]
+pub struct Settings {
+    /// SQLite database shared by every instance [default: ~/.mcp-session-coordinator/coordinator.db]
+    #[arg(long, env = "MCP_COORDINATOR_DB_PATH", value_name = "PATH")]
+    db_path: Option<PathBuf>,
+
+    /// Seconds between sweeps in which each instance removes stale sessions (releasing their locks and intents) and expired locks
+    #[arg(
+        long = "cleanup-interval",
+        env = "MCP_CLEANUP_INTERVAL_SEC",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    cleanup_interval_sec: u64,
+
+    /// Seconds without a heartbeat (or any tool call) after which a session is stale and gets swept; each instance heartbeats its own sessions three times per timeout
+    #[arg(
+        long = "session-timeout",
+        env = "MCP_SESSION_TIMEOUT_SEC",
+        value_name = "SECONDS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=604_800)
+    )]
+    session_timeout_sec: u64,
+
+    /// What to log to stderr, as a tracing filter: a level (error, warn, info, debug) or per module, like mcp_session_coordinator=debug,rmcp=info
+    #[arg(
+        long,
+        env = "MCP_COORDINATOR_LOG",
+        value_name = "FILTER",
+        default_value = "mcp_session_coordinator=info,warn"
+    )]
+    pub log: String,
+}
+
+impl Settings {
+    /// The database file: the flag or variable when set (and not empty), else under home.
+    pub fn db_path(&self) -> Result<PathBuf, &'static str> {
+        if let Some(path) = self.db_path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            return Ok(path.clone());
+        }
+        std::env::home_dir()
+            .filter(|home| !home.as_os_str().is_empty())
+            .map(|home| home.join(DEFAULT_DB))
+            .ok_or("no home directory to put the database in; set MCP_COORDINATOR_DB_PATH or --db-path")
+    }
+
+    pub fn cleanup_interval(&self) -> Duration {
+        Duration::from_secs(self.cleanup_interval_sec)
+    }
+
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_secs(self.session_timeout_sec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_defaults_match_the_product_description() {
+        let settings = Settings::try_parse_from(["mcp-session-coordinator"]).expect("defaults");
+        assert_eq!(settings.cleanup_interval(), Duration::from_secs(60));
+        assert_eq!(settings.session_timeout(), Duration::from_secs(300));
+
+        let settings = Settings::try_parse_from([
+            "mcp-session-coordinator",
+            "--db-path",
+            "/tmp/x.db",
+            "--cleanup-interval",
+            "5",
+            "--session-timeout",
+            "30",
+        ])
+        .expect("flags");
+        assert_eq!(settings.db_path().ok(), Some(PathBuf::from("/tmp/x.db")));
+        assert_eq!(settings.cleanup_interval(), Duration::from_secs(5));
+        assert_eq!(settings.session_timeout(), Duration::from_secs(30));
+
+        assert!(Settings::try_parse_from(["x", "--cleanup-interval", "0"]).is_err());
+    }
+}

@@ -1,0 +1,418 @@
+//! Messages between sessions: direct, or broadcast to the sender's project.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{Coordinator, MAX_MESSAGE_CHARS, limit, required_text};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::MessageId;
+use crate::model::{Channel, Message, Priority, Session};
+use crate::store::{InboxFilter, MarkRead, NewMessage, WriteTx};
+
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub from_session: String,
+    /// A session id, or the name of a live session of the sender's project; `None` broadcasts.
+    pub to_session: Option<String>,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Sent {
+    pub message_id: MessageId,
+    /// Always "sent".
+    pub status: &'static str,
+    /// The recipient's id; absent for a broadcast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_session: Option<String>,
+    /// How many sessions received it.
+    pub delivered_to: usize,
+    /// The names of the sessions that received it.
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxQuery {
+    pub session_id: String,
+    pub channel: Option<Channel>,
+    pub unread_only: bool,
+    /// A UTC time, or a duration before now like "15m".
+    pub since: Option<String>,
+    pub limit: Option<u64>,
+    pub mark_read: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Inbox {
+    /// Newest first.
+    pub messages: Vec<Message>,
+    pub count: usize,
+    /// Unread messages left in the inbox after this call.
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MarkedRead {
+    /// How many messages went from unread to read.
+    pub marked_read: usize,
+    /// Ids that are not in this session's inbox.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_found: Vec<MessageId>,
+    pub unread_count: i64,
+}
+
+impl Coordinator {
+    pub fn send_message(&self, message: Outgoing) -> Result<Sent> {
+        let content = required_text("content", &message.content, MAX_MESSAGE_CHARS)?;
+        let to = message
+            .to_session
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let now = self.now();
+        self.store.write(|tx| {
+            let me = Self::acting(tx, &message.from_session, now)?;
+            let recipients = match to {
+                Some(to) => vec![self.recipient(tx, &me, to, now)?],
+                None => tx
+                    .live_sessions(&me.project, self.alive_since(now))?
+                    .into_iter()
+                    .filter(|s| s.session_id != me.session_id)
+                    .collect(),
+            };
+            let to_session = to.and(recipients.first().map(|s| s.session_id.clone()));
+            let message_id = tx.insert_message(&NewMessage {
+                project: &me.project,
+                from_session: Some(&me.session_id),
+                from_name: &me.name,
+                to_session: to_session.as_deref(),
+                channel: message.channel,
+                priority: message.priority,
+                content: &content,
+                now,
+            })?;
+            for recipient in &recipients {
+                tx.deliver(message_id, &recipient.session_id)?;
+            }
+            Ok(Sent {
+                message_id,
+                status: "sent",
+                to_session,
+                delivered_to: recipients.len(),
+                recipients: recipients.into_iter().map(|s| s.name).collect(),
+            })
+        })
+    }
+
+    /// Finds a direct message's recipient by id, or by name among the live sessions of the
+    /// sender's project (language models remember names better than ids).
+    fn recipient(
+        &self,
+        tx: &WriteTx<'_>,
+        me: &Session,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<Session> {
+        if to == me.session_id {
+            return Err(Error::invalid(
+                "to_session",
+                "is this session itself; name another session",
+            ));
+        }
+        if let Some(session) = tx.session(to)? {
+            return Ok(session);
+        }
+        let mut named: Vec<Session> = tx
+            .live_sessions(&me.project, self.alive_since(now))?
+            .into_iter()
+            .filter(|s| s.name == to && s.session_id != me.session_id)
+            .collect();
+        match named.len() {
+            1 => Ok(named.remove(0)),
+            0 => Err(Error::invalid(
+                "to_session",
+                format!(
+                    "no session has the id or name '{to}' in project {}; session_list shows who is here",
+                    me.project
+                ),
+            )),
+            n => Err(Error::invalid(
+                "to_session",
+                format!(
+                    "{n} sessions are named '{to}'; pass one of their ids: {}",
+                    named
+                        .iter()
+                        .map(|s| s.session_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// A session's inbox, newest first; with `mark_read`, what it returns is marked as read.
+    pub fn list_messages(&self, query: InboxQuery) -> Result<Inbox> {
+        let limit = limit(query.limit, 50, 500)?;
+        let now = self.now();
+        let since = query
+            .since
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Timestamp::parse_since(s, now).map_err(|e| Error::invalid("since", e)))
+            .transpose()?;
+        let filter = InboxFilter {
+            channel: query.channel,
+            unread_only: query.unread_only,
+            since,
+            limit,
+        };
+        let session_id = query.session_id.as_str();
+        if query.mark_read {
+            self.store.write(|tx| {
+                Self::acting(tx, session_id, now)?;
+                let messages = tx.inbox(session_id, filter)?;
+                for message in messages.iter().filter(|m| !m.read) {
+                    tx.mark_read(session_id, message.message_id, now)?;
+                }
+                let (unread_count, _) = tx.unread(session_id)?;
+                Ok(Inbox {
+                    count: messages.len(),
+                    messages,
+                    unread_count,
+                })
+            })
+        } else {
+            self.look(Some(session_id), |tx, _, _| {
+                let messages = tx.inbox(session_id, filter)?;
+                let (unread_count, _) = tx.unread(session_id)?;
+                Ok(Inbox {
+                    count: messages.len(),
+                    messages,
+                    unread_count,
+                })
+            })
+        }
+    }
+
+    /// Marks the given messages (all unread ones when `message_ids` is empty) as read.
+    pub fn mark_read(&self, session_id: &str, message_ids: &[MessageId]) -> Result<MarkedRead> {
+        let now = self.now();
+        self.store.write(|tx| {
+            Self::acting(tx, session_id, now)?;
+            let mut marked_read = 0;
+            let mut not_found = Vec::new();
+            if message_ids.is_empty() {
+                marked_read = tx.mark_all_read(session_id, now)?;
+            }
+            for &id in message_ids {
+                match tx.mark_read(session_id, id, now)? {
+                    MarkRead::Marked => marked_read += 1,
+                    MarkRead::AlreadyRead => {}
+                    MarkRead::NotInInbox => not_found.push(id),
+                }
+            }
+            let (unread_count, _) = tx.unread(session_id)?;
+            Ok(MarkedRead {
+                marked_read,
+                not_found,
+                unread_count,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::testing::*;
+    use super::*;
+
+    fn send(
+        h: &Harness,
+        from: &str,
+        to: Option<&str>,
+        priority: Priority,
+        content: &str,
+    ) -> Result<Sent> {
+        h.coordinator.send_message(Outgoing {
+            from_session: from.into(),
+            to_session: to.map(Into::into),
+            channel: Channel::Coordination,
+            priority,
+            content: content.into(),
+        })
+    }
+
+    fn inbox(session: &str) -> InboxQuery {
+        InboxQuery {
+            session_id: session.into(),
+            channel: None,
+            unread_only: false,
+            since: None,
+            limit: None,
+            mark_read: false,
+        }
+    }
+
+    #[test]
+    fn broadcasts_reach_the_live_sessions_of_the_project_but_not_the_sender() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let b = h.session("b", "app", None);
+        let c = h.session("c", "app", None);
+        let elsewhere = h.session("d", "other", None);
+        let sent = send(&h, &a, None, Priority::Normal, "heads up").expect("sent");
+        assert_eq!(sent.delivered_to, 2);
+        let mut recipients = sent.recipients.clone();
+        recipients.sort();
+        assert_eq!(recipients, ["b", "c"]);
+        for (session, expected) in [(&a, 0), (&b, 1), (&c, 1), (&elsewhere, 0)] {
+            assert_eq!(
+                h.coordinator
+                    .list_messages(inbox(session))
+                    .expect("inbox")
+                    .count,
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn direct_messages_go_by_id_or_by_name() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let b = h.session("profile-page", "app", None);
+        let sent = send(&h, &a, Some(&b), Priority::High, "by id").expect("sent");
+        assert_eq!(sent.to_session.as_deref(), Some(b.as_str()));
+        send(&h, &a, Some("profile-page"), Priority::Normal, "by name").expect("sent");
+        let err = send(&h, &a, Some("nobody"), Priority::Normal, "x")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("`to_session`") && e.contains("nobody")));
+        assert!(send(&h, &a, Some(&a), Priority::Normal, "me").is_err());
+        assert!(
+            send(&h, &a, None, Priority::Normal, "  ").is_err(),
+            "empty content"
+        );
+
+        let got = h.coordinator.list_messages(inbox(&b)).expect("inbox");
+        let contents: Vec<_> = got.messages.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(contents, ["by name", "by id"], "newest first");
+        assert_eq!(got.messages[0].from_name, "a");
+    }
+
+    #[test]
+    fn read_state_is_per_recipient_and_unread_counts_urgent_mail() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let b = h.session("b", "app", None);
+        let c = h.session("c", "app", None);
+        let first = send(&h, &a, None, Priority::Urgent, "build is broken").expect("sent");
+        send(&h, &a, None, Priority::Low, "fyi").expect("sent");
+        assert_eq!(
+            h.coordinator.unread(&b).expect("unread"),
+            Some(super::super::Unread {
+                count: 2,
+                urgent: 1
+            })
+        );
+
+        let marked = h
+            .coordinator
+            .mark_read(&b, &[first.message_id, MessageId(999)])
+            .expect("mark");
+        assert_eq!(marked.marked_read, 1);
+        assert_eq!(marked.not_found, [MessageId(999)]);
+        assert_eq!(marked.unread_count, 1);
+        assert_eq!(
+            h.coordinator.unread(&c).expect("unread").map(|u| u.count),
+            Some(2),
+            "c's copy is untouched"
+        );
+
+        let unread = h
+            .coordinator
+            .list_messages(InboxQuery {
+                unread_only: true,
+                ..inbox(&b)
+            })
+            .expect("inbox");
+        assert_eq!(
+            unread
+                .messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>(),
+            ["fyi"]
+        );
+        assert_eq!(
+            h.coordinator.mark_read(&b, &[]).expect("all").marked_read,
+            1
+        );
+        assert_eq!(h.coordinator.unread(&b).expect("unread"), None);
+    }
+
+    #[test]
+    fn filters_by_channel_since_and_limit_and_marks_what_it_shows() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let b = h.session("b", "app", None);
+        send(&h, &a, None, Priority::Normal, "old").expect("sent");
+        h.advance(Duration::from_secs(200));
+        h.coordinator
+            .send_message(Outgoing {
+                from_session: a.clone(),
+                to_session: None,
+                channel: Channel::Git,
+                priority: Priority::Normal,
+                content: "pushed main".into(),
+            })
+            .expect("sent");
+        let recent = h
+            .coordinator
+            .list_messages(InboxQuery {
+                since: Some("100s".into()),
+                ..inbox(&b)
+            })
+            .expect("inbox");
+        assert_eq!(recent.count, 1);
+        let git = h
+            .coordinator
+            .list_messages(InboxQuery {
+                channel: Some(Channel::Git),
+                mark_read: true,
+                ..inbox(&b)
+            })
+            .expect("inbox");
+        assert_eq!(git.count, 1);
+        assert_eq!(git.unread_count, 1, "only the git message was marked");
+        let one = h
+            .coordinator
+            .list_messages(InboxQuery {
+                limit: Some(1),
+                ..inbox(&b)
+            })
+            .expect("inbox");
+        assert_eq!(
+            one.messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>(),
+            ["pushed main"]
+        );
+        let bad = h
+            .coordinator
+            .list_messages(InboxQuery {
+                since: Some("last tuesday".into()),
+                ..inbox(&b)
+            })
+            .err()
+            .map(|e| e.to_string());
+        assert!(bad.is_some_and(|e| e.starts_with("invalid argument `since`")));
+    }
+}

@@ -1,0 +1,358 @@
+//! The coordination rules, over the store and independent of any protocol.
+//!
+//! [`Coordinator`] is what every adapter calls: the MCP tools today, an HTTP API or a CLI later.
+//! Each public method is one transaction. Methods that act for a session take its id, refuse an
+//! unknown one, and count the call as a heartbeat; methods that only look take an optional
+//! `viewer` whose project is the default scope.
+//!
+//! The rules themselves (lock matrix, conflict severities) are pure functions in the submodules,
+//! tested without a database.
+
+mod conflicts;
+mod context;
+mod intents;
+mod locks;
+mod messages;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
+pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
+pub use intents::Announced;
+pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
+pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
+pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sent};
+pub use sessions::{
+    Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
+};
+
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Error, Result};
+use crate::model::Session;
+use crate::paths;
+use crate::store::{ReadTx, Store, WriteTx};
+
+/// Longest name, project or branch, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest intent target or description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
+/// Longest message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 16_000;
+/// Longest shared context entry, in characters.
+pub const MAX_CONTEXT_CHARS: usize = 32_000;
+/// Most paths in one call.
+pub const MAX_FILES: usize = 200;
+
+/// A read-only call refreshes its session's heartbeat only when the last one is older than
+/// this, so reads stay reads; writes refresh it in their own transaction for free.
+const HEARTBEAT_RESOLUTION: Duration = Duration::from_secs(1);
+
+/// Completed and abandoned intents are kept this long for the record, then swept.
+const FINISHED_INTENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+pub struct Coordinator {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    session_timeout: Duration,
+}
+
+/// Unread mail, piggybacked on every answer to a session that has some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Unread {
+    /// Unread messages in the session's inbox.
+    pub count: i64,
+    /// How many of them are urgent.
+    pub urgent: i64,
+}
+
+/// What one sweep removed.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// Sessions removed for missing heartbeats (their locks and intents went with them).
+    pub stale_sessions: Vec<Session>,
+    pub expired_locks: usize,
+    pub finished_intents: usize,
+}
+
+impl Coordinator {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, session_timeout: Duration) -> Self {
+        Self {
+            store,
+            clock,
+            session_timeout,
+        }
+    }
+
+    pub fn session_timeout(&self) -> Duration {
+        self.session_timeout
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Sessions whose last heartbeat is before this are stale.
+    fn alive_since(&self, now: Timestamp) -> Timestamp {
+        now.minus(self.session_timeout)
+    }
+
+    /// The session a write acts for, with its heartbeat refreshed in the same transaction.
+    fn acting(tx: &WriteTx<'_>, session_id: &str, now: Timestamp) -> Result<Session> {
+        tx.touch_session(session_id, now)?
+            .ok_or_else(|| Error::unknown_session(session_id))
+    }
+
+    /// Runs a read for an optional viewing session, then records the call as its heartbeat
+    /// when the last one is older than [`HEARTBEAT_RESOLUTION`].
+    fn look<T>(
+        &self,
+        viewer: Option<&str>,
+        work: impl FnOnce(&ReadTx<'_>, Option<&Session>, Timestamp) -> Result<T>,
+    ) -> Result<T> {
+        let now = self.now();
+        let (value, touch) = self.store.read(|tx| {
+            let session = match viewer {
+                Some(id) => Some(tx.session(id)?.ok_or_else(|| Error::unknown_session(id))?),
+                None => None,
+            };
+            let touch = session.as_ref().is_some_and(|s| {
+                now.as_millis() - s.last_heartbeat.as_millis()
+                    > i64::try_from(HEARTBEAT_RESOLUTION.as_millis()).unwrap_or(i64::MAX)
+            });
+            Ok::<_, Error>((work(tx, session.as_ref(), now)?, touch))
+        })?;
+        if let (true, Some(id)) = (touch, viewer) {
+            self.store.write(|tx| tx.touch_session(id, now).map(drop))?;
+        }
+        Ok(value)
+    }
+
+    /// The unread mail of a session; `None` when there is none (or the session is gone).
+    pub fn unread(&self, session_id: &str) -> Result<Option<Unread>> {
+        let (count, urgent) = self.store.read(|tx| tx.unread(session_id))?;
+        Ok((count > 0).then_some(Unread { count, urgent }))
+    }
+
+    /// Removes sessions that missed their heartbeats (releasing their locks and intents), expired
+    /// locks, and old finished intents. Every server process runs this periodically.
+    pub fn sweep(&self) -> Result<SweepReport> {
+        let now = self.now();
+        let cutoff = self.alive_since(now);
+        self.store.write(|tx| {
+            Ok(SweepReport {
+                stale_sessions: tx.delete_stale_sessions(cutoff)?,
+                expired_locks: tx.delete_expired_locks(now)?,
+                finished_intents: tx
+                    .delete_finished_intents(now.minus(FINISHED_INTENT_RETENTION))?,
+            })
+        })
+    }
+}
+
+/// A required piece of text: trimmed, not empty, not longer than `max` characters.
+fn required_text(argument: &'static str, value: &str, max: usize) -> Result<String> {
+    optional_text(argument, Some(value), max)?
+        .ok_or_else(|| Error::invalid(argument, "must not be empty"))
+}
+
+/// Optional text: trimmed; empty counts as absent.
+fn optional_text(
+    argument: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(Error::invalid(
+            argument,
+            format!("is {chars} characters long; the limit is {max}"),
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// A one-line label (name, project, branch): like [`optional_text`], without line breaks.
+fn optional_label(argument: &'static str, value: Option<&str>) -> Result<Option<String>> {
+    let value = optional_text(argument, value, MAX_NAME_CHARS)?;
+    if value
+        .as_deref()
+        .is_some_and(|v| v.chars().any(char::is_control))
+    {
+        return Err(Error::invalid(
+            argument,
+            "must be a single line without control characters",
+        ));
+    }
+    Ok(value)
+}
+
+fn required_label(argument: &'static str, value: &str) -> Result<String> {
+    optional_label(argument, Some(value))?
+        .ok_or_else(|| Error::invalid(argument, "must not be empty"))
+}
+
+/// Normalizes a path argument into a lock key, naming the argument when it is refused.
+fn path_key(argument: &'static str, raw: &str, working_directory: Option<&str>) -> Result<String> {
+    paths::normalize(raw, working_directory).map_err(|e| Error::invalid(argument, e.to_string()))
+}
+
+/// A count limit: `default` when absent, refused outside `1..=max`.
+fn limit(value: Option<u64>, default: usize, max: usize) -> Result<usize> {
+    match value {
+        None => Ok(default),
+        Some(n) if n >= 1 && n <= max as u64 => Ok(n as usize),
+        Some(n) => Err(Error::invalid(
+            "limit",
+            format!("{n} is out of range; allowed: 1 to {max} (default {default})"),
+        )),
+    }
+}
+
+/// The project a look is scoped to: the one asked for, else the viewer's, else every project.
+fn scope<'a>(project: Option<&'a str>, viewer: Option<&'a Session>) -> Option<&'a str> {
+    project
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .or(viewer.map(|s| s.project.as_str()))
+}
+
+/// The working directory that resolves absolute paths for a viewer looking at `project`: its
+/// own, when it belongs to that project.
+fn root_for<'a>(viewer: Option<&'a Session>, project: &str) -> Option<&'a str> {
+    viewer
+        .filter(|s| s.project == project)
+        .and_then(|s| s.working_directory.as_deref())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A coordinator on a private in-memory database with a hand-moved clock.
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    pub const TIMEOUT: Duration = Duration::from_secs(300);
+
+    pub struct Harness {
+        pub coordinator: Coordinator,
+        pub clock: Arc<ManualClock>,
+    }
+
+    impl Harness {
+        pub fn new() -> Self {
+            let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_795_000_000_000)));
+            let store = Store::open_in_memory().expect("in-memory store");
+            Self {
+                coordinator: Coordinator::new(store, clock.clone(), TIMEOUT),
+                clock,
+            }
+        }
+
+        /// Registers a session rooted at `/work/<name>` and returns its id.
+        pub fn session(&self, name: &str, project: &str, branch: Option<&str>) -> String {
+            self.coordinator
+                .register(
+                    Registration {
+                        name: name.into(),
+                        project: project.into(),
+                        branch: branch.map(Into::into),
+                        working_directory: Some(format!("/work/{name}")),
+                    },
+                    None,
+                )
+                .expect("register")
+                .session_id
+        }
+
+        pub fn advance(&self, by: Duration) {
+            self.clock.advance(by);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn the_sweep_removes_stale_sessions_with_their_locks() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let b = h.session("b", "app", None);
+        h.coordinator
+            .acquire_lock(LockRequest::new(
+                &a,
+                "x.ts",
+                crate::model::LockType::Exclusive,
+            ))
+            .expect("lock");
+        h.advance(Duration::from_secs(200));
+        h.coordinator.heartbeat(&b).expect("b beats");
+        h.advance(Duration::from_secs(150));
+
+        let report = h.coordinator.sweep().expect("sweep");
+        let swept: Vec<_> = report
+            .stale_sessions
+            .iter()
+            .map(|s| &s.session_id)
+            .collect();
+        assert_eq!(swept, vec![&a]);
+        let outcome = h
+            .coordinator
+            .acquire_lock(LockRequest::new(
+                &b,
+                "x.ts",
+                crate::model::LockType::Exclusive,
+            ))
+            .expect("lock");
+        assert!(outcome.granted, "a's lock went with a");
+        assert!(matches!(
+            h.coordinator.heartbeat(&a),
+            Err(Error::UnknownSession { .. })
+        ));
+    }
+
+    #[test]
+    fn looking_counts_as_a_heartbeat() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        h.advance(Duration::from_secs(290));
+        h.coordinator
+            .check_lock(Some(&a), None, "x.ts")
+            .expect("check");
+        h.advance(Duration::from_secs(290));
+        assert!(
+            h.coordinator
+                .sweep()
+                .expect("sweep")
+                .stale_sessions
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn limits_and_text_are_validated_with_the_argument_named() {
+        assert_eq!(limit(None, 50, 500).ok(), Some(50));
+        let err = limit(Some(0), 50, 500).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid argument `limit`: 0 is out of range; allowed: 1 to 500 (default 50)")
+        );
+        assert!(required_text("name", "   ", 10).is_err());
+        assert_eq!(
+            required_text("name", " ab ", 10).ok().as_deref(),
+            Some("ab")
+        );
+        assert!(required_text("name", "abcdefghijk", 10).is_err());
+        assert!(required_label("branch", "a\nb").is_err());
+    }
+}

@@ -1,0 +1,429 @@
+//! Sessions: registering, staying alive, leaving.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{Coordinator, optional_label, required_label};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::new_session_id;
+use crate::model::{Channel, Intent, Lock, Priority, Session, SessionActivity};
+use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreError};
+
+/// Who a new session is and where it works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub name: String,
+    pub project: String,
+    pub branch: Option<String>,
+    /// Absolute path of the session's checkout; absolute file paths are made relative to it.
+    pub working_directory: Option<String>,
+}
+
+/// Another live session of the same project, in brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Peer {
+    pub session_id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Registered {
+    pub session_id: String,
+    /// Always "registered".
+    pub status: &'static str,
+    /// True when this re-registration continued an existing session of this connection.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
+    pub name: String,
+    pub project: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    /// A session silent (no heartbeat, no call) for this long is removed and its locks released.
+    pub session_timeout_seconds: u64,
+    /// The other live sessions of this project.
+    pub other_sessions: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Heartbeat {
+    pub session_id: String,
+    /// Always "active".
+    pub status: &'static str,
+    pub last_heartbeat: Timestamp,
+    /// When the session will be considered gone without another heartbeat or call.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionActivity>,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionDetails {
+    #[serde(flatten)]
+    pub session: Session,
+    /// "active", or "stale" when it missed its heartbeats and is about to be removed.
+    pub state: &'static str,
+    pub locks: Vec<Lock>,
+    /// Its announced and in-progress intents.
+    pub intents: Vec<Intent>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Deregistered {
+    /// Always "deregistered".
+    pub status: &'static str,
+    pub session_id: String,
+    pub locks_released: i64,
+    pub intents_cleared: i64,
+}
+
+impl Coordinator {
+    /// Registers a session. With `resume`, the id of a session the same caller registered
+    /// before: when it still exists under the same name and project, it is continued (its
+    /// branch and working directory updated) instead of leaving a ghost twin behind.
+    pub fn register(&self, registration: Registration, resume: Option<&str>) -> Result<Registered> {
+        let name = required_label("name", &registration.name)?;
+        let project = required_label("project", &registration.project)?;
+        let branch = optional_label("branch", registration.branch.as_deref())?;
+        let working_directory = working_directory(registration.working_directory.as_deref())?;
+        let now = self.now();
+
+        let (session, resumed, others) = self.store.write(|tx| {
+            let continued = match resume {
+                Some(id) => match tx.session(id)? {
+                    Some(s) if s.name == name && s.project == project => tx.update_session_place(
+                        id,
+                        branch.as_deref(),
+                        working_directory.as_deref(),
+                        now,
+                    )?,
+                    _ => None,
+                },
+                None => None,
+            };
+            let resumed = continued.is_some();
+            let session = match continued {
+                Some(session) => session,
+                None => {
+                    let session = Session {
+                        session_id: new_session_id()
+                            .map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?,
+                        name: name.clone(),
+                        project: project.clone(),
+                        branch: branch.clone(),
+                        working_directory: working_directory.clone(),
+                        registered_at: now,
+                        last_heartbeat: now,
+                    };
+                    tx.insert_session(&session)?;
+                    session
+                }
+            };
+            let others = tx.live_sessions(&project, self.alive_since(now))?;
+            Ok::<_, Error>((session, resumed, others))
+        })?;
+
+        Ok(Registered {
+            other_sessions: others
+                .into_iter()
+                .filter(|s| s.session_id != session.session_id)
+                .map(|s| Peer {
+                    session_id: s.session_id,
+                    name: s.name,
+                    branch: s.branch,
+                })
+                .collect(),
+            session_id: session.session_id,
+            status: "registered",
+            resumed,
+            name: session.name,
+            project: session.project,
+            branch: session.branch,
+            working_directory: session.working_directory,
+            session_timeout_seconds: self.session_timeout.as_secs(),
+        })
+    }
+
+    pub fn heartbeat(&self, session_id: &str) -> Result<Heartbeat> {
+        let now = self.now();
+        let session = self.store.write(|tx| Self::acting(tx, session_id, now))?;
+        Ok(Heartbeat {
+            session_id: session.session_id,
+            status: "active",
+            last_heartbeat: session.last_heartbeat,
+            expires_at: session.last_heartbeat.plus(self.session_timeout),
+        })
+    }
+
+    /// Brings back, under its old id, a session that was swept while its process still lived
+    /// (a suspended laptop, a stopped process), and tells it in its inbox what it lost.
+    /// Returns false when the session was alive all along.
+    pub fn revive(&self, session_id: &str, registration: &Registration) -> Result<bool> {
+        let now = self.now();
+        let timeout = self.session_timeout.as_secs();
+        self.store.write(|tx| {
+            if tx.touch_session(session_id, now)?.is_some() {
+                return Ok(false);
+            }
+            tx.insert_session(&Session {
+                session_id: session_id.to_owned(),
+                name: registration.name.clone(),
+                project: registration.project.clone(),
+                branch: registration.branch.clone(),
+                working_directory: registration.working_directory.clone(),
+                registered_at: now,
+                last_heartbeat: now,
+            })?;
+            let notice = format!(
+                "This session went more than {timeout}s without a heartbeat (was the machine \
+                 asleep or the process stopped?) and was removed: its locks and intents were \
+                 released. It is registered again under the same id; re-acquire the locks you \
+                 still need and re-announce your intents."
+            );
+            let message_id = tx.insert_message(&NewMessage {
+                project: &registration.project,
+                from_session: None,
+                from_name: "coordinator",
+                to_session: Some(session_id),
+                channel: Channel::Alerts,
+                priority: Priority::High,
+                content: &notice,
+                now,
+            })?;
+            tx.deliver(message_id, session_id)?;
+            Ok::<_, Error>(true)
+        })
+    }
+
+    pub fn list_sessions(
+        &self,
+        viewer: Option<&str>,
+        project: Option<&str>,
+        branch: Option<&str>,
+    ) -> Result<SessionList> {
+        let branch = optional_label("branch", branch)?;
+        self.look(viewer, |tx, viewer, now| {
+            let filter = SessionFilter {
+                project: super::scope(project, viewer),
+                branch: branch.as_deref(),
+                alive_since: self.alive_since(now),
+            };
+            let sessions = tx.sessions(filter, now)?;
+            Ok(SessionList {
+                count: sessions.len(),
+                sessions,
+            })
+        })
+    }
+
+    pub fn get_session(&self, viewer: Option<&str>, session_id: &str) -> Result<SessionDetails> {
+        let session_id = required_label("session_id", session_id)?;
+        self.look(viewer, |tx, _, now| {
+            let session = tx
+                .session(&session_id)?
+                .ok_or_else(|| Error::unknown_session(&session_id))?;
+            let locks = tx.locks(
+                LockFilter {
+                    project: None,
+                    session_id: Some(&session_id),
+                    path: None,
+                    limit: usize::MAX,
+                },
+                now,
+            )?;
+            let intents = tx.intents(IntentFilter {
+                project: None,
+                session_id: Some(&session_id),
+                intent_type: None,
+                active_only: true,
+                limit: usize::MAX,
+            })?;
+            let state = if session.last_heartbeat >= self.alive_since(now) {
+                "active"
+            } else {
+                "stale"
+            };
+            Ok(SessionDetails {
+                session,
+                state,
+                locks,
+                intents,
+            })
+        })
+    }
+
+    /// Ends a session: its locks are released and its intents cleared.
+    pub fn deregister(&self, session_id: &str) -> Result<Deregistered> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let (locks_released, intents_cleared) = tx.holdings(session_id, now)?;
+            if !tx.delete_session(session_id)? {
+                return Err(Error::unknown_session(session_id));
+            }
+            Ok(Deregistered {
+                status: "deregistered",
+                session_id: session_id.to_owned(),
+                locks_released,
+                intents_cleared,
+            })
+        })
+    }
+}
+
+/// A working directory must be absolute: relative ones cannot anchor anything.
+fn working_directory(value: Option<&str>) -> Result<Option<String>> {
+    let value = super::optional_text("working_directory", value, crate::paths::MAX_PATH_LEN)?;
+    if let Some(dir) = &value {
+        let unix = dir.starts_with('/');
+        let bytes = dir.as_bytes();
+        let windows = bytes.len() >= 3
+            && bytes[0].is_ascii_alphabetic()
+            && bytes[1] == b':'
+            && (bytes[2] == b'\\' || bytes[2] == b'/');
+        if !unix && !windows {
+            return Err(Error::invalid(
+                "working_directory",
+                format!("'{dir}' is not an absolute path; pass one like /home/me/repo"),
+            ));
+        }
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::testing::*;
+    use super::*;
+
+    fn registration(name: &str) -> Registration {
+        Registration {
+            name: name.into(),
+            project: "my-app".into(),
+            branch: Some("main".into()),
+            working_directory: Some("/repo".into()),
+        }
+    }
+
+    #[test]
+    fn registration_lists_the_other_live_sessions() {
+        let h = Harness::new();
+        let first = h.coordinator.register(registration("a"), None).expect("a");
+        assert_eq!(first.status, "registered");
+        assert!(first.other_sessions.is_empty());
+        let second = h.coordinator.register(registration("b"), None).expect("b");
+        assert_ne!(first.session_id, second.session_id);
+        let names: Vec<_> = second
+            .other_sessions
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["a"]);
+    }
+
+    #[test]
+    fn resuming_continues_the_same_session_only_for_the_same_name_and_project() {
+        let h = Harness::new();
+        let first = h.coordinator.register(registration("a"), None).expect("a");
+        let mut moved = registration("a");
+        moved.branch = Some("feature/x".into());
+        let again = h
+            .coordinator
+            .register(moved, Some(&first.session_id))
+            .expect("again");
+        assert_eq!(again.session_id, first.session_id);
+        assert!(again.resumed);
+        assert_eq!(again.branch.as_deref(), Some("feature/x"));
+
+        let other = h
+            .coordinator
+            .register(registration("b"), Some(&first.session_id))
+            .expect("other");
+        assert_ne!(other.session_id, first.session_id);
+        assert!(!other.resumed);
+    }
+
+    #[test]
+    fn bad_registrations_name_the_argument() {
+        let h = Harness::new();
+        let mut r = registration("a");
+        r.project = "  ".into();
+        let err = h.coordinator.register(r, None).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid argument `project`: must not be empty")
+        );
+        let mut r = registration("a");
+        r.working_directory = Some("repo".into());
+        let err = h.coordinator.register(r, None).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("`working_directory`")));
+    }
+
+    #[test]
+    fn deregistering_releases_and_counts_what_the_session_held() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        for path in ["x.ts", "y.ts"] {
+            h.coordinator
+                .acquire_lock(super::super::LockRequest::new(
+                    &a,
+                    path,
+                    crate::model::LockType::Exclusive,
+                ))
+                .expect("lock");
+        }
+        let gone = h.coordinator.deregister(&a).expect("deregister");
+        assert_eq!((gone.status, gone.locks_released), ("deregistered", 2));
+        assert!(matches!(
+            h.coordinator.deregister(&a),
+            Err(Error::UnknownSession { .. })
+        ));
+    }
+
+    #[test]
+    fn stale_sessions_are_hidden_from_the_list_and_marked_in_details() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let b = h.session("b", "app", None);
+        h.advance(TIMEOUT + Duration::from_secs(1));
+        h.coordinator.heartbeat(&b).expect("b");
+        let list = h
+            .coordinator
+            .list_sessions(Some(&b), None, None)
+            .expect("list");
+        let ids: Vec<_> = list
+            .sessions
+            .iter()
+            .map(|s| &s.session.session_id)
+            .collect();
+        assert_eq!(ids, vec![&b]);
+        let details = h.coordinator.get_session(Some(&b), &a).expect("details");
+        assert_eq!(details.state, "stale");
+    }
+
+    #[test]
+    fn a_swept_session_is_revived_under_its_id_and_told_what_it_lost() {
+        let h = Harness::new();
+        let reg = registration("a");
+        let a = h
+            .coordinator
+            .register(reg.clone(), None)
+            .expect("a")
+            .session_id;
+        assert!(!h.coordinator.revive(&a, &reg).expect("alive"));
+        h.advance(TIMEOUT + Duration::from_secs(1));
+        h.coordinator.sweep().expect("sweep");
+        assert!(h.coordinator.revive(&a, &reg).expect("revived"));
+        let unread = h.coordinator.unread(&a).expect("unread");
+        assert_eq!(unread.map(|u| u.count), Some(1));
+    }
+}

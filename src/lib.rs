@@ -1,0 +1,26 @@
+//! mcp-session-coordinator: lets several AI coding sessions work on one codebase at once.
+//!
+//! Every AI session starts its own server process; all of them share one SQLite database. The
+//! crate is layered so that each adapter (MCP over stdio today, HTTP and a CLI later) stays thin:
+//!
+//! - [`model`]: the nouns (sessions, locks, intents, messages, context) as callers see them;
+//! - [`store`]: every SQL statement, behind read and write transactions;
+//! - [`coordinator`]: the rules (lock matrix, conflict severities, liveness), over the store;
+//! - [`mcp`]: the MCP tools, which parse arguments, call the coordinator and shape answers;
+//! - [`liveness`]: the background heartbeat and stale-session sweep every process runs.
+//!
+//! See `ARCHITECTURE.md` for the codemap and the invariants.
+
+pub mod clock;
+pub mod config;
+pub mod coordinator;
+pub mod error;
+pub mod ids;
+pub mod liveness;
+pub mod mcp;
+pub mod model;
+pub mod paths;
+pub mod store;
+
+pub use coordinator::Coordinator;
+pub use error::{Error, Result};

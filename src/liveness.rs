@@ -1,0 +1,183 @@
+//! Keeping our sessions alive, and sweeping everyone's dead ones.
+//!
+//! An AI forgets to heartbeat, so the process does it for the sessions its connection
+//! registered ([`Keepalive`]), and deregisters them when it exits cleanly. A process that dies
+//! without exiting cleanly (SIGKILL, a crash, a pulled plug) stops heartbeating; every other
+//! process runs the sweeper, which removes its sessions after the timeout and so frees its locks.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::coordinator::{Coordinator, Registration};
+
+/// The sessions one connection registered, most recent last.
+#[derive(Debug, Default)]
+pub struct Keepalive {
+    sessions: Mutex<Vec<(String, Registration)>>,
+}
+
+impl Keepalive {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Vec<(String, Registration)>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn remember(&self, session_id: &str, registration: Registration) {
+        let mut sessions = self.sessions();
+        sessions.retain(|(id, _)| id != session_id);
+        sessions.push((session_id.to_owned(), registration));
+    }
+
+    pub fn forget(&self, session_id: &str) {
+        self.sessions().retain(|(id, _)| id != session_id);
+    }
+
+    /// The session calls default to: the most recently registered one.
+    pub fn current(&self) -> Option<String> {
+        self.sessions().last().map(|(id, _)| id.clone())
+    }
+
+    /// The session this connection registered under that name in that project, if any.
+    pub fn find(&self, name: &str, project: &str) -> Option<String> {
+        self.sessions()
+            .iter()
+            .rev()
+            .find(|(_, r)| r.name.trim() == name.trim() && r.project.trim() == project.trim())
+            .map(|(id, _)| id.clone())
+    }
+
+    fn snapshot(&self) -> Vec<(String, Registration)> {
+        self.sessions().clone()
+    }
+
+    /// Heartbeats every kept session; one swept meanwhile (a suspended machine) is revived
+    /// under its id and told what it lost.
+    pub fn beat(&self, coordinator: &Coordinator) {
+        for (id, registration) in self.snapshot() {
+            match coordinator.revive(&id, &registration) {
+                Ok(true) => {
+                    tracing::warn!(session_id = %id, "session had been swept; registered it again")
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(session_id = %id, %error, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// Deregisters every kept session, releasing their locks; returns how many were ended.
+    pub fn release_all(&self, coordinator: &Coordinator) -> usize {
+        let mut ended = 0;
+        for (id, _) in self.snapshot() {
+            match coordinator.deregister(&id) {
+                Ok(gone) => {
+                    ended += 1;
+                    tracing::info!(session_id = %id, locks_released = gone.locks_released, "session deregistered on exit");
+                }
+                Err(error) => {
+                    tracing::warn!(session_id = %id, %error, "could not deregister on exit")
+                }
+            }
+            self.forget(&id);
+        }
+        ended
+    }
+}
+
+/// How often to heartbeat: three beats per timeout, so one late beat is harmless.
+pub fn heartbeat_interval(session_timeout: Duration) -> Duration {
+    (session_timeout / 3).max(Duration::from_millis(100))
+}
+
+/// Heartbeats `keepalive`'s sessions every `every`.
+pub fn spawn_heartbeats(
+    coordinator: Arc<Coordinator>,
+    keepalive: Arc<Keepalive>,
+    every: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let (coordinator, keepalive) = (coordinator.clone(), keepalive.clone());
+            if let Err(error) =
+                tokio::task::spawn_blocking(move || keepalive.beat(&coordinator)).await
+            {
+                tracing::error!(%error, "heartbeat task failed");
+            }
+        }
+    })
+}
+
+/// Sweeps stale sessions and expired locks every `every`, starting now.
+pub fn spawn_sweeper(coordinator: Arc<Coordinator>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let coordinator = coordinator.clone();
+            match tokio::task::spawn_blocking(move || coordinator.sweep()).await {
+                Ok(Ok(report)) => {
+                    for session in &report.stale_sessions {
+                        tracing::info!(
+                            session_id = %session.session_id,
+                            name = %session.name,
+                            project = %session.project,
+                            "swept stale session; its locks and intents were released"
+                        );
+                    }
+                    if report.expired_locks > 0 || report.finished_intents > 0 {
+                        tracing::debug!(
+                            expired_locks = report.expired_locks,
+                            finished_intents = report.finished_intents,
+                            "swept"
+                        );
+                    }
+                }
+                Ok(Err(error)) => tracing::warn!(%error, "sweep failed; will retry"),
+                Err(error) => tracing::error!(%error, "sweep task failed"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(name: &str) -> Registration {
+        Registration {
+            name: name.into(),
+            project: "app".into(),
+            branch: None,
+            working_directory: None,
+        }
+    }
+
+    #[test]
+    fn the_most_recent_registration_is_the_default() {
+        let keepalive = Keepalive::default();
+        assert_eq!(keepalive.current(), None);
+        keepalive.remember("ses-1", registration("a"));
+        keepalive.remember("ses-2", registration("b"));
+        assert_eq!(keepalive.current().as_deref(), Some("ses-2"));
+        assert_eq!(keepalive.find("a", "app").as_deref(), Some("ses-1"));
+        assert_eq!(keepalive.find("a", "other"), None);
+        keepalive.forget("ses-2");
+        assert_eq!(keepalive.current().as_deref(), Some("ses-1"));
+    }
+
+    #[test]
+    fn three_beats_per_timeout() {
+        assert_eq!(
+            heartbeat_interval(Duration::from_secs(300)),
+            Duration::from_secs(100)
+        );
+        assert_eq!(
+            heartbeat_interval(Duration::from_millis(30)),
+            Duration::from_millis(100)
+        );
+    }
+}

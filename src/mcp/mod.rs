@@ -1,0 +1,120 @@
+//! The MCP adapter: 20 tools over the coordinator.
+//!
+//! One [`CoordinatorServer`] serves one MCP connection. It remembers the sessions that
+//! connection registered ([`Keepalive`]) so later calls may omit `session_id`, and so the
+//! process can heartbeat them and deregister them when it exits. Every tool parses its
+//! arguments, runs one coordinator call on the blocking pool (a write may wait on another
+//! process's transaction), and shapes the answer.
+
+mod params;
+mod reply;
+mod stdio;
+mod tools;
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{Json, ServerHandler, tool_handler};
+
+pub use reply::{Answer, ToolError};
+pub use stdio::serve_stdio;
+
+use crate::coordinator::Coordinator;
+use crate::liveness::Keepalive;
+
+/// Read by the model when it connects: the workflow in a few lines.
+const INSTRUCTIONS: &str = "Coordinates several AI sessions working on one codebase. \
+Start with session_register (name, project, branch); later calls from this connection may omit session_id. \
+Before editing a file: lock_acquire it (exclusive), and lock_release it when done. \
+Before a commit, push, rebase, merge or a risky edit: conflict_check, and intent_announce what you will do; \
+intent_update/intent_clear it when finished. \
+Answers carry unread_messages when others wrote to you: read them with message_list. \
+Share decisions and discoveries with context_share; check context_query when starting a task.";
+
+#[derive(Clone)]
+pub struct CoordinatorServer {
+    coordinator: Arc<Coordinator>,
+    keepalive: Arc<Keepalive>,
+    /// Where sessions registered without a working_directory are rooted: the directory the MCP
+    /// client started this process in, which is the checkout for a stdio server.
+    default_root: Option<String>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl CoordinatorServer {
+    pub fn new(
+        coordinator: Arc<Coordinator>,
+        keepalive: Arc<Keepalive>,
+        default_root: Option<String>,
+    ) -> Self {
+        Self {
+            coordinator,
+            keepalive,
+            default_root,
+            tool_router: Self::tools(),
+        }
+    }
+
+    /// The session a call acts for: the one named, else the one this connection registered.
+    fn acting(&self, named: Option<String>, argument: &str) -> Result<String, ToolError> {
+        named
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .or_else(|| self.keepalive.current())
+            .ok_or_else(|| {
+                ToolError::new(format!(
+                    "invalid arguments: `{argument}` is required: call session_register first (this connection then remembers the session), or pass the session_id it returned"
+                ))
+            })
+    }
+
+    /// The session a look is made by, if known: the one named, else this connection's.
+    fn viewer(&self, named: Option<String>) -> Option<String> {
+        named
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .or_else(|| self.keepalive.current())
+    }
+
+    /// Runs `work` on the blocking pool and answers with its result plus `session`'s unread
+    /// mail.
+    async fn respond<T: Send + 'static>(
+        &self,
+        session: Option<String>,
+        work: impl FnOnce(&Coordinator) -> crate::Result<T> + Send + 'static,
+    ) -> Result<Json<Answer<T>>, ToolError> {
+        let coordinator = self.coordinator.clone();
+        tokio::task::spawn_blocking(move || {
+            let body = work(&coordinator)?;
+            let unread_messages = match session {
+                Some(id) => coordinator.unread(&id).unwrap_or_else(|error| {
+                    tracing::warn!(%error, "could not count unread messages");
+                    None
+                }),
+                None => None,
+            };
+            Ok(Json(Answer {
+                body,
+                unread_messages,
+            }))
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "tool task failed");
+            ToolError::new(format!("internal error: {error}"))
+        })?
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for CoordinatorServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+}

@@ -1,0 +1,82 @@
+//! One AI session's server process: MCP over stdin/stdout until the client goes away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+
+use super::CoordinatorServer;
+use crate::coordinator::Coordinator;
+use crate::liveness::{self, Keepalive};
+
+/// Serves MCP on stdio until stdin closes or a termination signal arrives, then deregisters
+/// the sessions this connection registered, releasing their locks. Meanwhile it heartbeats
+/// them and sweeps everyone's stale sessions every `cleanup_interval`.
+pub async fn serve_stdio(coordinator: Arc<Coordinator>, cleanup_interval: Duration) {
+    let keepalive = Arc::new(Keepalive::default());
+    let root = std::env::current_dir()
+        .ok()
+        .map(|dir| dir.display().to_string());
+    let server = CoordinatorServer::new(coordinator.clone(), keepalive.clone(), root);
+    let sweeper = liveness::spawn_sweeper(coordinator.clone(), cleanup_interval);
+    let heartbeats = liveness::spawn_heartbeats(
+        coordinator.clone(),
+        keepalive.clone(),
+        liveness::heartbeat_interval(coordinator.session_timeout()),
+    );
+
+    let reason = tokio::select! {
+        reason = serve(server) => reason,
+        reason = terminated() => reason,
+    };
+    tracing::info!(reason, "shutting down");
+    sweeper.abort();
+    heartbeats.abort();
+    let ended = tokio::task::spawn_blocking(move || keepalive.release_all(&coordinator)).await;
+    if let Err(error) = ended {
+        tracing::error!(%error, "could not deregister sessions on exit");
+    }
+}
+
+async fn serve(server: CoordinatorServer) -> &'static str {
+    match server.serve(rmcp::transport::stdio_pipes()).await {
+        Ok(running) => match running.waiting().await {
+            Ok(_) => "stdin closed",
+            Err(error) => {
+                tracing::error!(%error, "MCP service failed");
+                "MCP service failed"
+            }
+        },
+        Err(error) => {
+            tracing::warn!(%error, "the client left before the session started");
+            "client left before initialization"
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop.
+#[cfg(unix)]
+async fn terminated() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!("cannot listen for termination signals");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminated() -> &'static str {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => "Ctrl-C",
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -1,0 +1,422 @@
+//! The 20 tools. Names, parameters and result fields follow the original product description;
+//! descriptions are written for the model that reads them: when to call, what comes back.
+
+use rmcp::{Json, tool, tool_router};
+
+use super::params::{self, Parameters};
+use super::{Answer, CoordinatorServer, ToolError};
+use crate::coordinator::{
+    Announced, ConflictQuery, ConflictReport, ContextDeleted, ContextList, ContextShared,
+    Deregistered, Heartbeat, Inbox, InboxQuery, IntentCleared, IntentList, IntentListQuery,
+    IntentRequest, IntentUpdated, LockList, LockListQuery, LockOutcome, LockRequest, LockStatus,
+    MarkedRead, NewContext, Outgoing, Registered, Registration, Released, Sent, SessionDetails,
+    SessionList,
+};
+use crate::model::{Channel, LockType, Priority};
+
+#[tool_router(router = tools, vis = "pub(super)")]
+impl CoordinatorServer {
+    #[tool(
+        description = "Register this AI session; call once before coordinating. Returns session_id (later calls from this connection may omit it), the timeout after which a silent session is removed, and the other live sessions of the project. Registering again with the same name and project continues the same session.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn session_register(
+        &self,
+        Parameters(args): Parameters<params::SessionRegister>,
+    ) -> Result<Json<Answer<Registered>>, ToolError> {
+        let args = args?;
+        let registration = Registration {
+            name: args.name,
+            project: args.project,
+            branch: args.branch,
+            working_directory: args.working_directory.or_else(|| self.default_root.clone()),
+        };
+        let resume = self
+            .keepalive
+            .find(&registration.name, &registration.project);
+        let keepalive = self.keepalive.clone();
+        // Only a resumed session (same id as `resume`) can have mail waiting.
+        self.respond(resume.clone(), move |c| {
+            let registered = c.register(registration.clone(), resume.as_deref())?;
+            keepalive.remember(&registered.session_id, registration);
+            Ok(registered)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Keep a session alive. This server already heartbeats the session it registered while it runs, and every call counts as one; call this after long idle stretches or for a session registered elsewhere.",
+        annotations(
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn session_heartbeat(
+        &self,
+        Parameters(args): Parameters<params::SessionOnly>,
+    ) -> Result<Json<Answer<Heartbeat>>, ToolError> {
+        let session = self.acting(args?.session_id, "session_id")?;
+        self.respond(Some(session.clone()), move |c| c.heartbeat(&session))
+            .await
+    }
+
+    #[tool(
+        description = "List live sessions (default: your project) with how many locks and active intents each holds, to see who else is working on the codebase.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn session_list(
+        &self,
+        Parameters(args): Parameters<params::SessionList>,
+    ) -> Result<Json<Answer<SessionList>>, ToolError> {
+        let args = args?;
+        let viewer = self.viewer(None);
+        self.respond(viewer.clone(), move |c| {
+            c.list_sessions(
+                viewer.as_deref(),
+                args.project.as_deref(),
+                args.branch.as_deref(),
+            )
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Describe one session: name, project, branch, working directory, last heartbeat, its locks and its active intents.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn session_get(
+        &self,
+        Parameters(args): Parameters<params::SessionGet>,
+    ) -> Result<Json<Answer<SessionDetails>>, ToolError> {
+        let target = self.acting(args?.session_id, "session_id")?;
+        let viewer = self.viewer(None);
+        self.respond(viewer.clone(), move |c| {
+            c.get_session(viewer.as_deref(), &target)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "End a session when its work is done: releases all its locks and clears its intents (locks_released tells how many). The server also does this when its process exits.",
+        annotations(destructive_hint = true, open_world_hint = false)
+    )]
+    async fn session_deregister(
+        &self,
+        Parameters(args): Parameters<params::SessionOnly>,
+    ) -> Result<Json<Answer<Deregistered>>, ToolError> {
+        let session = self.acting(args?.session_id, "session_id")?;
+        let keepalive = self.keepalive.clone();
+        self.respond(None, move |c| {
+            let gone = c.deregister(&session)?;
+            keepalive.forget(&session);
+            Ok(gone)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Lock a file before editing it. Granted: {granted: true, lock_type, expires_at, fencing_token, warnings}. Denied: {granted: false, held_by, holder_name, reason}: message the holder or work on something else. Acquiring a lock you hold renews it. Release it with lock_release as soon as your edit is done.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn lock_acquire(
+        &self,
+        Parameters(args): Parameters<params::LockAcquire>,
+    ) -> Result<Json<Answer<LockOutcome>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        let request = LockRequest {
+            session_id: session.clone(),
+            file_path: args.file_path,
+            lock_type: args.lock_type.unwrap_or(LockType::Exclusive),
+            ttl_seconds: args.ttl_seconds,
+        };
+        self.respond(Some(session), move |c| c.acquire_lock(request))
+            .await
+    }
+
+    #[tool(
+        description = "Release a lock you hold, as soon as you are done with the file. Only the holder can release: otherwise released is false and reason says who holds it.",
+        annotations(
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn lock_release(
+        &self,
+        Parameters(args): Parameters<params::LockRelease>,
+    ) -> Result<Json<Answer<Released>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        self.respond(Some(session.clone()), move |c| {
+            c.release_lock(&session, &args.file_path)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "List live locks (default: your project), optionally only one session's or one file's, with holder, type and expiry.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn lock_list(
+        &self,
+        Parameters(args): Parameters<params::LockList>,
+    ) -> Result<Json<Answer<LockList>>, ToolError> {
+        let args = args?;
+        let viewer = self.viewer(None);
+        let query = LockListQuery {
+            project: args.project,
+            session_id: args.session_id,
+            file_path: args.file_path,
+            limit: args.limit,
+        };
+        self.respond(viewer.clone(), move |c| {
+            c.list_locks(viewer.as_deref(), query)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Check whether a file is locked and by whom, without locking it: locked, lock_type, held_by, holder_name, expires_at, and every holder.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn lock_check(
+        &self,
+        Parameters(args): Parameters<params::LockCheck>,
+    ) -> Result<Json<Answer<LockStatus>>, ToolError> {
+        let args = args?;
+        let viewer = self.viewer(args.session_id);
+        self.respond(viewer.clone(), move |c| {
+            c.check_lock(viewer.as_deref(), args.project.as_deref(), &args.file_path)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Announce what you are about to do so other sessions can avoid clashing with it. Returns intent_id and the conflicts it already has; safe_to_proceed false means stop and coordinate first. Set it in_progress when you start and completed when done (intent_update), or clear it (intent_clear).",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn intent_announce(
+        &self,
+        Parameters(args): Parameters<params::IntentAnnounce>,
+    ) -> Result<Json<Answer<Announced>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        let request = IntentRequest {
+            session_id: session.clone(),
+            intent_type: args.intent_type,
+            target: args.target,
+            description: args.description,
+            files: args.files,
+        };
+        self.respond(Some(session), move |c| c.announce_intent(request))
+            .await
+    }
+
+    #[tool(
+        description = "Move your intent along: in_progress when you start, completed or abandoned when you stop. Finished intents no longer appear in conflict checks.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn intent_update(
+        &self,
+        Parameters(args): Parameters<params::IntentUpdate>,
+    ) -> Result<Json<Answer<IntentUpdated>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        self.respond(Some(session.clone()), move |c| {
+            c.update_intent(
+                &session,
+                args.intent_id,
+                args.status,
+                args.description.as_deref(),
+            )
+        })
+        .await
+    }
+
+    #[tool(
+        description = "List active intents (default: your project), optionally of one type or session; include_finished adds completed and abandoned ones.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn intent_list(
+        &self,
+        Parameters(args): Parameters<params::IntentList>,
+    ) -> Result<Json<Answer<IntentList>>, ToolError> {
+        let args = args?;
+        let viewer = self.viewer(None);
+        let query = IntentListQuery {
+            project: args.project,
+            session_id: args.session_id,
+            intent_type: args.intent_type,
+            include_finished: args.include_finished.unwrap_or(false),
+            limit: args.limit,
+        };
+        self.respond(viewer.clone(), move |c| {
+            c.list_intents(viewer.as_deref(), query)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Remove your intent once it is done or dropped, so it stops showing up in other sessions' conflict checks.",
+        annotations(
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn intent_clear(
+        &self,
+        Parameters(args): Parameters<params::IntentClear>,
+    ) -> Result<Json<Answer<IntentCleared>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        self.respond(Some(session.clone()), move |c| {
+            c.clear_intent(&session, args.intent_id)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Send a message to one session (to_session: its id or name) or, without to_session, to every live session of your project. Returns message_id and who received it.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn message_send(
+        &self,
+        Parameters(args): Parameters<params::MessageSend>,
+    ) -> Result<Json<Answer<Sent>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.from_session, "from_session")?;
+        let message = Outgoing {
+            from_session: session.clone(),
+            to_session: args.to_session,
+            channel: args.channel.unwrap_or(Channel::General),
+            priority: args.priority.unwrap_or(Priority::Normal),
+            content: args.content,
+        };
+        self.respond(Some(session), move |c| c.send_message(message))
+            .await
+    }
+
+    #[tool(
+        description = "Read your inbox, newest first: messages sent to you and broadcasts to your project, each with read state; unread_count tells how many remain unread.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn message_list(
+        &self,
+        Parameters(args): Parameters<params::MessageList>,
+    ) -> Result<Json<Answer<Inbox>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        let query = InboxQuery {
+            session_id: session.clone(),
+            channel: args.channel,
+            unread_only: args.unread_only.unwrap_or(false),
+            since: args.since,
+            limit: args.limit,
+            mark_read: args.mark_read.unwrap_or(false),
+        };
+        self.respond(Some(session), move |c| c.list_messages(query))
+            .await
+    }
+
+    #[tool(
+        description = "Mark messages as read (all unread ones when message_ids is omitted), which clears them from the unread_messages count carried by every answer.",
+        annotations(
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn message_mark_read(
+        &self,
+        Parameters(args): Parameters<params::MessageMarkRead>,
+    ) -> Result<Json<Answer<MarkedRead>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        self.respond(Some(session.clone()), move |c| {
+            c.mark_read(&session, &args.message_ids)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Check before you act: compares what you plan (intent_type, file_paths, target) with other live sessions' locks, intents and branches. Returns conflicts (type, severity, a description naming the session and what it does) and safe_to_proceed, false when any conflict is high. Call it before editing shared files and before every commit, push, rebase or merge.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn conflict_check(
+        &self,
+        Parameters(args): Parameters<params::ConflictCheck>,
+    ) -> Result<Json<Answer<ConflictReport>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        let query = ConflictQuery {
+            session_id: session.clone(),
+            intent_type: args.intent_type,
+            file_paths: args.file_paths,
+            target: args.target,
+        };
+        self.respond(Some(session), move |c| c.check_conflicts(query))
+            .await
+    }
+
+    #[tool(
+        description = "Share knowledge other sessions should have: a decision, discovery, convention, blocker or note. It outlives your session and is found with context_query.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn context_share(
+        &self,
+        Parameters(args): Parameters<params::ContextShare>,
+    ) -> Result<Json<Answer<ContextShared>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        let entry = NewContext {
+            session_id: session.clone(),
+            context_type: args.context_type,
+            content: args.content,
+            project: args.project,
+            tags: args.tags,
+        };
+        self.respond(Some(session), move |c| c.share_context(entry))
+            .await
+    }
+
+    #[tool(
+        description = "Search shared context (default: your project) by type and/or keyword, best match first; each entry has content, context_type, shared_by and created_at. Check it when you start a task.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn context_query(
+        &self,
+        Parameters(args): Parameters<params::ContextQuery>,
+    ) -> Result<Json<Answer<ContextList>>, ToolError> {
+        let args = args?;
+        let viewer = self.viewer(None);
+        self.respond(viewer.clone(), move |c| {
+            c.query_context(
+                viewer.as_deref(),
+                args.project.as_deref(),
+                args.context_type,
+                args.keyword.as_deref(),
+                args.limit,
+            )
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Delete a shared context entry that is outdated or wrong; any session of its project may.",
+        annotations(destructive_hint = true, open_world_hint = false)
+    )]
+    async fn context_delete(
+        &self,
+        Parameters(args): Parameters<params::ContextDelete>,
+    ) -> Result<Json<Answer<ContextDeleted>>, ToolError> {
+        let args = args?;
+        let session = self.acting(args.session_id, "session_id")?;
+        self.respond(Some(session.clone()), move |c| {
+            c.delete_context(&session, args.context_id)
+        })
+        .await
+    }
+}

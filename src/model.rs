@@ -1,0 +1,340 @@
+//! The nouns of coordination, as every caller (MCP tool, HTTP API, CLI) sees them.
+//!
+//! Field names are a contract inherited from the original product description (`session_id`,
+//! `holder_name`, `shared_by`, ...): prompts written for it must keep working.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::ids::{ContextId, IntentId, LockId, MessageId};
+
+/// Declares an enum of lower-case words, read leniently (`Exclusive`, `in-progress`) because
+/// language models vary their spelling, and refused with the list of allowed words otherwise.
+macro_rules! word_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+        #[schemars(inline)]
+        pub enum $name {
+            $( #[serde(rename = $text)] $variant ),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Reads a word, ignoring case, surrounding blanks, and `-` for `_`.
+            pub fn parse(text: &str) -> Option<Self> {
+                let word = text.trim().to_ascii_lowercase().replace('-', "_");
+                match word.as_str() {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The allowed words, for error messages.
+            pub fn allowed() -> String {
+                [$($text),+].join(", ")
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct WordVisitor;
+                impl Visitor<'_> for WordVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "one of: {}", $name::allowed())
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
+                        $name::parse(v).ok_or_else(|| {
+                            E::custom(format!("unknown value '{v}'; allowed values: {}", $name::allowed()))
+                        })
+                    }
+                }
+                deserializer.deserialize_str(WordVisitor)
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// How a lock constrains other sessions on the same path.
+    LockType {
+        Exclusive = "exclusive",
+        Shared = "shared",
+        Intent = "intent",
+    }
+);
+
+impl LockType {
+    /// The lock matrix: may a session take `self` while another session holds `held`?
+    /// `exclusive` excludes every exclusive and shared holder, `shared` excludes exclusive
+    /// holders, and `intent` is advisory: it neither blocks nor is blocked.
+    pub fn is_blocked_by(self, held: LockType) -> bool {
+        use LockType::*;
+        matches!(
+            (self, held),
+            (Exclusive, Exclusive) | (Exclusive, Shared) | (Shared, Exclusive)
+        )
+    }
+}
+
+word_enum!(
+    /// What a session is about to do.
+    IntentType {
+        FileEdit = "file_edit",
+        GitCommit = "git_commit",
+        GitPush = "git_push",
+        GitRebase = "git_rebase",
+        GitMerge = "git_merge",
+        Build = "build",
+        Test = "test",
+        Refactor = "refactor",
+        DependencyChange = "dependency_change",
+    }
+);
+
+impl IntentType {
+    pub fn is_git(self) -> bool {
+        use IntentType::*;
+        matches!(self, GitCommit | GitPush | GitRebase | GitMerge)
+    }
+
+    /// Operations that change files, and so clash with readers and other writers.
+    pub fn is_write(self) -> bool {
+        use IntentType::*;
+        matches!(self, FileEdit | Refactor | DependencyChange)
+    }
+
+    /// Operations that rewrite history or the working tree under everyone else's feet.
+    pub fn rewrites_history(self) -> bool {
+        matches!(self, IntentType::GitRebase | IntentType::GitMerge)
+    }
+}
+
+word_enum!(
+    /// Where an intent is in its life: announced → in_progress → completed | abandoned.
+    IntentStatus {
+        Announced = "announced",
+        InProgress = "in_progress",
+        Completed = "completed",
+        Abandoned = "abandoned",
+    }
+);
+
+impl IntentStatus {
+    /// Active intents are the ones other sessions must take into account.
+    pub fn is_active(self) -> bool {
+        matches!(self, IntentStatus::Announced | IntentStatus::InProgress)
+    }
+}
+
+word_enum!(
+    /// A message channel.
+    Channel {
+        General = "general",
+        Coordination = "coordination",
+        Ideas = "ideas",
+        Alerts = "alerts",
+        Git = "git",
+    }
+);
+
+word_enum!(
+    /// How soon a message should be read.
+    Priority {
+        Low = "low",
+        Normal = "normal",
+        High = "high",
+        Urgent = "urgent",
+    }
+);
+
+word_enum!(
+    /// What kind of knowledge a context entry holds.
+    ContextType {
+        Decision = "decision",
+        Discovery = "discovery",
+        Convention = "convention",
+        Blocker = "blocker",
+        Note = "note",
+    }
+);
+
+word_enum!(
+    /// How much a conflict matters; `high` means do not proceed.
+    Severity {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+    }
+);
+
+word_enum!(
+    /// What a conflict is about.
+    ConflictType {
+        FileLock = "file_lock",
+        Intent = "intent",
+        GitOperation = "git_operation",
+        Branch = "branch",
+    }
+);
+
+/// A registered AI session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Session {
+    pub session_id: String,
+    pub name: String,
+    pub project: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    pub registered_at: Timestamp,
+    pub last_heartbeat: Timestamp,
+}
+
+/// A session with what it currently holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SessionActivity {
+    #[serde(flatten)]
+    pub session: Session,
+    pub locks_held: i64,
+    pub active_intents: i64,
+}
+
+/// A lock some session holds on a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Lock {
+    pub lock_id: LockId,
+    pub project: String,
+    /// The normalized, project-relative path.
+    pub file_path: String,
+    pub lock_type: LockType,
+    pub session_id: String,
+    pub holder_name: String,
+    pub acquired_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Strictly increasing across the database: a later grant always carries a larger token.
+    pub fencing_token: i64,
+}
+
+/// An announced operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Intent {
+    pub intent_id: IntentId,
+    pub session_id: String,
+    pub session_name: String,
+    pub project: String,
+    pub intent_type: IntentType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Normalized paths the intent touches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    pub status: IntentStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A message in a session's inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Message {
+    pub message_id: MessageId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_session: Option<String>,
+    pub from_name: String,
+    /// Absent for a broadcast to the whole project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_session: Option<String>,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub content: String,
+    pub created_at: Timestamp,
+    pub read: bool,
+}
+
+/// A piece of shared knowledge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ContextEntry {
+    pub context_id: ContextId,
+    pub project: String,
+    pub context_type: ContextType,
+    pub content: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The name of the session that shared it.
+    pub shared_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_matrix() {
+        use LockType::*;
+        let blocked = |want: LockType, held: LockType| want.is_blocked_by(held);
+        assert!(blocked(Exclusive, Exclusive));
+        assert!(blocked(Exclusive, Shared));
+        assert!(!blocked(Exclusive, Intent));
+        assert!(blocked(Shared, Exclusive));
+        assert!(!blocked(Shared, Shared));
+        assert!(!blocked(Shared, Intent));
+        for held in LockType::ALL {
+            assert!(!blocked(Intent, *held), "intent is never blocked");
+        }
+    }
+
+    #[test]
+    fn words_are_read_leniently_and_refused_with_the_allowed_list() {
+        assert_eq!(
+            IntentStatus::parse(" In-Progress "),
+            Some(IntentStatus::InProgress)
+        );
+        let err = serde_json::from_value::<LockType>(serde_json::json!("bogus"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("unknown value 'bogus'; allowed values: exclusive, shared, intent")
+        );
+    }
+
+    #[test]
+    fn enum_schemas_list_their_words_inline() {
+        let schema = schemars::schema_for!(Channel);
+        let value = serde_json::to_value(&schema).unwrap_or_default();
+        assert_eq!(
+            value.get("enum"),
+            Some(&serde_json::json!([
+                "general",
+                "coordination",
+                "ideas",
+                "alerts",
+                "git"
+            ]))
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Statements on `context` and its full-text index `context_search` (FTS5, kept in step by
+//! triggers).
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+
+use super::{ReadTx, StoreError, WriteTx, word};
+use crate::clock::Timestamp;
+use crate::ids::ContextId;
+use crate::model::{ContextEntry, ContextType};
+
+const COLUMNS: &str =
+    "c.id, c.project, c.context_type, c.content, c.tags, c.session_id, c.shared_by, c.created_at";
+
+fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<ContextEntry> {
+    let tags: String = row.get("tags")?;
+    Ok(ContextEntry {
+        context_id: ContextId(row.get("id")?),
+        project: row.get("project")?,
+        context_type: word(row, "context_type", ContextType::parse)?,
+        content: row.get("content")?,
+        tags: tags
+            .split('\n')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        shared_by: row.get("shared_by")?,
+        session_id: row.get("session_id")?,
+        created_at: Timestamp::from_millis(row.get("created_at")?),
+    })
+}
+
+/// What `context_query` looks for; absent fields do not filter.
+#[derive(Debug, Clone, Copy)]
+pub struct ContextQuery<'a> {
+    pub project: Option<&'a str>,
+    pub context_type: Option<ContextType>,
+    /// An FTS5 match expression; with it, results come best match first, else newest first.
+    pub matching: Option<&'a str>,
+    pub limit: usize,
+}
+
+impl ReadTx<'_> {
+    pub fn context_entry(&self, id: ContextId) -> Result<Option<ContextEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM context c WHERE c.id = ?1"))?;
+        Ok(stmt.query_row([id.0], entry_from_row).optional()?)
+    }
+
+    pub fn search_context(&self, query: ContextQuery<'_>) -> Result<Vec<ContextEntry>, StoreError> {
+        let mut values = Vec::new();
+        let mut sql = match query.matching {
+            Some(matching) => {
+                values.push(Value::from(matching.to_owned()));
+                format!(
+                    "SELECT {COLUMNS} FROM context_search
+                     JOIN context c ON c.id = context_search.rowid
+                     WHERE context_search MATCH ?"
+                )
+            }
+            None => format!("SELECT {COLUMNS} FROM context c WHERE 1 = 1"),
+        };
+        if let Some(project) = query.project {
+            sql.push_str(" AND c.project = ?");
+            values.push(Value::from(project.to_owned()));
+        }
+        if let Some(context_type) = query.context_type {
+            sql.push_str(" AND c.context_type = ?");
+            values.push(Value::from(context_type.as_str().to_owned()));
+        }
+        // bm25 weighs a match in the content above one in the tags; lower is better.
+        sql.push_str(match query.matching {
+            Some(_) => " ORDER BY bm25(context_search, 1.0, 0.5), c.id DESC LIMIT ?",
+            None => " ORDER BY c.id DESC LIMIT ?",
+        });
+        values.push(Value::from(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), entry_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_context(
+        &self,
+        project: &str,
+        context_type: ContextType,
+        content: &str,
+        tags: &[String],
+        session_id: &str,
+        shared_by: &str,
+        now: Timestamp,
+    ) -> Result<ContextId, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO context
+                (project, context_type, content, tags, session_id, shared_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             RETURNING id",
+        )?;
+        let id = stmt.query_row(
+            params![
+                project,
+                context_type.as_str(),
+                content,
+                tags.join("\n"),
+                session_id,
+                shared_by,
+                now.as_millis()
+            ],
+            |row| row.get(0),
+        )?;
+        Ok(ContextId(id))
+    }
+
+    pub fn delete_context(&self, id: ContextId) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM context WHERE id = ?1")?;
+        Ok(stmt.execute([id.0])? > 0)
+    }
+}

@@ -1,0 +1,163 @@
+//! Statements on `messages` and `inbox`.
+//!
+//! Sending writes one `inbox` row per recipient, so read state is per recipient and counting a
+//! session's unread mail is a lookup in a small partial index, whatever the history size.
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+
+use super::{ReadTx, StoreError, WriteTx, word};
+use crate::clock::Timestamp;
+use crate::ids::MessageId;
+use crate::model::{Channel, Message, Priority};
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let read_at: Option<i64> = row.get("read_at")?;
+    Ok(Message {
+        message_id: MessageId(row.get("id")?),
+        from_session: row.get("from_session")?,
+        from_name: row.get("from_name")?,
+        to_session: row.get("to_session")?,
+        channel: word(row, "channel", Channel::parse)?,
+        priority: word(row, "priority", Priority::parse)?,
+        content: row.get("content")?,
+        created_at: Timestamp::from_millis(row.get("created_at")?),
+        read: read_at.is_some(),
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub project: &'a str,
+    /// `None` for notices from the coordinator itself.
+    pub from_session: Option<&'a str>,
+    pub from_name: &'a str,
+    /// `None` for a broadcast.
+    pub to_session: Option<&'a str>,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub content: &'a str,
+    pub now: Timestamp,
+}
+
+/// Which messages of an inbox `message_list` shows.
+#[derive(Debug, Clone, Copy)]
+pub struct InboxFilter {
+    pub channel: Option<Channel>,
+    pub unread_only: bool,
+    pub since: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// What marking one message as read found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkRead {
+    Marked,
+    AlreadyRead,
+    NotInInbox,
+}
+
+impl ReadTx<'_> {
+    /// A session's inbox, newest first.
+    pub fn inbox(&self, session_id: &str, filter: InboxFilter) -> Result<Vec<Message>, StoreError> {
+        let mut sql = String::from(
+            "SELECT m.id, m.from_session, m.from_name, m.to_session, m.channel, m.priority,
+                    m.content, m.created_at, x.read_at
+             FROM inbox x JOIN messages m ON m.id = x.message_id
+             WHERE x.session_id = ?",
+        );
+        let mut values = vec![Value::from(session_id.to_owned())];
+        if filter.unread_only {
+            sql.push_str(" AND x.read_at IS NULL");
+        }
+        if let Some(channel) = filter.channel {
+            sql.push_str(" AND m.channel = ?");
+            values.push(Value::from(channel.as_str().to_owned()));
+        }
+        if let Some(since) = filter.since {
+            sql.push_str(" AND m.created_at >= ?");
+            values.push(Value::from(since.as_millis()));
+        }
+        sql.push_str(" ORDER BY m.id DESC LIMIT ?");
+        values.push(Value::from(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), message_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many unread messages a session has, and how many of them are urgent. Runs on every
+    /// answer, so it walks only the unread rows (the partial index), never the read history.
+    pub fn unread(&self, session_id: &str) -> Result<(i64, i64), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT count(*), coalesce(sum(m.priority = 'urgent'), 0)
+             FROM inbox x INDEXED BY inbox_unread JOIN messages m ON m.id = x.message_id
+             WHERE x.session_id = ?1 AND x.read_at IS NULL",
+        )?;
+        Ok(stmt.query_row([session_id], |row| Ok((row.get(0)?, row.get(1)?)))?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn insert_message(&self, message: &NewMessage<'_>) -> Result<MessageId, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO messages
+                (project, from_session, from_name, to_session, channel, priority, content, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             RETURNING id",
+        )?;
+        let id = stmt.query_row(
+            params![
+                message.project,
+                message.from_session,
+                message.from_name,
+                message.to_session,
+                message.channel.as_str(),
+                message.priority.as_str(),
+                message.content,
+                message.now.as_millis()
+            ],
+            |row| row.get(0),
+        )?;
+        Ok(MessageId(id))
+    }
+
+    /// Puts a message in a session's inbox, unread.
+    pub fn deliver(&self, message_id: MessageId, session_id: &str) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO inbox (session_id, message_id) VALUES (?1, ?2)",
+        )?;
+        stmt.execute(params![session_id, message_id.0])?;
+        Ok(())
+    }
+
+    pub fn mark_read(
+        &self,
+        session_id: &str,
+        message_id: MessageId,
+        now: Timestamp,
+    ) -> Result<MarkRead, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE inbox SET read_at = coalesce(read_at, ?3)
+             WHERE session_id = ?1 AND message_id = ?2
+             RETURNING read_at = ?3",
+        )?;
+        let marked: Option<bool> = stmt
+            .query_row(params![session_id, message_id.0, now.as_millis()], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        Ok(match marked {
+            Some(true) => MarkRead::Marked,
+            Some(false) => MarkRead::AlreadyRead,
+            None => MarkRead::NotInInbox,
+        })
+    }
+
+    /// Marks every unread message of a session as read; returns how many were unread.
+    pub fn mark_all_read(&self, session_id: &str, now: Timestamp) -> Result<usize, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE inbox SET read_at = ?2 WHERE session_id = ?1 AND read_at IS NULL",
+        )?;
+        Ok(stmt.execute(params![session_id, now.as_millis()])?)
+    }
+}

@@ -1,0 +1,253 @@
+//! The SQLite store: the one place that knows SQL.
+//!
+//! Every server process opens the database file once and keeps that single connection (closing
+//! any handle on a file drops all of the process's POSIX locks on it). Work happens inside
+//! [`Store::read`] or [`Store::write`]; a write is a `BEGIN IMMEDIATE` transaction, so a
+//! check-then-write (is the path free? then grant it) is atomic across processes. A deferred
+//! transaction that reads and then writes would fail at once with `SQLITE_BUSY` in WAL mode when
+//! another process wrote in between, because SQLite skips the busy handler to avoid deadlock.
+//!
+//! The table-specific statements live in the submodules, as methods on [`ReadTx`] (queries)
+//! and [`WriteTx`] (changes); a read transaction therefore cannot write, by construction.
+
+mod context;
+mod intents;
+mod locks;
+mod messages;
+mod sessions;
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+
+pub use context::ContextQuery;
+pub use intents::{IntentFilter, NewIntent, Overlap};
+pub use locks::LockFilter;
+pub use messages::{InboxFilter, MarkRead, NewMessage};
+pub use sessions::SessionFilter;
+
+/// Numbered migrations, applied in order on open; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+
+/// How long a write waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the coordinator database stayed locked by another process for {}s; try again",
+        BUSY_TIMEOUT.as_secs()
+    )]
+    Busy,
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database at {path} could not switch to WAL mode (it reports '{mode}'); WAL needs a local filesystem, not a network share"
+    )]
+    NotWal { path: PathBuf, mode: String },
+    #[error(
+        "the database has schema version {found}, newer than this program knows ({known}); upgrade mcp-session-coordinator"
+    )]
+    SchemaTooNew { found: i64, known: usize },
+    #[error("unexpected value in the database: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(error),
+        }
+    }
+}
+
+pub struct Store {
+    connection: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating it and its folder if needed) the database shared by every process.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
+                path: folder.to_path_buf(),
+                source,
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(path, flags)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String =
+            connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NotWal {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+        Self::configure(connection)
+    }
+
+    /// A private in-memory database, for tests of the rules above the store.
+    #[cfg(test)]
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let connection = Connection::open_in_memory()?;
+        Self::configure(connection)
+    }
+
+    fn configure(mut connection: Connection) -> Result<Self, StoreError> {
+        // NORMAL is durable across process crashes in WAL mode; only an OS crash or power loss
+        // can lose the last commits, and it costs a fraction of FULL's fsyncs.
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.set_prepared_statement_cache_capacity(64);
+        migrate(&mut connection)?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside a transaction has already rolled it back (the transaction's drop), so
+        // the connection behind a poisoned lock is still consistent and usable.
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `work` in a read transaction: one consistent snapshot, never blocked by writers.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&ReadTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut connection = self.connection();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
+        let value = work(&ReadTx { conn: &tx })?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction: it holds the database's write lock from
+    /// the start, so what it reads cannot change before it writes. Committed when `work`
+    /// returns `Ok`, rolled back otherwise.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&WriteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut connection = self.connection();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = work(&WriteTx {
+            read: ReadTx { conn: &tx },
+        })?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied = usize::try_from(found).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: MIGRATIONS.len(),
+        });
+    }
+    if applied < MIGRATIONS.len() {
+        for sql in &MIGRATIONS[applied..] {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// A read transaction: the queries.
+pub struct ReadTx<'c> {
+    conn: &'c Connection,
+}
+
+/// A write transaction: the changes, plus every query of [`ReadTx`].
+pub struct WriteTx<'c> {
+    read: ReadTx<'c>,
+}
+
+impl<'c> Deref for WriteTx<'c> {
+    type Target = ReadTx<'c>;
+
+    fn deref(&self) -> &ReadTx<'c> {
+        &self.read
+    }
+}
+
+/// Reads a word column (`lock_type`, `status`, ...) into its enum.
+fn word<T>(
+    row: &rusqlite::Row<'_>,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unexpected {column} '{text}'").into(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_refuse_a_newer_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/folder/coordinator.db");
+        Store::open(&path).expect("first open creates folder and schema");
+        Store::open(&path).expect("second open finds the schema current");
+
+        let conn = Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("bump version");
+        drop(conn);
+        let err = Store::open(&path).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("schema version 99")));
+    }
+
+    #[test]
+    fn a_failed_write_rolls_back() {
+        let store = Store::open_in_memory().expect("store");
+        let result: Result<(), StoreError> = store.write(|tx| {
+            tx.conn
+                .execute("UPDATE counters SET value = 41", [])
+                .map_err(StoreError::from)?;
+            Err(StoreError::Corrupt("stop".into()))
+        });
+        assert!(result.is_err());
+        let value: Result<i64, StoreError> = store.read(|tx| {
+            Ok(tx
+                .conn
+                .query_row("SELECT value FROM counters", [], |r| r.get(0))?)
+        });
+        assert_eq!(value.ok(), Some(0));
+    }
+}

@@ -1,0 +1,171 @@
+//! Statements on `sessions`.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{ReadTx, StoreError, WriteTx};
+use crate::clock::Timestamp;
+use crate::model::{Session, SessionActivity};
+
+const COLUMNS: &str = "id, name, project, branch, working_directory, registered_at, last_heartbeat";
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        session_id: row.get("id")?,
+        name: row.get("name")?,
+        project: row.get("project")?,
+        branch: row.get("branch")?,
+        working_directory: row.get("working_directory")?,
+        registered_at: Timestamp::from_millis(row.get("registered_at")?),
+        last_heartbeat: Timestamp::from_millis(row.get("last_heartbeat")?),
+    })
+}
+
+/// Which sessions `session_list` shows.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionFilter<'a> {
+    pub project: Option<&'a str>,
+    pub branch: Option<&'a str>,
+    /// Sessions whose last heartbeat is older than this are stale and left out.
+    pub alive_since: Timestamp,
+}
+
+impl ReadTx<'_> {
+    pub fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"))?;
+        Ok(stmt.query_row([id], session_from_row).optional()?)
+    }
+
+    /// Live sessions, with how many locks and active intents each holds.
+    pub fn sessions(
+        &self,
+        filter: SessionFilter<'_>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionActivity>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS},
+                (SELECT count(*) FROM locks l
+                  WHERE l.session_id = s.id AND l.expires_at > ?4) AS locks_held,
+                (SELECT count(*) FROM intents i
+                  WHERE i.session_id = s.id AND i.status IN ('announced', 'in_progress'))
+                  AS active_intents
+             FROM sessions s
+             WHERE s.last_heartbeat >= ?1
+               AND (?2 IS NULL OR s.project = ?2)
+               AND (?3 IS NULL OR s.branch = ?3)
+             ORDER BY s.project, s.registered_at, s.id"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                filter.alive_since.as_millis(),
+                filter.project,
+                filter.branch,
+                now.as_millis()
+            ],
+            |row| {
+                Ok(SessionActivity {
+                    session: session_from_row(row)?,
+                    locks_held: row.get("locks_held")?,
+                    active_intents: row.get("active_intents")?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many live locks and active intents a session holds.
+    pub fn holdings(&self, id: &str, now: Timestamp) -> Result<(i64, i64), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT
+                (SELECT count(*) FROM locks WHERE session_id = ?1 AND expires_at > ?2),
+                (SELECT count(*) FROM intents
+                  WHERE session_id = ?1 AND status IN ('announced', 'in_progress'))",
+        )?;
+        Ok(stmt.query_row(params![id, now.as_millis()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?)
+    }
+
+    /// Live sessions of one project, oldest first.
+    pub fn live_sessions(
+        &self,
+        project: &str,
+        alive_since: Timestamp,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM sessions
+             WHERE project = ?1 AND last_heartbeat >= ?2
+             ORDER BY registered_at, id"
+        ))?;
+        let rows = stmt.query_map(params![project, alive_since.as_millis()], session_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ))?;
+        stmt.execute(params![
+            session.session_id,
+            session.name,
+            session.project,
+            session.branch,
+            session.working_directory,
+            session.registered_at.as_millis(),
+            session.last_heartbeat.as_millis(),
+        ])?;
+        Ok(())
+    }
+
+    /// Records a sign of life; `None` when the session does not exist.
+    pub fn touch_session(&self, id: &str, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "UPDATE sessions SET last_heartbeat = max(last_heartbeat, ?2)
+             WHERE id = ?1 RETURNING {COLUMNS}"
+        ))?;
+        Ok(stmt
+            .query_row(params![id, now.as_millis()], session_from_row)
+            .optional()?)
+    }
+
+    /// Updates where a session works (on re-registration); `None` when it does not exist.
+    pub fn update_session_place(
+        &self,
+        id: &str,
+        branch: Option<&str>,
+        working_directory: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "UPDATE sessions
+             SET branch = ?2, working_directory = ?3, last_heartbeat = max(last_heartbeat, ?4)
+             WHERE id = ?1 RETURNING {COLUMNS}"
+        ))?;
+        Ok(stmt
+            .query_row(
+                params![id, branch, working_directory, now.as_millis()],
+                session_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Deletes a session; its locks, intents and inbox go with it (foreign-key cascade).
+    pub fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM sessions WHERE id = ?1")?;
+        Ok(stmt.execute([id])? > 0)
+    }
+
+    /// Deletes every session whose last heartbeat is older than `cutoff`, with what it held.
+    pub fn delete_stale_sessions(&self, cutoff: Timestamp) -> Result<Vec<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "DELETE FROM sessions WHERE last_heartbeat < ?1 RETURNING {COLUMNS}"
+        ))?;
+        let rows = stmt.query_map([cutoff.as_millis()], session_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,220 @@
+//! Spawning the real server binary and speaking MCP to it, as an AI client does.
+
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProtocolVersion,
+};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::process::Command;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-session-coordinator");
+
+/// A database in a fresh temporary folder, shared by the servers a test spawns.
+pub struct Db {
+    dir: TempDir,
+}
+
+impl Db {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("coordinator.db")
+    }
+
+    /// A server with default settings.
+    pub async fn server(&self) -> Server {
+        Server::spawn(
+            &self.path(),
+            &[],
+            Lifecycle::Initialize(ProtocolVersion::V_2025_06_18),
+        )
+        .await
+    }
+
+    /// A server with extra environment variables (timeouts, intervals).
+    pub async fn server_with(&self, env: &[(&str, &str)]) -> Server {
+        Server::spawn(
+            &self.path(),
+            env,
+            Lifecycle::Initialize(ProtocolVersion::V_2025_06_18),
+        )
+        .await
+    }
+}
+
+/// How the client starts its MCP session.
+#[derive(Clone)]
+pub enum Lifecycle {
+    /// The `initialize` handshake, negotiating this version.
+    Initialize(ProtocolVersion),
+    /// The sessionless `server/discover` lifecycle of 2026-07-28.
+    Discover,
+}
+
+pub struct Server {
+    pub client: RunningService<RoleClient, ClientConfig>,
+    pub pid: u32,
+}
+
+/// What `Server::spawn` sets up unless a test overrides it.
+fn command(db: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("MCP_COORDINATOR_DB_PATH", db)
+        .env("MCP_COORDINATOR_LOG", "warn")
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    command
+}
+
+impl Server {
+    pub async fn spawn(db: &Path, env: &[(&str, &str)], lifecycle: Lifecycle) -> Self {
+        Self::spawn_in(db, env, lifecycle, None).await
+    }
+
+    pub async fn spawn_in(
+        db: &Path,
+        env: &[(&str, &str)],
+        lifecycle: Lifecycle,
+        cwd: Option<&Path>,
+    ) -> Self {
+        let transport =
+            TokioChildProcess::new(command(db, env, cwd)).expect("spawn the server binary");
+        let pid = transport.id().expect("child pid");
+        let mut config = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("integration-test", "1"),
+        );
+        let client = match lifecycle {
+            Lifecycle::Initialize(version) => {
+                config.protocol_version = version;
+                config.serve(transport).await.expect("initialize")
+            }
+            Lifecycle::Discover => config
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+                .expect("discover"),
+        };
+        Self { client, pid }
+    }
+
+    pub async fn raw(&self, tool: &str, args: Value) -> CallToolResult {
+        let Value::Object(arguments) = args else {
+            panic!("tool arguments must be an object");
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+    }
+
+    /// Calls a tool that must succeed; returns its structured answer.
+    pub async fn call(&self, tool: &str, args: Value) -> Value {
+        let result = self.raw(tool, args.clone()).await;
+        assert_ne!(
+            result.is_error,
+            Some(true),
+            "{tool}({args}) failed: {}",
+            text(&result)
+        );
+        let structured = result
+            .structured_content
+            .clone()
+            .unwrap_or_else(|| panic!("{tool} returned no structuredContent"));
+        let as_text: Value = serde_json::from_str(&text(&result)).expect("text is JSON");
+        assert_eq!(as_text, structured, "{tool}: the text copy matches");
+        structured
+    }
+
+    /// Calls a tool that must fail with a tool error; returns the error text.
+    pub async fn call_err(&self, tool: &str, args: Value) -> String {
+        let result = self.raw(tool, args.clone()).await;
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{tool}({args}) should fail: {result:?}"
+        );
+        text(&result)
+    }
+
+    /// Registers a session and returns its id.
+    pub async fn register(&self, name: &str, project: &str, branch: &str) -> String {
+        let answer = self
+            .call(
+                "session_register",
+                json!({"name": name, "project": project, "branch": branch}),
+            )
+            .await;
+        assert_eq!(answer["status"], "registered");
+        answer["session_id"]
+            .as_str()
+            .expect("session_id")
+            .to_owned()
+    }
+
+    /// Closes stdin (as a client does when it quits) and waits for the process to exit.
+    pub async fn quit(self) {
+        let _ = self.client.cancel().await;
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {}", self.pid);
+    }
+}
+
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether a process still exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.contains(") Z "))
+        .unwrap_or(false)
+}
+
+/// Waits until `pid` has exited, up to `limit`.
+pub async fn wait_exit(pid: u32, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    !alive(pid)
+}
