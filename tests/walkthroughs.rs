@@ -3,8 +3,20 @@
 
 mod common;
 
-use common::Db;
+use common::{Db, Server};
 use serde_json::json;
+
+/// The product description's two sessions, each in its own server process.
+async fn auth_and_profile(db: &Db) -> (Server, String, Server, String) {
+    let (a, b) = (db.server().await, db.server().await);
+    let session_a = a
+        .register("auth-implementation", "my-app", "feature/auth")
+        .await;
+    let session_b = b
+        .register("profile-page", "my-app", "feature/profile")
+        .await;
+    (a, session_a, b, session_b)
+}
 
 #[tokio::test]
 async fn basic_session_lifecycle() {
@@ -63,13 +75,7 @@ async fn basic_session_lifecycle() {
 #[tokio::test]
 async fn two_sessions_coordinating() {
     let db = Db::new();
-    let (a, b) = (db.server().await, db.server().await);
-    let session_a = a
-        .register("auth-implementation", "my-app", "feature/auth")
-        .await;
-    let session_b = b
-        .register("profile-page", "my-app", "feature/profile")
-        .await;
+    let (a, session_a, b, session_b) = auth_and_profile(&db).await;
 
     let granted = a
         .call(
@@ -148,12 +154,7 @@ async fn two_sessions_coordinating() {
 #[tokio::test]
 async fn sharing_context_across_sessions() {
     let db = Db::new();
-    let (a, b) = (db.server().await, db.server().await);
-    let session_a = a
-        .register("auth-implementation", "my-app", "feature/auth")
-        .await;
-    b.register("profile-page", "my-app", "feature/profile")
-        .await;
+    let (a, session_a, b, _) = auth_and_profile(&db).await;
 
     let shared = a
         .call(
@@ -213,13 +214,7 @@ async fn sharing_context_across_sessions() {
 #[tokio::test]
 async fn announcing_git_operations() {
     let db = Db::new();
-    let (a, b) = (db.server().await, db.server().await);
-    let session_a = a
-        .register("auth-implementation", "my-app", "feature/auth")
-        .await;
-    let session_b = b
-        .register("profile-page", "my-app", "feature/profile")
-        .await;
+    let (a, session_a, b, session_b) = auth_and_profile(&db).await;
 
     let rebase = a
         .call(

@@ -269,6 +269,7 @@ pub(crate) mod testing {
                     None,
                 )
                 .expect("register")
+                .session
                 .session_id
         }
 

@@ -31,18 +31,13 @@ pub struct Peer {
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Registered {
-    pub session_id: String,
+    #[serde(flatten)]
+    pub session: Session,
     /// Always "registered".
     pub status: &'static str,
     /// True when this re-registration continued an existing session of this connection.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resumed: bool,
-    pub name: String,
-    pub project: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub working_directory: Option<String>,
     /// A session silent (no heartbeat, no call) for this long is removed and its locks released.
     pub session_timeout_seconds: u64,
     /// The other live sessions of this project.
@@ -141,13 +136,9 @@ impl Coordinator {
                     branch: s.branch,
                 })
                 .collect(),
-            session_id: session.session_id,
+            session,
             status: "registered",
             resumed,
-            name: session.name,
-            project: session.project,
-            branch: session.branch,
-            working_directory: session.working_directory,
             session_timeout_seconds: self.session_timeout.as_secs(),
         })
     }
@@ -321,7 +312,7 @@ mod tests {
         assert_eq!(first.status, "registered");
         assert!(first.other_sessions.is_empty());
         let second = h.coordinator.register(registration("b"), None).expect("b");
-        assert_ne!(first.session_id, second.session_id);
+        assert_ne!(first.session.session_id, second.session.session_id);
         let names: Vec<_> = second
             .other_sessions
             .iter()
@@ -338,17 +329,17 @@ mod tests {
         moved.branch = Some("feature/x".into());
         let again = h
             .coordinator
-            .register(moved, Some(&first.session_id))
+            .register(moved, Some(&first.session.session_id))
             .expect("again");
-        assert_eq!(again.session_id, first.session_id);
+        assert_eq!(again.session.session_id, first.session.session_id);
         assert!(again.resumed);
-        assert_eq!(again.branch.as_deref(), Some("feature/x"));
+        assert_eq!(again.session.branch.as_deref(), Some("feature/x"));
 
         let other = h
             .coordinator
-            .register(registration("b"), Some(&first.session_id))
+            .register(registration("b"), Some(&first.session.session_id))
             .expect("other");
-        assert_ne!(other.session_id, first.session_id);
+        assert_ne!(other.session.session_id, first.session.session_id);
         assert!(!other.resumed);
     }
 
@@ -418,6 +409,7 @@ mod tests {
             .coordinator
             .register(reg.clone(), None)
             .expect("a")
+            .session
             .session_id;
         assert!(!h.coordinator.revive(&a, &reg).expect("alive"));
         h.advance(TIMEOUT + Duration::from_secs(1));

@@ -38,7 +38,7 @@ impl CoordinatorServer {
         // Only a resumed session (same id as `resume`) can have mail waiting.
         self.respond(resume.clone(), move |c| {
             let registered = c.register(registration.clone(), resume.as_deref())?;
-            keepalive.remember(&registered.session_id, registration);
+            keepalive.remember(&registered.session.session_id, registration);
             Ok(registered)
         })
         .await

@@ -42,7 +42,7 @@ pub enum StoreError {
         BUSY_TIMEOUT.as_secs()
     )]
     Busy,
-    #[error("cannot create the database folder {path}: {source}")]
+    #[error("cannot create the database folder {path}")]
     CreateFolder {
         path: PathBuf,
         source: std::io::Error,
