@@ -7,7 +7,8 @@
 //! - [`store`]: every SQL statement, behind read and write transactions;
 //! - [`coordinator`]: the rules (lock matrix, conflict severities, liveness), over the store;
 //! - [`mcp`]: the MCP tools, which parse arguments, call the coordinator and shape answers;
-//! - [`liveness`]: the background heartbeat and stale-session sweep every process runs.
+//! - [`liveness`]: the background heartbeat and stale-session sweep every process runs;
+//! - [`patterns`]: what directory and glob lock keys cover; [`wake`]: waking queued waiters.
 //!
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
@@ -20,7 +21,9 @@ pub mod liveness;
 pub mod mcp;
 pub mod model;
 pub mod paths;
+pub mod patterns;
 pub mod store;
+pub mod wake;
 
 pub use coordinator::Coordinator;
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use mcp_session_coordinator::clock::SystemClock;
 use mcp_session_coordinator::config::Settings;
 use mcp_session_coordinator::store::Store;
+use mcp_session_coordinator::wake::{Poker, Wakeup};
 use mcp_session_coordinator::{Coordinator, mcp};
 
 fn main() -> anyhow::Result<()> {
@@ -28,18 +29,20 @@ fn main() -> anyhow::Result<()> {
     let store = Store::open(&db_path)
         .with_context(|| format!("cannot open the database at {}", db_path.display()))?;
     tracing::info!(db = %db_path.display(), "coordinator starting");
-    let coordinator = Arc::new(Coordinator::new(
-        store,
-        Arc::new(SystemClock),
-        settings.session_timeout(),
-    ));
+    let coordinator = Arc::new(
+        Coordinator::new(store, Arc::new(SystemClock), settings.session_timeout())
+            .with_notifier(Arc::new(Poker)),
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(mcp::serve_stdio(coordinator, settings.cleanup_interval()));
+    runtime.block_on(async {
+        let wakeup = Wakeup::start();
+        mcp::serve_stdio(coordinator, wakeup, settings.cleanup_interval()).await
+    });
     // A read of stdin may still be parked on a blocking thread; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(())

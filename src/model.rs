@@ -235,6 +235,37 @@ pub struct Lock {
     pub fencing_token: i64,
 }
 
+/// A request waiting in a key's FIFO queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Waiter {
+    /// 1 for the head of the queue.
+    pub position: usize,
+    pub session_id: String,
+    pub session_name: String,
+    /// The key waited for (a file, directory or glob that overlaps the one asked about).
+    pub file_path: String,
+    pub lock_type: LockType,
+    pub queued_at: Timestamp,
+    /// When a `wait_seconds` request gives up; absent for `queue=true`, which waits until
+    /// granted, cancelled or its session ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_until: Option<Timestamp>,
+    /// FIFO order across the database.
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(skip)]
+    pub project: String,
+    /// How long the lock lasts once granted.
+    #[serde(skip)]
+    pub ttl: std::time::Duration,
+    /// Where to wake the waiting process when granted.
+    #[serde(skip)]
+    pub wake: Option<String>,
+    /// The waiting session's last heartbeat, to drop waiters of dead sessions.
+    #[serde(skip)]
+    pub last_heartbeat: Timestamp,
+}
+
 /// An announced operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Intent {

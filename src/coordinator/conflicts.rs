@@ -132,7 +132,7 @@ impl Coordinator {
         let mut conflicts = Vec::new();
 
         for file in planned.files {
-            for lock in tx.locks_on(&me.project, file, now)? {
+            for lock in tx.locks_overlapping(&me.project, file, now)? {
                 if lock.session_id != me.session_id {
                     conflicts.extend(lock_conflict(planned, &lock));
                 }

@@ -1,8 +1,12 @@
-//! File locks: the grant decision, release, and looking at who holds what.
+//! File locks: the grant decision, release, and looking at who holds and who waits.
 //!
-//! Invariant: for one (project, path), the live holders are always compatible under
+//! Invariant: for overlapping keys of one project, the live holders are always compatible under
 //! [`LockType::is_blocked_by`]. It holds because the decision and the grant happen in one
 //! `BEGIN IMMEDIATE` transaction, which no other process can interleave with.
+//!
+//! Fairness: a new grant must also be compatible with every request already queued on an
+//! overlapping key, so no newcomer jumps the queue (a reader behind a queued writer waits). Only
+//! renewing a lock you hold passes the queue. The queue itself lives in `queue.rs`.
 
 use std::time::Duration;
 
@@ -13,13 +17,18 @@ use super::{Coordinator, limit, path_key, root_for, scope};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::LockId;
-use crate::model::{Lock, LockType, Session};
-use crate::store::{LockFilter, Overlap, ReadTx};
+use crate::model::{Lock, LockType, Session, Waiter};
+use crate::store::{LockFilter, NewLock, NewWaiter, Overlap, ReadTx, WriteTx};
 
 /// Lock lifetime when the caller does not say.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(900);
 /// Longest lock lifetime: a day. Longer work renews by re-acquiring.
 pub const MAX_TTL: Duration = Duration::from_secs(86_400);
+/// Longest `wait_seconds`: MCP clients time tool calls out after a few minutes.
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
+/// A wait's queue entry outlives its deadline by this much, so the waiting process removes it
+/// itself; the slack only matters when that process died while waiting.
+const WAIT_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct LockRequest {
@@ -27,6 +36,12 @@ pub struct LockRequest {
     pub file_path: String,
     pub lock_type: LockType,
     pub ttl_seconds: Option<u64>,
+    /// Wait up to this long in the key's queue (the caller does the waiting, see `queue.rs`).
+    pub wait_seconds: Option<u64>,
+    /// Stay queued after the answer (and after `wait_seconds`), to be granted automatically.
+    pub queue: bool,
+    /// Where to wake this process when a queued request is granted (see `Notifier`).
+    pub wake: Option<String>,
 }
 
 impl LockRequest {
@@ -36,20 +51,25 @@ impl LockRequest {
             file_path: file_path.to_owned(),
             lock_type,
             ttl_seconds: None,
+            wait_seconds: None,
+            queue: false,
+            wake: None,
         }
     }
 }
 
-/// The answer to a lock request: a grant, or a denial naming the blocking holder.
+/// The answer to a lock request: a grant, a place in the queue, or a denial naming the
+/// blocking holder.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct LockOutcome {
     pub granted: bool,
-    /// The normalized, project-relative path the lock is on.
+    /// The normalized, project-relative path (or directory/glob) the lock is on.
     pub file_path: String,
-    /// On a grant, the type granted; on a denial, the type of the blocking lock.
+    /// On a grant, the type granted; otherwise the type of the blocking lock or request.
     pub lock_type: LockType,
-    /// On a grant, when your lock expires; on a denial, when the blocking lock does.
-    pub expires_at: Timestamp,
+    /// On a grant, when your lock expires; otherwise when the blocking lock does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_id: Option<LockId>,
     /// Strictly increasing across the database; a later holder always has a larger one.
@@ -58,16 +78,22 @@ pub struct LockOutcome {
     /// True when you already held this lock and it was renewed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub renewed: bool,
+    /// True when your request waits in the queue and will be granted automatically.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
+    /// Your place in the queue for this path (1 = next), when not granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
     /// Other sessions whose locks or intents overlap this path (they do not block it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// On a denial, the session holding the blocking lock.
+    /// When not granted, the session holding (or queued first for) the blocking lock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
-    /// On a denial, that session's name.
+    /// That session's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder_name: Option<String>,
-    /// On a denial, what to do about it.
+    /// When not granted, why, and what to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -76,12 +102,15 @@ pub struct LockOutcome {
 pub struct Released {
     pub released: bool,
     pub file_path: String,
+    /// True when a queued request of yours for this path was withdrawn.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled_wait: bool,
     /// When nothing was released, why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// Who holds a path.
+/// Who holds a path, and who waits for it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct LockStatus {
     pub locked: bool,
@@ -97,8 +126,15 @@ pub struct LockStatus {
     pub holder_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
-    /// Every live lock on the path, oldest first.
+    /// Every live lock on the path or on a directory/glob overlapping it, oldest first.
     pub holders: Vec<Lock>,
+    /// Requests waiting for the path (or an overlapping key), first in line first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<Waiter>,
+    /// When a fencing_token was given: whether it is the token of a live lock on this path.
+    /// False means that lock expired or was released; do not write with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_valid: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -115,59 +151,149 @@ pub struct LockList {
     pub count: usize,
 }
 
+/// What stands in the way of a request.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Blocker<'a> {
+    Holder(&'a Lock),
+    /// An earlier request in the queue that this one must not pass.
+    Queued(&'a Waiter),
+}
+
+/// The first thing that keeps `wanted` from being granted: the strongest incompatible holder,
+/// else the first incompatible request queued before it. Both lists hold other sessions only.
+pub(super) fn blocker<'a>(
+    wanted: LockType,
+    holders: &[&'a Lock],
+    earlier: &[&'a Waiter],
+) -> Option<Blocker<'a>> {
+    holders
+        .iter()
+        .filter(|lock| wanted.is_blocked_by(lock.lock_type))
+        .min_by_key(|lock| strength(lock.lock_type))
+        .map(|lock| Blocker::Holder(lock))
+        .or_else(|| {
+            earlier
+                .iter()
+                .find(|w| wanted.is_blocked_by(w.lock_type))
+                .map(|w| Blocker::Queued(w))
+        })
+}
+
 impl Coordinator {
+    /// Grants, renews, queues or denies. Never blocks: a caller that wants to wait does so
+    /// between calls to [`Coordinator::queued_status`].
     pub fn acquire_lock(&self, request: LockRequest) -> Result<LockOutcome> {
         let ttl = ttl(request.ttl_seconds)?;
-        let now = self.now();
+        let wait = wait(request.wait_seconds)?;
         self.store.write(|tx| {
+            // Read the clock inside the transaction, so the recorded history is in time order.
+            let now = self.now();
             let me = Self::acting(tx, &request.session_id, now)?;
             let path = path_key(
                 "file_path",
                 &request.file_path,
                 me.working_directory.as_deref(),
             )?;
-            tx.delete_expired_locks_on(&me.project, &path, now)?;
-            let holders = tx.locks_on(&me.project, &path, now)?;
+            let holders = tx.locks_overlapping(&me.project, &path, now)?;
             let (mine, others): (Vec<&Lock>, Vec<&Lock>) = holders
                 .iter()
                 .partition(|lock| lock.session_id == me.session_id);
+            let renewal = mine
+                .iter()
+                .find(|lock| lock.file_path == path && lock.lock_type == request.lock_type);
 
-            if let Some(blocker) = strongest_blocker(request.lock_type, &others) {
-                return Ok(denial(&path, request.lock_type, blocker, others.len()));
+            if let Some(held) = renewal {
+                let expires_at = now.plus(ttl);
+                let lock_id = tx.put_lock(&NewLock {
+                    renewal: true,
+                    ..grant(
+                        &me,
+                        &path,
+                        held.lock_type,
+                        held.acquired_at,
+                        expires_at,
+                        held.fencing_token,
+                        now,
+                    )
+                })?;
+                let warnings = self.warnings(tx, &me, &path, request.lock_type, &others, now)?;
+                return Ok(granted(
+                    path,
+                    request.lock_type,
+                    expires_at,
+                    lock_id,
+                    held.fencing_token,
+                    true,
+                    warnings,
+                ));
             }
 
-            // Renewing keeps the grant (and its token); any other change is a new grant.
-            let renewal = mine
-                .first()
-                .filter(|lock| lock.lock_type == request.lock_type);
-            let (fencing_token, acquired_at) = match renewal {
-                Some(lock) => (lock.fencing_token, lock.acquired_at),
-                None => (tx.next_fencing_token()?, now),
+            let waiters = self.live_waiters(tx, &me.project, &path, now)?;
+            let mine_queued = waiters
+                .iter()
+                .find(|w| w.session_id == me.session_id && w.file_path == path);
+            let earlier: Vec<&Waiter> = waiters
+                .iter()
+                .filter(|w| w.session_id != me.session_id)
+                .filter(|w| mine_queued.is_none_or(|m| w.id < m.id))
+                .collect();
+            let blocked = match request.lock_type {
+                LockType::Intent => None,
+                wanted => blocker(wanted, &others, &earlier),
             };
-            let expires_at = now.plus(ttl);
-            let lock_id = tx.put_lock(
-                &me.project,
-                &path,
-                &me.session_id,
-                request.lock_type,
-                acquired_at,
-                expires_at,
-                fencing_token,
-            )?;
-            let warnings = self.warnings(tx, &me, &path, request.lock_type, &others, now)?;
-            Ok(LockOutcome {
-                granted: true,
-                file_path: path,
+
+            let Some(blocked) = blocked else {
+                if let Some(entry) = mine_queued {
+                    tx.delete_waiter(entry, true, now)?;
+                }
+                let expires_at = now.plus(ttl);
+                let token = tx.next_fencing_token()?;
+                let lock_id = tx.put_lock(&NewLock {
+                    from_waiter: mine_queued.map(|w| w.id),
+                    ..grant(&me, &path, request.lock_type, now, expires_at, token, now)
+                })?;
+                let warnings = self.warnings(tx, &me, &path, request.lock_type, &others, now)?;
+                return Ok(granted(
+                    path,
+                    request.lock_type,
+                    expires_at,
+                    lock_id,
+                    token,
+                    false,
+                    warnings,
+                ));
+            };
+
+            if !request.queue && wait.is_none() {
+                return Ok(refusal(
+                    &path,
+                    request.lock_type,
+                    blocked,
+                    others.len(),
+                    None,
+                ));
+            }
+            let id = tx.put_waiter(&NewWaiter {
+                project: &me.project,
+                path: &path,
+                session_id: &me.session_id,
                 lock_type: request.lock_type,
-                expires_at,
-                lock_id: Some(lock_id),
-                fencing_token: Some(fencing_token),
-                renewed: renewal.is_some(),
-                warnings,
-                held_by: None,
-                holder_name: None,
-                reason: None,
-            })
+                ttl,
+                deadline: match (request.queue, wait) {
+                    (false, Some(wait)) => Some(now.plus(wait + WAIT_GRACE)),
+                    _ => None,
+                },
+                wake: request.wake.as_deref(),
+                now,
+            })?;
+            let position = earlier.iter().filter(|w| w.id < id).count() + 1;
+            Ok(refusal(
+                &path,
+                request.lock_type,
+                blocked,
+                others.len(),
+                Some(position),
+            ))
         })
     }
 
@@ -186,10 +312,11 @@ impl Coordinator {
             .filter(|lock| lock.lock_type == LockType::Intent || wanted == LockType::Intent)
             .map(|lock| {
                 format!(
-                    "Session '{}' ({}) holds {} lock on {path} until {}",
+                    "Session '{}' ({}) holds {} lock on {} until {}",
                     lock.holder_name,
                     lock.session_id,
                     article(lock.lock_type),
+                    lock.file_path,
                     lock.expires_at
                 )
             })
@@ -217,38 +344,70 @@ impl Coordinator {
         Ok(warnings)
     }
 
+    /// Releases the session's lock on a path and withdraws its queued request for it; the
+    /// requests queued behind are granted if they now can be.
     pub fn release_lock(&self, session_id: &str, file_path: &str) -> Result<Released> {
-        let now = self.now();
-        self.store.write(|tx| {
+        let (released, wakes) = self.store.write(|tx| {
+            let now = self.now();
             let me = Self::acting(tx, session_id, now)?;
             let path = path_key("file_path", file_path, me.working_directory.as_deref())?;
-            let reason = match tx.delete_lock(&me.project, &path, &me.session_id)? {
+            let deleted = tx.delete_lock(&me.project, &path, &me.session_id, now)?;
+            let cancelled_wait = match tx.waiter_of(&me.project, &path, &me.session_id)? {
+                Some(entry) => {
+                    tx.delete_waiter(&entry, false, now)?;
+                    true
+                }
+                None => false,
+            };
+            let reason = match deleted {
                 Some(expires_at) if expires_at > now => None,
                 Some(expires_at) => Some(format!(
                     "your lock on {path} had already expired at {expires_at}; nothing was held"
                 )),
-                None => Some(match tx.locks_on(&me.project, &path, now)?.first() {
-                    Some(holder) => format!(
-                        "{path} is held by session '{}' ({}), not by this session; only the holder can release it",
-                        holder.holder_name, holder.session_id
-                    ),
-                    None => format!("this session holds no lock on {path}"),
-                }),
+                None if cancelled_wait => Some(format!(
+                    "this session held no lock on {path}; its queued request was withdrawn"
+                )),
+                None => Some(
+                    match tx
+                        .locks_overlapping(&me.project, &path, now)?
+                        .iter()
+                        .find(|lock| lock.session_id != me.session_id)
+                    {
+                        Some(holder) => format!(
+                            "{} is held by session '{}' ({}), not by this session; only the holder can release it",
+                            holder.file_path, holder.holder_name, holder.session_id
+                        ),
+                        None => format!("this session holds no lock on {path}"),
+                    },
+                ),
             };
-            Ok(Released {
-                released: reason.is_none(),
-                file_path: path,
-                reason,
-            })
-        })
+            let wakes = if deleted.is_some() || cancelled_wait {
+                self.promote(tx, &me.project, &path, now)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, Error>((
+                Released {
+                    released: reason.is_none(),
+                    file_path: path,
+                    cancelled_wait,
+                    reason,
+                },
+                wakes,
+            ))
+        })?;
+        self.wake(&wakes);
+        Ok(released)
     }
 
-    /// Who holds `file_path` in the given project (default: the viewer's).
+    /// Who holds `file_path` (and who waits for it) in the given project (default: the
+    /// viewer's); with `fencing_token`, whether that token is still current.
     pub fn check_lock(
         &self,
         viewer: Option<&str>,
         project: Option<&str>,
         file_path: &str,
+        fencing_token: Option<i64>,
     ) -> Result<LockStatus> {
         self.look(viewer, |tx, viewer, now| {
             let project = scope(project, viewer).ok_or_else(|| {
@@ -258,8 +417,16 @@ impl Coordinator {
                 )
             })?;
             let path = path_key("file_path", file_path, root_for(viewer, project))?;
-            let holders = tx.locks_on(project, &path, now)?;
+            let holders = tx.locks_overlapping(project, &path, now)?;
             let strongest = holders.iter().min_by_key(|lock| strength(lock.lock_type));
+            let alive_since = self.alive_since(now);
+            let queue = tx
+                .waiters_overlapping(project, &path)?
+                .into_iter()
+                .filter(|w| waiting(w, alive_since, now))
+                .enumerate()
+                .map(|(at, w)| Waiter { position: at + 1, ..w })
+                .collect();
             Ok(LockStatus {
                 locked: !holders.is_empty(),
                 file_path: path.clone(),
@@ -268,7 +435,13 @@ impl Coordinator {
                 held_by: strongest.map(|l| l.session_id.clone()),
                 holder_name: strongest.map(|l| l.holder_name.clone()),
                 expires_at: strongest.map(|l| l.expires_at),
+                token_valid: fencing_token.map(|token| {
+                    holders
+                        .iter()
+                        .any(|l| l.fencing_token == token && l.file_path == path)
+                }),
                 holders,
+                queue,
             })
         })
     }
@@ -305,6 +478,86 @@ impl Coordinator {
             })
         })
     }
+
+    /// The queue entries overlapping `key` that still wait; entries of dead sessions and waits
+    /// past their deadline are removed on the way (and recorded as dequeued).
+    pub(super) fn live_waiters(
+        &self,
+        tx: &WriteTx<'_>,
+        project: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Waiter>> {
+        let alive_since = self.alive_since(now);
+        let mut live = Vec::new();
+        for entry in tx.waiters_overlapping(project, key)? {
+            if waiting(&entry, alive_since, now) {
+                live.push(Waiter {
+                    position: live.len() + 1,
+                    ..entry
+                });
+            } else {
+                tx.delete_waiter(&entry, false, now)?;
+            }
+        }
+        Ok(live)
+    }
+}
+
+/// Whether a queue entry still waits: its session is alive and its deadline has not passed.
+pub(super) fn waiting(entry: &Waiter, alive_since: Timestamp, now: Timestamp) -> bool {
+    entry.last_heartbeat >= alive_since && entry.waiting_until.is_none_or(|d| d > now)
+}
+
+/// A new lock row for `me`, to adjust with struct update syntax.
+pub(super) fn grant<'a>(
+    me: &'a Session,
+    path: &'a str,
+    lock_type: LockType,
+    acquired_at: Timestamp,
+    expires_at: Timestamp,
+    fencing_token: i64,
+    now: Timestamp,
+) -> NewLock<'a> {
+    NewLock {
+        project: &me.project,
+        path,
+        session_id: &me.session_id,
+        lock_type,
+        acquired_at,
+        expires_at,
+        fencing_token,
+        renewal: false,
+        from_waiter: None,
+        unreported: false,
+        now,
+    }
+}
+
+pub(super) fn granted(
+    path: String,
+    lock_type: LockType,
+    expires_at: Timestamp,
+    lock_id: LockId,
+    fencing_token: i64,
+    renewed: bool,
+    warnings: Vec<String>,
+) -> LockOutcome {
+    LockOutcome {
+        granted: true,
+        file_path: path,
+        lock_type,
+        expires_at: Some(expires_at),
+        lock_id: Some(lock_id),
+        fencing_token: Some(fencing_token),
+        renewed,
+        queued: false,
+        queue_position: None,
+        warnings,
+        held_by: None,
+        holder_name: None,
+        reason: None,
+    }
 }
 
 fn ttl(seconds: Option<u64>) -> Result<Duration> {
@@ -322,6 +575,21 @@ fn ttl(seconds: Option<u64>) -> Result<Duration> {
     }
 }
 
+/// `wait_seconds`: absent or 0 means do not wait.
+fn wait(seconds: Option<u64>) -> Result<Option<Duration>> {
+    match seconds {
+        None | Some(0) => Ok(None),
+        Some(s) if s <= MAX_WAIT.as_secs() => Ok(Some(Duration::from_secs(s))),
+        Some(s) => Err(Error::invalid(
+            "wait_seconds",
+            format!(
+                "{s} is out of range; allowed: 0 to {} (0: answer at once; use queue=true to be granted later without waiting)",
+                MAX_WAIT.as_secs()
+            ),
+        )),
+    }
+}
+
 /// Orders lock types from strongest to weakest.
 fn strength(lock_type: LockType) -> u8 {
     match lock_type {
@@ -329,15 +597,6 @@ fn strength(lock_type: LockType) -> u8 {
         LockType::Shared => 1,
         LockType::Intent => 2,
     }
-}
-
-/// The lock to name in a denial: the strongest of those that block `wanted`, oldest first.
-fn strongest_blocker<'a>(wanted: LockType, others: &[&'a Lock]) -> Option<&'a Lock> {
-    others
-        .iter()
-        .filter(|lock| wanted.is_blocked_by(lock.lock_type))
-        .min_by_key(|lock| strength(lock.lock_type))
-        .copied()
 }
 
 fn article(lock_type: LockType) -> &'static str {
@@ -348,34 +607,74 @@ fn article(lock_type: LockType) -> &'static str {
     }
 }
 
-fn denial(path: &str, wanted: LockType, blocker: &Lock, holders: usize) -> LockOutcome {
-    let others = match holders.saturating_sub(1) {
-        0 => String::new(),
-        1 => " and 1 other session".to_owned(),
-        n => format!(" and {n} other sessions"),
+/// The answer when `wanted` is not granted now: queued at `position`, or denied.
+pub(super) fn refusal(
+    path: &str,
+    wanted: LockType,
+    blocked: Blocker<'_>,
+    holders: usize,
+    position: Option<usize>,
+) -> LockOutcome {
+    let (session_id, name, lock_type, expires_at, what) = match blocked {
+        Blocker::Holder(lock) => {
+            let others = match holders.saturating_sub(1) {
+                0 => String::new(),
+                1 => " and 1 other session".to_owned(),
+                n => format!(" and {n} other sessions"),
+            };
+            (
+                &lock.session_id,
+                &lock.holder_name,
+                lock.lock_type,
+                Some(lock.expires_at),
+                format!(
+                    "{} is held with {} lock by session '{}' ({}){others} until {}",
+                    lock.file_path,
+                    article(lock.lock_type),
+                    lock.holder_name,
+                    lock.session_id,
+                    lock.expires_at
+                ),
+            )
+        }
+        Blocker::Queued(entry) => (
+            &entry.session_id,
+            &entry.session_name,
+            entry.lock_type,
+            None,
+            format!(
+                "session '{}' ({}) is queued first for {} lock on {}, and no request passes the queue",
+                entry.session_name,
+                entry.session_id,
+                article(entry.lock_type),
+                entry.file_path
+            ),
+        ),
     };
-    let reason = format!(
-        "{path} is held with {} lock by session '{}' ({}){others} until {}, so {} lock cannot be \
-         granted now. Message them (message_send), work on something else, or try again after it \
-         is released or expires.",
-        article(blocker.lock_type),
-        blocker.holder_name,
-        blocker.session_id,
-        blocker.expires_at,
-        article(wanted),
-    );
+    let next = match position {
+        Some(position) => format!(
+            "You are queued at position {position}; the lock is granted to you automatically              when it frees up. lock_release withdraws the request."
+        ),
+        None => "Message them (message_send), work on something else, wait for it with              wait_seconds, or queue with queue=true to be granted it automatically."
+            .to_owned(),
+    };
     LockOutcome {
         granted: false,
         file_path: path.to_owned(),
-        lock_type: blocker.lock_type,
-        expires_at: blocker.expires_at,
+        lock_type,
+        expires_at,
         lock_id: None,
         fencing_token: None,
         renewed: false,
+        queued: position.is_some(),
+        queue_position: position,
         warnings: Vec::new(),
-        held_by: Some(blocker.session_id.clone()),
-        holder_name: Some(blocker.holder_name.clone()),
-        reason: Some(reason),
+        held_by: Some(session_id.clone()),
+        holder_name: Some(name.clone()),
+        reason: Some(format!(
+            "{what}, so {} lock cannot be granted now. {next}",
+            article(wanted)
+        )),
     }
 }
 
@@ -503,7 +802,7 @@ mod tests {
         h.advance(Duration::from_secs(1));
         let status = h
             .coordinator
-            .check_lock(Some(&b), None, "f.ts")
+            .check_lock(Some(&b), None, "f.ts", None)
             .expect("check");
         assert!(
             !status.locked,
@@ -552,7 +851,7 @@ mod tests {
         );
         assert!(
             h.coordinator
-                .check_lock(Some(&b), None, "f.ts")
+                .check_lock(Some(&b), None, "f.ts", None)
                 .expect("check")
                 .locked
         );
@@ -594,10 +893,10 @@ mod tests {
         let b = h.session("b", "app", None);
         acquire(&h, &a, "x.ts", LockType::Exclusive);
         acquire(&h, &b, "y.ts", LockType::Shared);
-        assert!(h.coordinator.check_lock(None, None, "x.ts").is_err());
+        assert!(h.coordinator.check_lock(None, None, "x.ts", None).is_err());
         let status = h
             .coordinator
-            .check_lock(None, Some("app"), "x.ts")
+            .check_lock(None, Some("app"), "x.ts", None)
             .expect("check");
         assert_eq!(status.holder_name.as_deref(), Some("a"));
 

@@ -13,6 +13,7 @@ mod context;
 mod intents;
 mod locks;
 mod messages;
+mod queue;
 mod sessions;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sent};
+pub use queue::{Notifier, Silent};
 pub use sessions::{
     Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
 };
@@ -55,10 +57,14 @@ const HEARTBEAT_RESOLUTION: Duration = Duration::from_secs(1);
 /// Completed and abandoned intents are kept this long for the record, then swept.
 const FINISHED_INTENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
+/// Lock events are kept this long, for replaying and checking the history.
+const LOCK_EVENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
 pub struct Coordinator {
     store: Store,
     clock: Arc<dyn Clock>,
     session_timeout: Duration,
+    notifier: Arc<dyn Notifier>,
 }
 
 /// Unread mail, piggybacked on every answer to a session that has some.
@@ -85,14 +91,21 @@ impl Coordinator {
             store,
             clock,
             session_timeout,
+            notifier: Arc::new(Silent),
         }
+    }
+
+    /// Wakes waiting processes through `notifier` when their queued requests are granted.
+    pub fn with_notifier(self, notifier: Arc<dyn Notifier>) -> Self {
+        Self { notifier, ..self }
     }
 
     pub fn session_timeout(&self) -> Duration {
         self.session_timeout
     }
 
-    fn now(&self) -> Timestamp {
+    /// The coordinator's clock.
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -141,16 +154,20 @@ impl Coordinator {
     /// Removes sessions that missed their heartbeats (releasing their locks and intents), expired
     /// locks, and old finished intents. Every server process runs this periodically.
     pub fn sweep(&self) -> Result<SweepReport> {
-        let now = self.now();
-        let cutoff = self.alive_since(now);
-        self.store.write(|tx| {
-            Ok(SweepReport {
-                stale_sessions: tx.delete_stale_sessions(cutoff)?,
+        let (report, wakes) = self.store.write(|tx| {
+            let now = self.now();
+            let report = SweepReport {
+                stale_sessions: tx.delete_stale_sessions(self.alive_since(now), now)?,
                 expired_locks: tx.delete_expired_locks(now)?,
                 finished_intents: tx
                     .delete_finished_intents(now.minus(FINISHED_INTENT_RETENTION))?,
-            })
-        })
+            };
+            tx.delete_lock_events(now.minus(LOCK_EVENT_RETENTION))?;
+            let wakes = self.promote_everywhere(tx, now)?;
+            Ok::<_, Error>((report, wakes))
+        })?;
+        self.wake(&wakes);
+        Ok(report)
     }
 }
 
@@ -328,7 +345,7 @@ mod tests {
         let a = h.session("a", "app", None);
         h.advance(Duration::from_secs(290));
         h.coordinator
-            .check_lock(Some(&a), None, "x.ts")
+            .check_lock(Some(&a), None, "x.ts", None)
             .expect("check");
         h.advance(Duration::from_secs(290));
         assert!(

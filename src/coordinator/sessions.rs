@@ -254,18 +254,24 @@ impl Coordinator {
     /// Ends a session: its locks are released and its intents cleared.
     pub fn deregister(&self, session_id: &str) -> Result<Deregistered> {
         let now = self.now();
-        self.store.write(|tx| {
+        let (gone, wakes) = self.store.write(|tx| {
             let (locks_released, intents_cleared) = tx.holdings(session_id, now)?;
-            if !tx.delete_session(session_id)? {
+            if !tx.delete_session(session_id, now)? {
                 return Err(Error::unknown_session(session_id));
             }
-            Ok(Deregistered {
-                status: "deregistered",
-                session_id: session_id.to_owned(),
-                locks_released,
-                intents_cleared,
-            })
-        })
+            let wakes = self.promote_everywhere(tx, now)?;
+            Ok((
+                Deregistered {
+                    status: "deregistered",
+                    session_id: session_id.to_owned(),
+                    locks_released,
+                    intents_cleared,
+                },
+                wakes,
+            ))
+        })?;
+        self.wake(&wakes);
+        Ok(gone)
     }
 }
 

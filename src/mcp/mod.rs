@@ -22,6 +22,7 @@ pub use stdio::serve_stdio;
 
 use crate::coordinator::Coordinator;
 use crate::liveness::Keepalive;
+use crate::wake::Wakeup;
 
 /// Read by the model when it connects: the workflow in a few lines.
 const INSTRUCTIONS: &str = "Coordinates several AI sessions working on one codebase. \
@@ -36,6 +37,8 @@ Share decisions and discoveries with context_share; check context_query when sta
 pub struct CoordinatorServer {
     coordinator: Arc<Coordinator>,
     keepalive: Arc<Keepalive>,
+    /// Rings when a queued request of this process was granted.
+    wakeup: Arc<Wakeup>,
     /// Where sessions registered without a working_directory are rooted: the directory the MCP
     /// client started this process in, which is the checkout for a stdio server.
     default_root: Option<String>,
@@ -46,11 +49,13 @@ impl CoordinatorServer {
     pub fn new(
         coordinator: Arc<Coordinator>,
         keepalive: Arc<Keepalive>,
+        wakeup: Arc<Wakeup>,
         default_root: Option<String>,
     ) -> Self {
         Self {
             coordinator,
             keepalive,
+            wakeup,
             default_root,
             tool_router: Self::tools(),
         }
@@ -87,16 +92,25 @@ impl CoordinatorServer {
         let coordinator = self.coordinator.clone();
         tokio::task::spawn_blocking(move || {
             let body = work(&coordinator)?;
-            let unread_messages = match session {
-                Some(id) => coordinator.unread(&id).unwrap_or_else(|error| {
-                    tracing::warn!(%error, "could not count unread messages");
-                    None
-                }),
-                None => None,
+            let (unread_messages, locks_granted) = match session {
+                Some(id) => (
+                    coordinator.unread(&id).unwrap_or_else(|error| {
+                        tracing::warn!(%error, "could not count unread messages");
+                        None
+                    }),
+                    coordinator
+                        .take_granted_from_queue(&id)
+                        .unwrap_or_else(|error| {
+                            tracing::warn!(%error, "could not report locks granted from the queue");
+                            Vec::new()
+                        }),
+                ),
+                None => (None, Vec::new()),
             };
             Ok(Json(Answer {
                 body,
                 unread_messages,
+                locks_granted,
             }))
         })
         .await

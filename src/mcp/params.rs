@@ -218,7 +218,7 @@ pub struct LockAcquire {
     /// Your session id; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// File to lock, relative to the project root (an absolute path inside your working directory also works).
+    /// File to lock, relative to the project root (an absolute path inside your working directory also works). A directory ending in / (src/auth/) or a glob (src/**/*.test.ts, migrations/*.sql) locks every file it matches.
     pub file_path: String,
     /// exclusive (default): you edit it, no one else may lock it; shared: you read it, blocks exclusive locks; intent: advisory, never blocks, others get warned.
     #[serde(default)]
@@ -226,6 +226,12 @@ pub struct LockAcquire {
     /// Seconds until the lock expires unless renewed by acquiring again (default 900, max 86400).
     #[serde(default, deserialize_with = "lenient::integer")]
     pub ttl_seconds: Option<u64>,
+    /// If the lock is taken, wait up to this many seconds (max 300) in the path's first-come-first-served queue; the call returns the moment it is granted, else granted false with queue_position.
+    #[serde(default, deserialize_with = "lenient::integer")]
+    pub wait_seconds: Option<u64>,
+    /// If the lock is taken, stay queued and go on working: it is granted to you automatically when freed, and you are told (a coordination message, locks_granted on your next answer). lock_release withdraws the request.
+    #[serde(default, deserialize_with = "lenient::flag")]
+    pub queue: Option<bool>,
 }
 
 /// Arguments of `lock_release`.
@@ -235,7 +241,7 @@ pub struct LockRelease {
     /// Your session id; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// The locked file, spelled any way that names the same path.
+    /// The locked file (or directory/glob), spelled any way that names the same path. Also withdraws your queued request for it.
     pub file_path: String,
 }
 
@@ -269,6 +275,9 @@ pub struct LockCheck {
     /// Your session id, to resolve the project and absolute paths; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// A fencing_token you were granted: token_valid in the answer says whether it is still the current lock on this path (check before writing after a long pause).
+    #[serde(default, deserialize_with = "lenient::integer")]
+    pub fencing_token: Option<u64>,
 }
 
 /// Arguments of `intent_announce`.

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::coordinator::Unread;
 use crate::error::Error;
+use crate::model::Lock;
 
 /// A successful answer. `unread_messages` rides along on every answer to a session with
 /// unread mail, so a model notices messages without polling for them.
@@ -19,6 +20,9 @@ pub struct Answer<T> {
     /// Present when you have unread messages: read them with message_list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread_messages: Option<Unread>,
+    /// Locks you queued for (queue=true) that were granted since your last call: they are yours now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locks_granted: Vec<Lock>,
 }
 
 /// A failed call, answered as a tool result with `isError: true` and this text, which names

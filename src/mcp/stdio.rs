@@ -8,17 +8,24 @@ use rmcp::ServiceExt;
 use super::CoordinatorServer;
 use crate::coordinator::Coordinator;
 use crate::liveness::{self, Keepalive};
+use crate::wake::{self, Wakeup};
 
 /// Serves MCP on stdio until stdin closes or a termination signal arrives, then deregisters
 /// the sessions this connection registered, releasing their locks. Meanwhile it heartbeats
 /// them and sweeps everyone's stale sessions every `cleanup_interval`.
-pub async fn serve_stdio(coordinator: Arc<Coordinator>, cleanup_interval: Duration) {
+pub async fn serve_stdio(
+    coordinator: Arc<Coordinator>,
+    wakeup: Arc<Wakeup>,
+    cleanup_interval: Duration,
+) {
     let keepalive = Arc::new(Keepalive::default());
     let root = std::env::current_dir()
         .ok()
         .map(|dir| dir.display().to_string());
-    let server = CoordinatorServer::new(coordinator.clone(), keepalive.clone(), root);
+    let server =
+        CoordinatorServer::new(coordinator.clone(), keepalive.clone(), wakeup.clone(), root);
     let sweeper = liveness::spawn_sweeper(coordinator.clone(), cleanup_interval);
+    let watcher = wake::spawn_queue_watcher(coordinator.clone(), wakeup, cleanup_interval);
     let heartbeats = liveness::spawn_heartbeats(
         coordinator.clone(),
         keepalive.clone(),
@@ -31,6 +38,7 @@ pub async fn serve_stdio(coordinator: Arc<Coordinator>, cleanup_interval: Durati
     };
     tracing::info!(reason, "shutting down");
     sweeper.abort();
+    watcher.abort();
     heartbeats.abort();
     let ended = tokio::task::spawn_blocking(move || keepalive.release_all(&coordinator)).await;
     if let Err(error) = ended {

@@ -1,7 +1,10 @@
 //! The 20 tools. Names, parameters and result fields follow the original product description;
 //! descriptions are written for the model that reads them: when to call, what comes back.
 
+use std::time::Duration;
+
 use rmcp::{Json, tool, tool_router};
+use tokio::time::Instant;
 
 use super::params::{self, Parameters};
 use super::{Answer, CoordinatorServer, ToolError};
@@ -13,6 +16,10 @@ use crate::coordinator::{
     SessionList,
 };
 use crate::model::{Channel, LockType, Priority};
+
+/// How often a waiting call looks at its queue entry when no wake-up came: only matters when a
+/// wake-up was lost (see `wake.rs`).
+const WAIT_FALLBACK: Duration = Duration::from_secs(2);
 
 #[tool_router(router = tools, vis = "pub(super)")]
 impl CoordinatorServer {
@@ -116,7 +123,7 @@ impl CoordinatorServer {
     }
 
     #[tool(
-        description = "Lock a file before editing it. Granted: {granted: true, lock_type, expires_at, fencing_token, warnings}. Denied: {granted: false, held_by, holder_name, reason}: message the holder or work on something else. Acquiring a lock you hold renews it. Release it with lock_release as soon as your edit is done.",
+        description = "Lock a file (or a directory ending in /, or a glob like src/**/*.ts) before editing it. Granted: {granted: true, lock_type, expires_at, fencing_token, warnings}. Taken: {granted: false, held_by, holder_name, reason}; with wait_seconds you wait in a fair queue and get the lock the moment it frees, with queue=true you stay queued and are granted it automatically later (queued, queue_position). Acquiring a lock you hold renews it. Release it with lock_release as soon as your edit is done.",
         annotations(destructive_hint = false, open_world_hint = false)
     )]
     async fn lock_acquire(
@@ -125,18 +132,65 @@ impl CoordinatorServer {
     ) -> Result<Json<Answer<LockOutcome>>, ToolError> {
         let args = args?;
         let session = self.acting(args.session_id, "session_id")?;
+        let lock_type = args.lock_type.unwrap_or(LockType::Exclusive);
+        let queue = args.queue.unwrap_or(false);
         let request = LockRequest {
             session_id: session.clone(),
-            file_path: args.file_path,
-            lock_type: args.lock_type.unwrap_or(LockType::Exclusive),
+            file_path: args.file_path.clone(),
+            lock_type,
             ttl_seconds: args.ttl_seconds,
+            wait_seconds: args.wait_seconds,
+            queue,
+            wake: self.wakeup.address(),
         };
-        self.respond(Some(session), move |c| c.acquire_lock(request))
-            .await
+        // Listen before asking, so a grant right after the answer is not missed.
+        let mut bell = self.wakeup.subscribe();
+        let first = self
+            .respond(Some(session.clone()), move |c| c.acquire_lock(request))
+            .await?;
+        let wait = match args.wait_seconds {
+            Some(seconds) if seconds > 0 && first.0.body.queued => Duration::from_secs(seconds),
+            _ => {
+                if first.0.body.queued {
+                    self.wakeup.nudge();
+                }
+                return Ok(first);
+            }
+        };
+        self.wakeup.nudge();
+        let deadline = Instant::now() + wait;
+        let path = args.file_path;
+        loop {
+            let look_by = deadline.min(Instant::now() + WAIT_FALLBACK);
+            tokio::select! {
+                _ = bell.changed() => {}
+                _ = tokio::time::sleep_until(look_by) => {}
+            }
+            let (session, path) = (session.clone(), path.clone());
+            if Instant::now() >= deadline {
+                return self
+                    .respond(Some(session.clone()), move |c| {
+                        if queue {
+                            c.queued_status(&session, &path, lock_type)
+                        } else {
+                            c.give_up_wait(&session, &path, lock_type)
+                        }
+                    })
+                    .await;
+            }
+            let status = self
+                .respond(Some(session.clone()), move |c| {
+                    c.queued_status(&session, &path, lock_type)
+                })
+                .await?;
+            if !status.0.body.queued {
+                return Ok(status);
+            }
+        }
     }
 
     #[tool(
-        description = "Release a lock you hold, as soon as you are done with the file. Only the holder can release: otherwise released is false and reason says who holds it.",
+        description = "Release a lock you hold, as soon as you are done with the file; the next queued request is granted. Also withdraws your queued request for the path (cancelled_wait). Only the holder can release: otherwise released is false and reason says who holds it.",
         annotations(
             destructive_hint = false,
             idempotent_hint = true,
@@ -178,7 +232,7 @@ impl CoordinatorServer {
     }
 
     #[tool(
-        description = "Check whether a file is locked and by whom, without locking it: locked, lock_type, held_by, holder_name, expires_at, and every holder.",
+        description = "Check whether a file is locked and by whom, without locking it: locked, lock_type, held_by, holder_name, expires_at, every holder (directory and glob locks covering it included) and the queue of waiting requests. Pass your fencing_token to learn whether your lock is still the current one (token_valid).",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn lock_check(
@@ -188,7 +242,12 @@ impl CoordinatorServer {
         let args = args?;
         let viewer = self.viewer(args.session_id);
         self.respond(viewer.clone(), move |c| {
-            c.check_lock(viewer.as_deref(), args.project.as_deref(), &args.file_path)
+            c.check_lock(
+                viewer.as_deref(),
+                args.project.as_deref(),
+                &args.file_path,
+                args.fencing_token.and_then(|t| i64::try_from(t).ok()),
+            )
         })
         .await
     }

@@ -1,7 +1,12 @@
-//! Statements on `locks` and the fencing-token counter.
+//! Statements on `locks`, `lock_waiters`, the fencing-token counter and `lock_events`.
 //!
 //! A lock whose `expires_at` has passed is dead for every query at once: each one filters on
 //! it, so expiry never waits for a sweep. The rows themselves are deleted lazily.
+//!
+//! Every statement that changes a lock or a queue entry appends its event to `lock_events` in
+//! the same transaction, so the history cannot disagree with the state.
+
+use std::time::Duration;
 
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
@@ -9,11 +14,16 @@ use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use super::{ReadTx, StoreError, WriteTx, word};
 use crate::clock::Timestamp;
 use crate::ids::LockId;
-use crate::model::{Lock, LockType};
+use crate::model::{Lock, LockType, Waiter};
+use crate::patterns;
 
 const SELECT: &str = "SELECT l.id, l.project, l.path, l.session_id, s.name AS holder_name,
         l.lock_type, l.acquired_at, l.expires_at, l.fencing_token
     FROM locks l JOIN sessions s ON s.id = l.session_id";
+
+const SELECT_WAITERS: &str = "SELECT w.id, w.project, w.path, w.session_id, s.name AS session_name,
+        s.last_heartbeat, w.lock_type, w.ttl_ms, w.queued_at, w.deadline, w.wake
+    FROM lock_waiters w JOIN sessions s ON s.id = w.session_id";
 
 fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
     Ok(Lock {
@@ -29,6 +39,59 @@ fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
     })
 }
 
+fn waiter_from_row(row: &Row<'_>) -> rusqlite::Result<Waiter> {
+    Ok(Waiter {
+        position: 0,
+        id: row.get("id")?,
+        project: row.get("project")?,
+        file_path: row.get("path")?,
+        session_id: row.get("session_id")?,
+        session_name: row.get("session_name")?,
+        last_heartbeat: Timestamp::from_millis(row.get("last_heartbeat")?),
+        lock_type: word(row, "lock_type", LockType::parse)?,
+        ttl: Duration::from_millis(row.get::<_, i64>("ttl_ms")?.try_into().unwrap_or(0)),
+        queued_at: Timestamp::from_millis(row.get("queued_at")?),
+        waiting_until: row
+            .get::<_, Option<i64>>("deadline")?
+            .map(Timestamp::from_millis),
+        wake: row.get("wake")?,
+    })
+}
+
+/// SQL over the columns `path` and `pattern_base` that selects every row whose key may overlap
+/// `key`, with its parameters: index lookups on the key's directories and range scans below a
+/// pattern's base. Callers keep the rows for which [`patterns::overlaps`] holds.
+fn overlap_candidates(alias: &str, key: &str) -> (String, Vec<Value>) {
+    let text = |s: &str| Value::from(s.to_owned());
+    let list = |items: &[&str]| vec!["?"; items.len()].join(", ");
+    match patterns::base(key) {
+        None => {
+            let dirs = patterns::ancestors(key);
+            let sql = format!(
+                "({alias}.path = ? OR {alias}.pattern_base IN ({}))",
+                list(&dirs)
+            );
+            (sql, std::iter::once(key).chain(dirs).map(text).collect())
+        }
+        Some("") => ("1".to_owned(), Vec::new()),
+        Some(base) => {
+            let dirs = patterns::ancestors(base);
+            // Every key starting with `base` (which ends in '/') sorts before `base` with its
+            // final '/' turned into '0', the next character.
+            let upper = format!("{}0", &base[..base.len() - 1]);
+            let sql = format!(
+                "(({alias}.path >= ? AND {alias}.path < ?) OR {alias}.pattern_base IN ({}) \
+                 OR ({alias}.pattern_base >= ? AND {alias}.pattern_base < ?))",
+                list(&dirs)
+            );
+            let mut values = vec![text(base), text(&upper)];
+            values.extend(dirs.into_iter().map(text));
+            values.extend([text(base), text(&upper)]);
+            (sql, values)
+        }
+    }
+}
+
 /// Which live locks `lock_list` shows; absent fields do not filter.
 #[derive(Debug, Clone, Copy)]
 pub struct LockFilter<'a> {
@@ -38,19 +101,139 @@ pub struct LockFilter<'a> {
     pub limit: usize,
 }
 
+/// A grant (or renewal) to write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLock<'a> {
+    pub project: &'a str,
+    pub path: &'a str,
+    pub session_id: &'a str,
+    pub lock_type: LockType,
+    pub acquired_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub fencing_token: i64,
+    /// Same grant, later expiry: recorded as `renewed` rather than `granted`.
+    pub renewal: bool,
+    /// The queue entry this grant serves, if it came from the queue.
+    pub from_waiter: Option<i64>,
+    /// Granted while the holder was not waiting for the answer: report it later.
+    pub unreported: bool,
+    pub now: Timestamp,
+}
+
+/// A queue entry to write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWaiter<'a> {
+    pub project: &'a str,
+    pub path: &'a str,
+    pub session_id: &'a str,
+    pub lock_type: LockType,
+    pub ttl: Duration,
+    pub deadline: Option<Timestamp>,
+    pub wake: Option<&'a str>,
+    pub now: Timestamp,
+}
+
 impl ReadTx<'_> {
-    /// The live locks on one path, oldest grant first.
-    pub fn locks_on(
+    /// The live locks whose keys overlap `key` (the same file, a directory or glob covering it,
+    /// or files it covers), oldest grant first.
+    pub fn locks_overlapping(
+        &self,
+        project: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Lock>, StoreError> {
+        let (candidates, mut values) = overlap_candidates("l", key);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{SELECT} WHERE l.project = ? AND l.expires_at > ? AND {candidates}
+             ORDER BY l.acquired_at, l.id"
+        ))?;
+        values.splice(
+            0..0,
+            [Value::from(project.to_owned()), now.as_millis().into()],
+        );
+        let rows = stmt.query_map(params_from_iter(values), lock_from_row)?;
+        let locks: Vec<Lock> = rows.collect::<Result<_, _>>()?;
+        Ok(locks
+            .into_iter()
+            .filter(|lock| patterns::overlaps(&lock.file_path, key))
+            .collect())
+    }
+
+    /// The queue entries whose keys overlap `key`, in FIFO order, positions numbered from 1.
+    pub fn waiters_overlapping(&self, project: &str, key: &str) -> Result<Vec<Waiter>, StoreError> {
+        let (candidates, mut values) = overlap_candidates("w", key);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{SELECT_WAITERS} WHERE w.project = ? AND {candidates} ORDER BY w.id"
+        ))?;
+        values.insert(0, Value::from(project.to_owned()));
+        let rows = stmt.query_map(params_from_iter(values), waiter_from_row)?;
+        let waiters: Vec<Waiter> = rows.collect::<Result<_, _>>()?;
+        Ok(waiters
+            .into_iter()
+            .filter(|w| patterns::overlaps(&w.file_path, key))
+            .enumerate()
+            .map(|(at, w)| Waiter {
+                position: at + 1,
+                ..w
+            })
+            .collect())
+    }
+
+    /// Every queue entry, in FIFO order.
+    pub fn all_waiters(&self) -> Result<Vec<Waiter>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{SELECT_WAITERS} ORDER BY w.id"))?;
+        let rows = stmt.query_map([], waiter_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// `session_id`'s live lock on exactly `path`, if any.
+    pub fn lock_of(
         &self,
         project: &str,
         path: &str,
+        session_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<Lock>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{SELECT} WHERE l.project = ?1 AND l.path = ?2 AND l.session_id = ?3
+             AND l.expires_at > ?4"
+        ))?;
+        Ok(stmt
+            .query_row(
+                params![project, path, session_id, now.as_millis()],
+                lock_from_row,
+            )
+            .optional()?)
+    }
+
+    /// `session_id`'s queue entry for exactly `path`, if any.
+    pub fn waiter_of(
+        &self,
+        project: &str,
+        path: &str,
+        session_id: &str,
+    ) -> Result<Option<Waiter>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{SELECT_WAITERS} WHERE w.project = ?1 AND w.path = ?2 AND w.session_id = ?3"
+        ))?;
+        Ok(stmt
+            .query_row(params![project, path, session_id], waiter_from_row)
+            .optional()?)
+    }
+
+    /// Live locks granted from the queue that their holder has not been told about yet.
+    pub fn unreported_locks(
+        &self,
+        session_id: &str,
         now: Timestamp,
     ) -> Result<Vec<Lock>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "{SELECT} WHERE l.project = ?1 AND l.path = ?2 AND l.expires_at > ?3
-             ORDER BY l.acquired_at, l.id"
+            "{SELECT} WHERE l.session_id = ?1 AND l.unreported = 1 AND l.expires_at > ?2
+             ORDER BY l.id"
         ))?;
-        let rows = stmt.query_map(params![project, path, now.as_millis()], lock_from_row)?;
+        let rows = stmt.query_map(params![session_id, now.as_millis()], lock_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -78,25 +261,55 @@ impl ReadTx<'_> {
 }
 
 impl WriteTx<'_> {
-    /// Deletes the expired locks on one path, so a new grant starts from a clean slate.
-    pub fn delete_expired_locks_on(
-        &self,
-        project: &str,
-        path: &str,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "DELETE FROM locks WHERE project = ?1 AND path = ?2 AND expires_at <= ?3",
-        )?;
-        Ok(stmt.execute(params![project, path, now.as_millis()])?)
-    }
-
-    /// Deletes every expired lock in the database.
+    /// Deletes every expired lock in the database, recording each expiry.
     pub fn delete_expired_locks(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO lock_events
+                    (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
+                 SELECT ?1, 'expired', project, path, session_id, lock_type, fencing_token,
+                    expires_at
+                 FROM locks WHERE expires_at <= ?1",
+            )?
+            .execute([now.as_millis()])?;
         let mut stmt = self
             .conn
             .prepare_cached("DELETE FROM locks WHERE expires_at <= ?1")?;
         Ok(stmt.execute([now.as_millis()])?)
+    }
+
+    /// Records that the locks and queue entries of the sessions `condition` selects (over
+    /// `sessions`, with `?1` bound to `value`) end with them; called before deleting them.
+    pub(super) fn record_sessions_ending(
+        &self,
+        condition: &str,
+        value: &dyn rusqlite::ToSql,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO lock_events
+                    (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
+                 SELECT ?2, 'ended', project, path, session_id, lock_type, fencing_token, expires_at
+                 FROM locks WHERE session_id IN (SELECT id FROM sessions WHERE {condition})"
+            ))?
+            .execute(params![value, now.as_millis()])?;
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type, waiter_id)
+                 SELECT ?2, 'dequeued', project, path, session_id, lock_type, id
+                 FROM lock_waiters WHERE session_id IN (SELECT id FROM sessions WHERE {condition})"
+            ))?
+            .execute(params![value, now.as_millis()])?;
+        Ok(())
+    }
+
+    /// Deletes events older than `before`.
+    pub fn delete_lock_events(&self, before: Timestamp) -> Result<usize, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM lock_events WHERE at < ?1")?;
+        Ok(stmt.execute([before.as_millis()])?)
     }
 
     /// The next fencing token: one counter for the whole database, persisted with the grant it
@@ -110,58 +323,181 @@ impl WriteTx<'_> {
             .ok_or_else(|| StoreError::Corrupt("the fencing_token counter is missing".into()))
     }
 
-    /// Inserts or replaces `session_id`'s lock on a path; returns the lock's id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn put_lock(
-        &self,
-        project: &str,
-        path: &str,
-        session_id: &str,
-        lock_type: LockType,
-        acquired_at: Timestamp,
-        expires_at: Timestamp,
-        fencing_token: i64,
-    ) -> Result<LockId, StoreError> {
+    /// Inserts or replaces the session's lock on a path (and records it); returns the lock's id.
+    pub fn put_lock(&self, lock: &NewLock<'_>) -> Result<LockId, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO locks
-                (project, path, session_id, lock_type, acquired_at, expires_at, fencing_token)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO locks (project, path, pattern_base, session_id, lock_type, acquired_at,
+                expires_at, fencing_token, unreported)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (project, path, session_id) DO UPDATE SET
                 lock_type = excluded.lock_type,
                 acquired_at = excluded.acquired_at,
                 expires_at = excluded.expires_at,
-                fencing_token = excluded.fencing_token
+                fencing_token = excluded.fencing_token,
+                unreported = excluded.unreported
              RETURNING id",
         )?;
         let id = stmt.query_row(
             params![
-                project,
-                path,
-                session_id,
-                lock_type.as_str(),
-                acquired_at.as_millis(),
-                expires_at.as_millis(),
-                fencing_token
+                lock.project,
+                lock.path,
+                patterns::base(lock.path),
+                lock.session_id,
+                lock.lock_type.as_str(),
+                lock.acquired_at.as_millis(),
+                lock.expires_at.as_millis(),
+                lock.fencing_token,
+                lock.unreported,
             ],
             |row| row.get(0),
         )?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
+                    fencing_token, expires_at, waiter_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                lock.now.as_millis(),
+                if lock.renewal { "renewed" } else { "granted" },
+                lock.project,
+                lock.path,
+                lock.session_id,
+                lock.lock_type.as_str(),
+                lock.fencing_token,
+                lock.expires_at.as_millis(),
+                lock.from_waiter,
+            ])?;
         Ok(LockId(id))
     }
 
-    /// Deletes `session_id`'s lock on a path, returning when it expired or would have.
+    /// Marks the session's locks granted from the queue as reported.
+    pub fn mark_locks_reported(&self, session_id: &str) -> Result<usize, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE locks SET unreported = 0 WHERE session_id = ?1 AND unreported = 1",
+        )?;
+        Ok(stmt.execute([session_id])?)
+    }
+
+    /// Deletes the session's lock on a path, recording a release (or an expiry, when it had
+    /// already expired); returns when it expired or would have.
     pub fn delete_lock(
         &self,
         project: &str,
         path: &str,
         session_id: &str,
+        now: Timestamp,
     ) -> Result<Option<Timestamp>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM locks WHERE project = ?1 AND path = ?2 AND session_id = ?3
-             RETURNING expires_at",
+             RETURNING lock_type, fencing_token, expires_at",
         )?;
-        let expires_at: Option<i64> = stmt
-            .query_row(params![project, path, session_id], |row| row.get(0))
+        let deleted: Option<(String, i64, i64)> = stmt
+            .query_row(params![project, path, session_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
             .optional()?;
-        Ok(expires_at.map(Timestamp::from_millis))
+        let Some((lock_type, token, expires_at)) = deleted else {
+            return Ok(None);
+        };
+        let kind = if expires_at > now.as_millis() {
+            "released"
+        } else {
+            "expired"
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO lock_events
+                    (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                now.as_millis(),
+                kind,
+                project,
+                path,
+                session_id,
+                lock_type,
+                token,
+                expires_at
+            ])?;
+        Ok(Some(Timestamp::from_millis(expires_at)))
+    }
+
+    /// Queues a request, or updates the session's entry for that key in place (it keeps its
+    /// position). Returns the entry's id.
+    pub fn put_waiter(&self, waiter: &NewWaiter<'_>) -> Result<i64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO lock_waiters (project, path, pattern_base, session_id, lock_type, ttl_ms,
+                queued_at, deadline, wake)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (project, path, session_id) DO UPDATE SET
+                lock_type = excluded.lock_type,
+                ttl_ms = excluded.ttl_ms,
+                deadline = excluded.deadline,
+                wake = excluded.wake
+             RETURNING id, queued_at = ?7",
+        )?;
+        let (id, fresh): (i64, bool) = stmt.query_row(
+            params![
+                waiter.project,
+                waiter.path,
+                patterns::base(waiter.path),
+                waiter.session_id,
+                waiter.lock_type.as_str(),
+                i64::try_from(waiter.ttl.as_millis()).unwrap_or(i64::MAX),
+                waiter.now.as_millis(),
+                waiter.deadline.map(Timestamp::as_millis),
+                waiter.wake,
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if fresh {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
+                        waiter_id)
+                     VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    waiter.now.as_millis(),
+                    waiter.project,
+                    waiter.path,
+                    waiter.session_id,
+                    waiter.lock_type.as_str(),
+                    id
+                ])?;
+        }
+        Ok(id)
+    }
+
+    /// Removes a queue entry. `granted` entries leave no event of their own (the grant names
+    /// them); others are recorded as `dequeued`.
+    pub fn delete_waiter(
+        &self,
+        waiter: &Waiter,
+        granted: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM lock_waiters WHERE id = ?1")?
+            .execute([waiter.id])?;
+        if !granted {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
+                        waiter_id)
+                     VALUES (?1, 'dequeued', ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    now.as_millis(),
+                    waiter.project,
+                    waiter.file_path,
+                    waiter.session_id,
+                    waiter.lock_type.as_str(),
+                    waiter.id
+                ])?;
+        }
+        Ok(())
     }
 }

@@ -25,12 +25,15 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use context::ContextQuery;
 pub use intents::{IntentFilter, NewIntent, Overlap};
-pub use locks::LockFilter;
+pub use locks::{LockFilter, NewLock, NewWaiter};
 pub use messages::{InboxFilter, MarkRead, NewMessage};
 pub use sessions::SessionFilter;
 
 /// Numbered migrations, applied in order on open; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_queues_patterns_history.sql"),
+];
 
 /// How long a write waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

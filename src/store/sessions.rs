@@ -153,7 +153,8 @@ impl WriteTx<'_> {
     }
 
     /// Deletes a session; its locks, intents and inbox go with it (foreign-key cascade).
-    pub fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+    pub fn delete_session(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.record_sessions_ending("id = ?1", &id, now)?;
         let mut stmt = self
             .conn
             .prepare_cached("DELETE FROM sessions WHERE id = ?1")?;
@@ -161,7 +162,12 @@ impl WriteTx<'_> {
     }
 
     /// Deletes every session whose last heartbeat is older than `cutoff`, with what it held.
-    pub fn delete_stale_sessions(&self, cutoff: Timestamp) -> Result<Vec<Session>, StoreError> {
+    pub fn delete_stale_sessions(
+        &self,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.record_sessions_ending("last_heartbeat < ?1", &cutoff.as_millis(), now)?;
         let mut stmt = self.conn.prepare_cached(&format!(
             "DELETE FROM sessions WHERE last_heartbeat < ?1 RETURNING {COLUMNS}"
         ))?;

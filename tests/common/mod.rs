@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod history;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

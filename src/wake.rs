@@ -1,0 +1,201 @@
+//! Waking a process the moment a queued lock request of its sessions is granted.
+//!
+//! Server processes share only the database, so the process that grants a queued request (by
+//! releasing the lock it waited for) pokes the waiter's process directly: each process listens
+//! on a Unix datagram socket in Linux's abstract namespace (no file to clean up; it vanishes
+//! with the process) and writes its address into the queue entries it creates. A poke is one
+//! byte and carries no data: the woken process reads the truth from the database. A lost poke
+//! (the granting process died right after its commit) only delays the waiter until its next
+//! fallback look.
+//!
+//! The queue watcher also lives here: expiry frees locks without any transaction, so every
+//! process wakes when the next lock that blocks a waiter expires and grants what it can.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::coordinator::{Coordinator, Notifier};
+
+/// This process's wake-ups: a counter that changes on every poke (or local nudge).
+pub struct Wakeup {
+    address: Option<String>,
+    bell: watch::Sender<u64>,
+}
+
+impl Wakeup {
+    /// Binds this process's wake socket and listens on it. Without one (not Linux, or the bind
+    /// failed), waiters fall back to looking periodically.
+    pub fn start() -> Arc<Self> {
+        let (bell, _) = watch::channel(0);
+        match bind() {
+            Ok((address, socket)) => {
+                let wakeup = Arc::new(Self {
+                    address: Some(address),
+                    bell,
+                });
+                let listener = wakeup.clone();
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 16];
+                    loop {
+                        match socket.recv(&mut buffer).await {
+                            Ok(_) => listener.nudge(),
+                            Err(error) => {
+                                tracing::warn!(%error, "wake socket failed; queued waits will poll");
+                                break;
+                            }
+                        }
+                    }
+                });
+                wakeup
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no wake socket; queued waits will poll");
+                Arc::new(Self {
+                    address: None,
+                    bell,
+                })
+            }
+        }
+    }
+
+    /// The address to leave in queue entries.
+    pub fn address(&self) -> Option<String> {
+        self.address.clone()
+    }
+
+    /// A receiver that sees every later wake-up.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.bell.subscribe()
+    }
+
+    /// Rings the bell in this process (a new queue entry, a poke received).
+    pub fn nudge(&self) {
+        self.bell.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Pokes other processes' wake sockets.
+pub struct Poker;
+
+impl Notifier for Poker {
+    fn wake(&self, address: &str) {
+        if let Err(error) = poke(address) {
+            tracing::debug!(%error, address, "wake-up not delivered (process gone?)");
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn socket_address(name: &str) -> std::io::Result<std::os::unix::net::SocketAddr> {
+    use std::os::linux::net::SocketAddrExt;
+    std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+}
+
+/// Binds a datagram socket under a random abstract name.
+#[cfg(target_os = "linux")]
+fn bind() -> std::io::Result<(String, tokio::net::UnixDatagram)> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(std::io::Error::other)?;
+    let name = format!(
+        "mcp-session-coordinator/{}",
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let socket = std::os::unix::net::UnixDatagram::bind_addr(&socket_address(&name)?)?;
+    socket.set_nonblocking(true)?;
+    Ok((name, tokio::net::UnixDatagram::from_std(socket)?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind() -> std::io::Result<(String, tokio::net::UnixDatagram)> {
+    Err(std::io::Error::other("abstract sockets need Linux"))
+}
+
+#[cfg(target_os = "linux")]
+fn poke(address: &str) -> std::io::Result<()> {
+    let socket = std::os::unix::net::UnixDatagram::unbound()?;
+    socket.set_nonblocking(true)?;
+    match socket.send_to_addr(&[1], &socket_address(address)?) {
+        // A full buffer means wake-ups are already pending there.
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn poke(_address: &str) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Grants queued requests whose blockers expired, waking at the next such expiry, on any
+/// wake-up, and at least every `idle`.
+pub fn spawn_queue_watcher(
+    coordinator: Arc<Coordinator>,
+    wakeup: Arc<Wakeup>,
+    idle: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut bell = wakeup.subscribe();
+        loop {
+            let c = coordinator.clone();
+            let due = match tokio::task::spawn_blocking(move || c.next_queue_due()).await {
+                Ok(Ok(due)) => due,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "queue watcher could not read the queues");
+                    None
+                }
+                Err(error) => {
+                    tracing::error!(%error, "queue watcher task failed");
+                    None
+                }
+            };
+            let now = coordinator.now();
+            let pause = due.map_or(idle, |due| {
+                let millis = u64::try_from(due.as_millis() - now.as_millis()).unwrap_or(0);
+                // A few ms past the expiry, so the expired lock is gone when we look.
+                Duration::from_millis(millis + 5).min(idle)
+            });
+            let timed_out = tokio::select! {
+                _ = tokio::time::sleep(pause) => true,
+                changed = bell.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    false
+                }
+            };
+            if timed_out && due.is_some() {
+                let c = coordinator.clone();
+                match tokio::task::spawn_blocking(move || c.promote_due()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "could not grant queued locks"),
+                    Err(error) => tracing::error!(%error, "queue watcher task failed"),
+                }
+            }
+        }
+    })
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poke_rings_the_bell_of_the_listening_process() {
+        let wakeup = Wakeup::start();
+        let address = wakeup.address().expect("linux has abstract sockets");
+        let mut bell = wakeup.subscribe();
+        Poker.wake(&address);
+        tokio::time::timeout(Duration::from_secs(5), bell.changed())
+            .await
+            .expect("woken in time")
+            .expect("bell alive");
+        // Poking a process that is gone is harmless.
+        Poker.wake("mcp-session-coordinator/gone");
+    }
+}

@@ -1,0 +1,160 @@
+//! Replays the lock event history a database recorded and reports every broken promise: two
+//! incompatible holders of overlapping keys at once (which includes a grant before the previous
+//! holder's expiry), a fencing token that does not increase, a grant that passes an earlier
+//! incompatible request in the queue, a renewal of a lock not held.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use mcp_session_coordinator::patterns::overlaps;
+use rusqlite::Connection;
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub project: String,
+    pub path: String,
+    pub session_id: String,
+    pub lock_type: String,
+    pub token: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub waiter_id: Option<i64>,
+}
+
+pub fn events(db: &Path) -> Vec<Event> {
+    let conn = Connection::open(db).expect("open the database");
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, at, kind, project, path, session_id, lock_type, fencing_token,
+                expires_at, waiter_id FROM lock_events ORDER BY seq",
+        )
+        .expect("prepare");
+    stmt.query_map([], |row| {
+        Ok(Event {
+            seq: row.get(0)?,
+            at: row.get(1)?,
+            kind: row.get(2)?,
+            project: row.get(3)?,
+            path: row.get(4)?,
+            session_id: row.get(5)?,
+            lock_type: row.get(6)?,
+            token: row.get(7)?,
+            expires_at: row.get(8)?,
+            waiter_id: row.get(9)?,
+        })
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("events")
+}
+
+fn conflict(a: &str, b: &str) -> bool {
+    (a == "exclusive" && b != "intent") || (b == "exclusive" && a != "intent")
+}
+
+struct Holder {
+    lock_type: String,
+    token: i64,
+    expires_at: i64,
+}
+
+/// Every violation found, as sentences naming the events; empty when the history is sound.
+pub fn check(events: &[Event]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut holders: HashMap<(String, String, String), Holder> = HashMap::new();
+    let mut waiters: BTreeMap<i64, Event> = BTreeMap::new();
+    let mut last_token = i64::MIN;
+    for e in events {
+        let key = (e.project.clone(), e.path.clone(), e.session_id.clone());
+        match e.kind.as_str() {
+            "granted" => {
+                let token = e.token.unwrap_or(i64::MIN);
+                if token <= last_token {
+                    problems.push(format!(
+                        "#{}: token {token} after {last_token}: not increasing",
+                        e.seq
+                    ));
+                }
+                last_token = last_token.max(token);
+                holders.remove(&key);
+                for ((project, path, session), h) in &holders {
+                    if project == &e.project
+                        && session != &e.session_id
+                        && h.expires_at > e.at
+                        && overlaps(path, &e.path)
+                        && conflict(&e.lock_type, &h.lock_type)
+                    {
+                        problems.push(format!(
+                            "#{}: {} granted {} on {} while {} held {} on {} (token {}, until {})",
+                            e.seq,
+                            e.session_id,
+                            e.lock_type,
+                            e.path,
+                            session,
+                            h.lock_type,
+                            path,
+                            h.token,
+                            h.expires_at
+                        ));
+                    }
+                }
+                let limit = e.waiter_id.unwrap_or(i64::MAX);
+                for (id, w) in waiters.range(..limit) {
+                    if w.project == e.project
+                        && w.session_id != e.session_id
+                        && overlaps(&w.path, &e.path)
+                        && conflict(&e.lock_type, &w.lock_type)
+                    {
+                        problems.push(format!(
+                            "#{}: {} granted {} on {} past queued request {id} of {} ({} on {})",
+                            e.seq,
+                            e.session_id,
+                            e.lock_type,
+                            e.path,
+                            w.session_id,
+                            w.lock_type,
+                            w.path
+                        ));
+                    }
+                }
+                if let Some(id) = e.waiter_id {
+                    waiters.remove(&id);
+                }
+                holders.insert(
+                    key,
+                    Holder {
+                        lock_type: e.lock_type.clone(),
+                        token,
+                        expires_at: e.expires_at.unwrap_or(i64::MIN),
+                    },
+                );
+            }
+            "renewed" => match holders.get_mut(&key) {
+                Some(h) if Some(h.token) == e.token => {
+                    h.expires_at = e.expires_at.unwrap_or(h.expires_at);
+                }
+                _ => problems.push(format!(
+                    "#{}: {} renewed {} on {} without holding it",
+                    e.seq, e.session_id, e.lock_type, e.path
+                )),
+            },
+            "released" | "expired" | "ended" => {
+                holders.remove(&key);
+            }
+            "queued" => {
+                if let Some(id) = e.waiter_id {
+                    waiters.insert(id, e.clone());
+                }
+            }
+            "dequeued" => {
+                if let Some(id) = e.waiter_id {
+                    waiters.remove(&id);
+                }
+            }
+            other => problems.push(format!("#{}: unknown event kind {other}", e.seq)),
+        }
+    }
+    problems
+}
