@@ -934,4 +934,100 @@ mod tests {
             .expect("list");
         assert_eq!(elsewhere.count, 0);
     }
+
+    mod model {
+        //! The lock rules against a reference model small enough to trust by reading: random
+        //! sequences of acquires, releases and clock moves over overlapping keys.
+
+        use std::collections::HashMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::patterns::overlaps;
+
+        const KEYS: [&str; 5] = ["src/a.ts", "src/", "src/*.ts", "lib/b.ts", "src/x/y.ts"];
+        const TYPES: [LockType; 3] = [LockType::Exclusive, LockType::Shared, LockType::Intent];
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Acquire {
+                session: usize,
+                key: usize,
+                kind: usize,
+            },
+            Release {
+                session: usize,
+                key: usize,
+            },
+            Wait {
+                seconds: u64,
+            },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0..3usize, 0..KEYS.len(), 0..3usize)
+                    .prop_map(|(session, key, kind)| Op::Acquire { session, key, kind }),
+                2 => (0..3usize, 0..KEYS.len()).prop_map(|(session, key)| Op::Release { session, key }),
+                1 => (0..120u64).prop_map(|seconds| Op::Wait { seconds }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn grants_match_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+                let h = Harness::new();
+                let sessions: Vec<String> =
+                    ["a", "b", "c"].iter().map(|n| h.session(n, "app", None)).collect();
+                // (session, key) -> (type, expires at in seconds since start)
+                let mut held: HashMap<(usize, usize), (LockType, u64)> = HashMap::new();
+                let mut now = 0u64;
+                let mut last_token = 0;
+                for op in ops {
+                    match op {
+                        Op::Acquire { session, key, kind } => {
+                            let wanted = TYPES[kind];
+                            held.retain(|_, (_, expires)| *expires > now);
+                            let blocked = held.iter().any(|((s, k), (t, _))| {
+                                *s != session
+                                    && overlaps(KEYS[*k], KEYS[key])
+                                    && wanted.is_blocked_by(*t)
+                            });
+                            let outcome = h.coordinator.acquire_lock(LockRequest {
+                                ttl_seconds: Some(60),
+                                ..LockRequest::new(&sessions[session], KEYS[key], wanted)
+                            }).expect("acquire");
+                            prop_assert_eq!(outcome.granted, !blocked, "{:?} {} on {}", wanted, session, KEYS[key]);
+                            if outcome.granted {
+                                let token = outcome.fencing_token.unwrap_or(0);
+                                if outcome.renewed {
+                                    prop_assert_eq!(token, last_token.min(token));
+                                } else {
+                                    prop_assert!(token > last_token);
+                                    last_token = token;
+                                }
+                                held.insert((session, key), (wanted, now + 60));
+                            }
+                        }
+                        Op::Release { session, key } => {
+                            let live = held.remove(&(session, key)).is_some_and(|(_, e)| e > now);
+                            let released = h.coordinator
+                                .release_lock(&sessions[session], KEYS[key])
+                                .expect("release");
+                            prop_assert_eq!(released.released, live);
+                        }
+                        Op::Wait { seconds } => {
+                            now += seconds;
+                            h.advance(Duration::from_secs(seconds));
+                            for id in &sessions {
+                                h.coordinator.heartbeat(id).expect("heartbeat");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
