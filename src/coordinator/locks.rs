@@ -202,9 +202,22 @@ impl Coordinator {
                 .iter()
                 .find(|lock| lock.file_path == path && lock.lock_type == request.lock_type);
 
+            let expires_at = now.plus(ttl);
+            let finish = |row: NewLock<'_>| -> Result<LockOutcome> {
+                let lock_id = tx.put_lock(&row)?;
+                let warnings = self.warnings(tx, &me, &path, request.lock_type, &others, now)?;
+                Ok(granted(
+                    path.clone(),
+                    request.lock_type,
+                    expires_at,
+                    lock_id,
+                    row.fencing_token,
+                    row.renewal,
+                    warnings,
+                ))
+            };
             if let Some(held) = renewal {
-                let expires_at = now.plus(ttl);
-                let lock_id = tx.put_lock(&NewLock {
+                return finish(NewLock {
                     renewal: true,
                     ..grant(
                         &me,
@@ -215,17 +228,7 @@ impl Coordinator {
                         held.fencing_token,
                         now,
                     )
-                })?;
-                let warnings = self.warnings(tx, &me, &path, request.lock_type, &others, now)?;
-                return Ok(granted(
-                    path,
-                    request.lock_type,
-                    expires_at,
-                    lock_id,
-                    held.fencing_token,
-                    true,
-                    warnings,
-                ));
+                });
             }
 
             let waiters = self.live_waiters(tx, &me.project, &path, now)?;
@@ -246,22 +249,11 @@ impl Coordinator {
                 if let Some(entry) = mine_queued {
                     tx.delete_waiter(entry, true, now)?;
                 }
-                let expires_at = now.plus(ttl);
                 let token = tx.next_fencing_token()?;
-                let lock_id = tx.put_lock(&NewLock {
+                return finish(NewLock {
                     from_waiter: mine_queued.map(|w| w.id),
                     ..grant(&me, &path, request.lock_type, now, expires_at, token, now)
-                })?;
-                let warnings = self.warnings(tx, &me, &path, request.lock_type, &others, now)?;
-                return Ok(granted(
-                    path,
-                    request.lock_type,
-                    expires_at,
-                    lock_id,
-                    token,
-                    false,
-                    warnings,
-                ));
+                });
             };
 
             if !request.queue && wait.is_none() {
