@@ -208,6 +208,9 @@ pub struct Session {
     pub working_directory: Option<String>,
     pub registered_at: Timestamp,
     pub last_heartbeat: Timestamp,
+    /// Where to wake the session's server process when something arrives for it.
+    #[serde(skip)]
+    pub wake: Option<String>,
 }
 
 /// A session with what it currently holds.

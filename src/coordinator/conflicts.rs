@@ -361,6 +361,7 @@ mod tests {
             working_directory: None,
             registered_at: Timestamp::from_millis(0),
             last_heartbeat: Timestamp::from_millis(0),
+            wake: None,
         }
     }
 

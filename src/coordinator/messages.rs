@@ -73,7 +73,7 @@ impl Coordinator {
             .map(str::trim)
             .filter(|t| !t.is_empty());
         let now = self.now();
-        self.store.write(|tx| {
+        let (sent, wakes) = self.store.write(|tx| {
             let me = Self::acting(tx, &message.from_session, now)?;
             let recipients = match to {
                 Some(to) => vec![self.recipient(tx, &me, to, now)?],
@@ -97,14 +97,19 @@ impl Coordinator {
             for recipient in &recipients {
                 tx.deliver(message_id, &recipient.session_id)?;
             }
-            Ok(Sent {
+            let wakes: Vec<String> = recipients.iter().filter_map(|s| s.wake.clone()).collect();
+            let sent = Sent {
                 message_id,
                 status: "sent",
                 to_session,
                 delivered_to: recipients.len(),
                 recipients: recipients.into_iter().map(|s| s.name).collect(),
-            })
-        })
+            };
+            Ok::<_, Error>((sent, wakes))
+        })?;
+        // After the commit, so a woken process finds the message.
+        self.wake(&wakes);
+        Ok(sent)
     }
 
     /// Finds a direct message's recipient by id, or by name among the live sessions of the

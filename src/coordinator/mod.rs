@@ -28,7 +28,7 @@ pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sent};
-pub use queue::{Notifier, Silent};
+pub use queue::{Notifier, SessionLocks, Silent};
 pub use sessions::{
     Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
 };
@@ -282,6 +282,7 @@ pub(crate) mod testing {
                         project: project.into(),
                         branch: branch.map(Into::into),
                         working_directory: Some(format!("/work/{name}")),
+                        wake: None,
                     },
                     None,
                 )

@@ -17,17 +17,34 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use super::locks::{blocker, grant, granted, refusal, waiting};
 use super::{Coordinator, path_key};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::model::{Channel, Lock, LockType, Priority, Session, Waiter};
-use crate::store::{NewLock, NewMessage, WriteTx};
+use crate::store::{LockFilter, NewLock, NewMessage, WriteTx};
 
 use super::LockOutcome;
 
-/// Wakes the process waiting for a queued request when it is granted. The coordinator only
-/// carries the address the waiter left in its queue entry; `wake.rs` implements it.
+/// More locks than one session could sensibly hold; a bound for the resource's size.
+const SESSION_LOCKS_LIMIT: usize = 1_000;
+
+/// Everything a session holds or waits for.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionLocks {
+    pub session_id: String,
+    /// Live locks, by project and path.
+    pub held: Vec<Lock>,
+    /// Requests still queued, each with its `queue_position` and what blocks it.
+    pub queued: Vec<LockOutcome>,
+}
+
+/// Wakes a session's server process when something arrives for it: its queued request was
+/// granted, or a message was delivered to it. The coordinator only carries the addresses left
+/// in queue entries and session rows; `wake.rs` implements it.
 pub trait Notifier: Send + Sync {
     fn wake(&self, address: &str);
 }
@@ -206,6 +223,38 @@ impl Coordinator {
                 queue_position: Some(position),
                 ..refusal_without_blocker(path, entry.lock_type)
             },
+        })
+    }
+
+    /// What a session holds and what it still waits for (with its place in each queue): the
+    /// `coordinator://locks` resource.
+    pub fn session_locks(&self, session_id: &str) -> Result<SessionLocks> {
+        self.look(Some(session_id), |tx, me, now| {
+            let me = me.ok_or_else(|| Error::unknown_session(session_id))?;
+            let held = tx.locks(
+                LockFilter {
+                    project: None,
+                    session_id: Some(session_id),
+                    path: None,
+                    limit: SESSION_LOCKS_LIMIT,
+                },
+                now,
+            )?;
+            let alive_since = self.alive_since(now);
+            let mut queued = Vec::new();
+            for entry in tx.waiters_of(session_id)? {
+                if waiting(&entry, alive_since, now) {
+                    let standing = self.standing(tx, me, &entry.file_path, entry.lock_type, now)?;
+                    if standing.queued {
+                        queued.push(standing);
+                    }
+                }
+            }
+            Ok(SessionLocks {
+                session_id: me.session_id.clone(),
+                held,
+                queued,
+            })
         })
     }
 
@@ -392,6 +441,33 @@ mod tests {
             .map(|l| l.fencing_token)
             .collect();
         assert_eq!(tokens.len(), 1);
+    }
+
+    #[test]
+    fn a_session_sees_what_it_holds_and_where_it_waits() {
+        use LockType::*;
+        let h = Harness::new();
+        let [a, b, c] = ["a", "b", "c"].map(|n| h.session(n, "app", None));
+        ask(&h, &a, "f.ts", Exclusive, false);
+        ask(&h, &b, "f.ts", Exclusive, true);
+        ask(&h, &c, "g.ts", Shared, false);
+        ask(&h, &c, "f.ts", Exclusive, true);
+
+        let mine = h.coordinator.session_locks(&c).expect("c's locks");
+        let held: Vec<&str> = mine.held.iter().map(|l| l.file_path.as_str()).collect();
+        assert_eq!(held, ["g.ts"]);
+        assert_eq!(mine.queued.len(), 1);
+        assert_eq!(mine.queued[0].file_path, "f.ts");
+        assert_eq!(mine.queued[0].queue_position, Some(2));
+        assert_eq!(mine.queued[0].holder_name.as_deref(), Some("a"));
+
+        release(&h, &a, "f.ts");
+        let mine = h.coordinator.session_locks(&c).expect("c's locks");
+        assert_eq!(mine.queued[0].queue_position, Some(1));
+        assert_eq!(mine.queued[0].holder_name.as_deref(), Some("b"));
+        let theirs = h.coordinator.session_locks(&b).expect("b's locks");
+        assert_eq!(theirs.held[0].file_path, "f.ts");
+        assert!(theirs.queued.is_empty());
     }
 
     #[test]

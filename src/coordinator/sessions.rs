@@ -18,6 +18,8 @@ pub struct Registration {
     pub branch: Option<String>,
     /// Absolute path of the session's checkout; absolute file paths are made relative to it.
     pub working_directory: Option<String>,
+    /// Where to wake the session's server process (see `wake.rs`); `None` when it cannot be.
+    pub wake: Option<String>,
 }
 
 /// Another live session of the same project, in brief.
@@ -98,6 +100,7 @@ impl Coordinator {
                         id,
                         branch.as_deref(),
                         working_directory.as_deref(),
+                        registration.wake.as_deref(),
                         now,
                     )?,
                     _ => None,
@@ -117,6 +120,7 @@ impl Coordinator {
                         working_directory: working_directory.clone(),
                         registered_at: now,
                         last_heartbeat: now,
+                        wake: registration.wake.clone(),
                     };
                     tx.insert_session(&session)?;
                     session
@@ -172,6 +176,7 @@ impl Coordinator {
                 working_directory: registration.working_directory.clone(),
                 registered_at: now,
                 last_heartbeat: now,
+                wake: registration.wake.clone(),
             })?;
             let notice = format!(
                 "This session went more than {timeout}s without a heartbeat (was the machine \
@@ -308,6 +313,7 @@ mod tests {
             project: "my-app".into(),
             branch: Some("main".into()),
             working_directory: Some("/repo".into()),
+            wake: None,
         }
     }
 

@@ -8,13 +8,19 @@
 
 mod params;
 mod reply;
+mod resources;
 mod stdio;
 mod tools;
 
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    ErrorData, Implementation, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{Json, ServerHandler, tool_handler};
 
 pub use reply::{Answer, ToolError};
@@ -42,6 +48,8 @@ pub struct CoordinatorServer {
     /// Where sessions registered without a working_directory are rooted: the directory the MCP
     /// client started this process in, which is the checkout for a stdio server.
     default_root: Option<String>,
+    /// What this connection subscribed to with `resources/subscribe`.
+    subscriptions: Arc<resources::Subscriptions>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -57,6 +65,7 @@ impl CoordinatorServer {
             keepalive,
             wakeup,
             default_root,
+            subscriptions: Arc::default(),
             tool_router: Self::tools(),
         }
     }
@@ -124,11 +133,65 @@ impl CoordinatorServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CoordinatorServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(resources::list())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.read(&request.uri).await.map(Into::into)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(resources::accepted(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.listen_modern(context).await
+    }
+
+    // Deprecated only for 2026-07-28 sessions, which use `listen`; clients of 2025 revisions
+    // still subscribe this way.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscribe_legacy(&request.uri, context.peer).await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.unsubscribe_legacy(&request.uri);
+        Ok(())
     }
 }

@@ -37,6 +37,7 @@ impl CoordinatorServer {
             project: args.project,
             branch: args.branch,
             working_directory: args.working_directory.or_else(|| self.default_root.clone()),
+            wake: self.wakeup.address(),
         };
         let resume = self
             .keepalive

@@ -179,6 +179,15 @@ impl ReadTx<'_> {
             .collect())
     }
 
+    /// `session_id`'s queue entries, in FIFO order.
+    pub fn waiters_of(&self, session_id: &str) -> Result<Vec<Waiter>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{SELECT_WAITERS} WHERE w.session_id = ?1 ORDER BY w.id"
+        ))?;
+        let rows = stmt.query_map([session_id], waiter_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every queue entry, in FIFO order.
     pub fn all_waiters(&self) -> Result<Vec<Waiter>, StoreError> {
         let mut stmt = self

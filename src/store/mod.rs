@@ -33,6 +33,7 @@ pub use sessions::SessionFilter;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_queues_patterns_history.sql"),
+    include_str!("migrations/003_session_wake.sql"),
 ];
 
 /// How long a write waits for another process's transaction before giving up.

@@ -6,7 +6,8 @@ use super::{ReadTx, StoreError, WriteTx};
 use crate::clock::Timestamp;
 use crate::model::{Session, SessionActivity};
 
-const COLUMNS: &str = "id, name, project, branch, working_directory, registered_at, last_heartbeat";
+const COLUMNS: &str =
+    "id, name, project, branch, working_directory, registered_at, last_heartbeat, wake";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
@@ -17,6 +18,7 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         working_directory: row.get("working_directory")?,
         registered_at: Timestamp::from_millis(row.get("registered_at")?),
         last_heartbeat: Timestamp::from_millis(row.get("last_heartbeat")?),
+        wake: row.get("wake")?,
     })
 }
 
@@ -106,7 +108,7 @@ impl ReadTx<'_> {
 impl WriteTx<'_> {
     pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
         ))?;
         stmt.execute(params![
             session.session_id,
@@ -116,6 +118,7 @@ impl WriteTx<'_> {
             session.working_directory,
             session.registered_at.as_millis(),
             session.last_heartbeat.as_millis(),
+            session.wake,
         ])?;
         Ok(())
     }
@@ -131,22 +134,25 @@ impl WriteTx<'_> {
             .optional()?)
     }
 
-    /// Updates where a session works (on re-registration); `None` when it does not exist.
+    /// Updates where a session works and where to wake it (on re-registration); `None` when
+    /// it does not exist.
     pub fn update_session_place(
         &self,
         id: &str,
         branch: Option<&str>,
         working_directory: Option<&str>,
+        wake: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "UPDATE sessions
-             SET branch = ?2, working_directory = ?3, last_heartbeat = max(last_heartbeat, ?4)
+             SET branch = ?2, working_directory = ?3, wake = ?4,
+                 last_heartbeat = max(last_heartbeat, ?5)
              WHERE id = ?1 RETURNING {COLUMNS}"
         ))?;
         Ok(stmt
             .query_row(
-                params![id, branch, working_directory, now.as_millis()],
+                params![id, branch, working_directory, wake, now.as_millis()],
                 session_from_row,
             )
             .optional()?)

@@ -14,7 +14,7 @@ use rmcp::model::{
 };
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::process::Command;
@@ -67,8 +67,9 @@ pub enum Lifecycle {
     Discover,
 }
 
-pub struct Server {
-    pub client: RunningService<RoleClient, ClientConfig>,
+/// A spawned server and the client connected to it; `H` handles what the server pushes.
+pub struct Server<H: ClientHandler = ClientConfig> {
+    pub client: RunningService<RoleClient, H>,
     pub pid: u32,
 }
 
@@ -99,19 +100,30 @@ impl Server {
         lifecycle: Lifecycle,
         cwd: Option<&Path>,
     ) -> Self {
-        let transport =
-            TokioChildProcess::new(command(db, env, cwd)).expect("spawn the server binary");
-        let pid = transport.id().expect("child pid");
         let mut config = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("integration-test", "1"),
         );
+        if let Lifecycle::Initialize(version) = &lifecycle {
+            config.protocol_version = version.clone();
+        }
+        Server::connect(command(db, env, cwd), config, lifecycle).await
+    }
+}
+
+impl<H: ClientHandler> Server<H> {
+    /// A server whose pushes go to `handler`. With `Lifecycle::Initialize`, the version
+    /// negotiated is the one in `handler.get_info()`.
+    pub async fn spawn_handler(db: &Path, handler: H, lifecycle: Lifecycle) -> Self {
+        Self::connect(command(db, &[], None), handler, lifecycle).await
+    }
+
+    async fn connect(command: Command, handler: H, lifecycle: Lifecycle) -> Self {
+        let transport = TokioChildProcess::new(command).expect("spawn the server binary");
+        let pid = transport.id().expect("child pid");
         let client = match lifecycle {
-            Lifecycle::Initialize(version) => {
-                config.protocol_version = version;
-                config.serve(transport).await.expect("initialize")
-            }
-            Lifecycle::Discover => config
+            Lifecycle::Initialize(_) => handler.serve(transport).await.expect("initialize"),
+            Lifecycle::Discover => handler
                 .serve_with_lifecycle(
                     transport,
                     ClientLifecycleMode::Discover {
