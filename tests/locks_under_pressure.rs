@@ -1,6 +1,7 @@
 //! The lock promises under load, checked from the history the database records: several real
 //! server processes contend with mixed requests (exclusive, shared, directory and glob keys,
 //! waits, queues), processes get stopped and killed, and the checker replays every grant.
+//! `COORDINATOR_SOAK=N` runs the load and the chaos N times longer.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::history::{self, Event};
-use common::{Db, Server};
+use common::{Db, Server, soak};
 use serde_json::{Value, json};
 
 const PROCESSES: usize = 8;
@@ -39,7 +40,7 @@ async fn release_granted(server: &Server, answer: &Value) {
 async fn worker(server: Server, seed: u64, counter: PathBuf) -> u64 {
     let mut dice = Dice(seed);
     let mut increments = 0;
-    for _ in 0..ROUNDS {
+    for _ in 0..ROUNDS * soak() {
         let (path, args) = match dice.roll(10) {
             0..=3 => (
                 "hot/counter.txt",
@@ -126,7 +127,10 @@ async fn mixed_contention_keeps_every_promise() {
         .iter()
         .filter(|e| e.kind == "granted" && e.waiter_id.is_some())
         .count();
-    assert!(grants >= PROCESSES * ROUNDS / 3, "only {grants} grants");
+    assert!(
+        grants >= PROCESSES * ROUNDS * soak() / 3,
+        "only {grants} grants"
+    );
     assert!(from_queue > 0, "no grant came from the queue");
     let problems = history::check(&events);
     assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
@@ -331,7 +335,7 @@ async fn killed_processes_lose_nothing_committed_and_free_their_locks() {
         workers.push(tokio::spawn(chaos_worker(server, format!("w{spawned}"))));
         spawned += 1;
     }
-    for _ in 0..8 {
+    for _ in 0..8 * soak() {
         tokio::time::sleep(Duration::from_millis(150 + dice.roll(300))).await;
         let victim = dice.roll(pids.len() as u64) as usize;
         let pid = pids.remove(victim);

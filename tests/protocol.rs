@@ -286,7 +286,6 @@ async fn bad_input_is_answered_with_errors_that_name_the_argument() {
     assert_eq!(still_serving["status"], "active");
 }
 
-/// Garbage on stdin is skipped or answered with a JSON-RPC error; the process keeps serving.
 #[tokio::test]
 async fn malformed_json_rpc_does_not_stop_the_server() {
     let db = Db::new();

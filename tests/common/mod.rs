@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod history;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,6 +21,16 @@ use tempfile::TempDir;
 use tokio::process::Command;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-session-coordinator");
+
+/// How many times longer the load, chaos and fuzz tests run: `COORDINATOR_SOAK=N` (default 1)
+/// turns them into a soak without slowing down CI.
+pub fn soak() -> usize {
+    std::env::var("COORDINATOR_SOAK")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1)
+}
 
 /// A database in a fresh temporary folder, shared by the servers a test spawns.
 pub struct Db {
