@@ -455,15 +455,35 @@ impl Coordinator {
                 .as_deref()
                 .map(str::trim)
                 .filter(|s| !s.is_empty());
-            let locks = tx.locks(
-                LockFilter {
-                    project,
-                    session_id,
-                    path: path.as_deref(),
-                    limit,
-                },
-                now,
-            )?;
+            let locks = match (path.as_deref(), project) {
+                // What stands on that path: the lock on it, and directory/glob locks that
+                // cover it (or, for a directory/glob, the locks under it).
+                (Some(path), Some(project)) => {
+                    let mut locks: Vec<Lock> = tx
+                        .locks_overlapping(project, path, now)?
+                        .into_iter()
+                        .filter(|l| session_id.is_none_or(|id| l.session_id == id))
+                        .collect();
+                    locks.sort_by(|x, y| {
+                        (&x.file_path, x.acquired_at, x.lock_id).cmp(&(
+                            &y.file_path,
+                            y.acquired_at,
+                            y.lock_id,
+                        ))
+                    });
+                    locks.truncate(limit);
+                    locks
+                }
+                (path, project) => tx.locks(
+                    LockFilter {
+                        project,
+                        session_id,
+                        path,
+                        limit,
+                    },
+                    now,
+                )?,
+            };
             Ok(LockList {
                 count: locks.len(),
                 locks,
@@ -925,6 +945,40 @@ mod tests {
             )
             .expect("list");
         assert_eq!(elsewhere.count, 0);
+    }
+
+    #[test]
+    fn listing_a_path_shows_the_locks_that_overlap_it() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let b = h.session("b", "app", None);
+        acquire(&h, &a, "src/auth/jwt.ts", LockType::Exclusive);
+        acquire(&h, &b, "src/**/*.test.ts", LockType::Shared);
+        acquire(&h, &b, "docs/readme.md", LockType::Exclusive);
+        let listed = |path: &str, session: Option<&str>| -> Vec<String> {
+            h.coordinator
+                .list_locks(
+                    Some(&a),
+                    LockListQuery {
+                        file_path: Some(path.into()),
+                        session_id: session.map(Into::into),
+                        ..Default::default()
+                    },
+                )
+                .expect("list")
+                .locks
+                .into_iter()
+                .map(|l| l.file_path)
+                .collect()
+        };
+        assert_eq!(
+            listed("src/auth/", None),
+            ["src/**/*.test.ts", "src/auth/jwt.ts"]
+        );
+        assert_eq!(listed("src/auth/jwt.ts", None), ["src/auth/jwt.ts"]);
+        assert_eq!(listed("src/a/b.test.ts", None), ["src/**/*.test.ts"]);
+        assert_eq!(listed("src/auth/", Some(&a)), ["src/auth/jwt.ts"]);
+        assert!(listed("lib/x.ts", None).is_empty());
     }
 
     mod model {

@@ -252,7 +252,7 @@ pub struct LockList {
     /// Only locks held by this session.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Only locks on this file.
+    /// Only locks on this path or overlapping it (directory/glob locks covering it; for a directory or glob, the locks under it).
     #[serde(default)]
     pub file_path: Option<String>,
     /// Only locks of this project; defaults to your session's project.

@@ -7,15 +7,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::mpsc;
 
 use super::BIN;
 
 pub struct RawServer {
     child: Child,
     stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
+    /// Lines from stdout, read as they come: a test that writes much without reading must not
+    /// block the server on a full pipe (and itself on the server).
+    lines: mpsc::UnboundedReceiver<String>,
     /// Everything the server wrote to stderr so far (a panic message lands here).
     stderr: Arc<Mutex<String>>,
     /// Answers read while waiting for others, by id.
@@ -44,7 +47,15 @@ impl RawServer {
             .spawn()
             .expect("spawn the server binary");
         let stdin = child.stdin.take().expect("stdin");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut pipe = child.stderr.take().expect("stderr");
         let sink = stderr.clone();
@@ -83,9 +94,15 @@ impl RawServer {
 
     /// Writes one line.
     pub async fn send(&mut self, line: &str) {
-        self.stdin.write_all(line.as_bytes()).await.expect("write");
-        self.stdin.write_all(b"\n").await.expect("write");
-        self.stdin.flush().await.expect("flush");
+        let write = async {
+            self.stdin.write_all(line.as_bytes()).await?;
+            self.stdin.write_all(b"\n").await?;
+            self.stdin.flush().await
+        };
+        tokio::time::timeout(Duration::from_secs(30), write)
+            .await
+            .unwrap_or_else(|_| panic!("the server stopped reading stdin"))
+            .expect("write to the server");
     }
 
     /// Sends a request and waits for its answer.
@@ -103,12 +120,11 @@ impl RawServer {
             if let Some(answer) = self.answered.remove(&key) {
                 return answer;
             }
-            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+            let line = tokio::time::timeout_at(deadline, self.lines.recv())
                 .await
                 .unwrap_or_else(|_| {
                     panic!("no answer to {key} in time; stderr: {}", self.stderr_tail())
                 })
-                .expect("read stdout")
                 .unwrap_or_else(|| {
                     panic!("the server closed stdout; stderr: {}", self.stderr_tail())
                 });
