@@ -190,6 +190,7 @@ word_enum!(
     /// What a conflict is about.
     ConflictType {
         FileLock = "file_lock",
+        Resource = "resource",
         Intent = "intent",
         GitOperation = "git_operation",
         Branch = "branch",

@@ -7,10 +7,21 @@
 //!
 //! Two keys conflict when some file could be covered by both ([`overlaps`]); the store finds the
 //! candidates with index range scans on [`base`] and this module decides.
+//!
+//! A key starting with [`RESOURCE_PREFIX`] names a shared resource that is not a file (a browser,
+//! the test suite, a port): it covers only itself, so no file, directory or glob lock touches it.
+
+/// The prefix of a named resource's key: `resource:playwright`.
+pub const RESOURCE_PREFIX: &str = "resource:";
+
+/// Whether a key names a resource rather than a path.
+pub fn is_resource(key: &str) -> bool {
+    key.starts_with(RESOURCE_PREFIX)
+}
 
 /// Whether a key covers more than the one file it names.
 pub fn is_pattern(key: &str) -> bool {
-    key.ends_with('/') || key.contains(['*', '?'])
+    !is_resource(key) && (key.ends_with('/') || key.contains(['*', '?']))
 }
 
 /// The directory every path a pattern covers lies in, with its trailing `/` (`""` for the
@@ -35,7 +46,7 @@ pub fn ancestors(key: &str) -> Vec<&str> {
 
 /// Whether some file path is covered by both keys.
 pub fn overlaps(a: &str, b: &str) -> bool {
-    if !is_pattern(a) && !is_pattern(b) {
+    if is_resource(a) || is_resource(b) || (!is_pattern(a) && !is_pattern(b)) {
         return a == b;
     }
     let (a, b) = (segments(a), segments(b));
@@ -123,6 +134,18 @@ impl Memo {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn resources_overlap_only_themselves() {
+        assert!(overlaps("resource:gpu", "resource:gpu"));
+        assert!(!overlaps("resource:gpu", "resource:port-3000"));
+        for path in ["**", "*", "resource:*", "src/", "resource:gpu/"] {
+            assert!(!overlaps("resource:gpu", path), "{path}");
+            assert!(!overlaps(path, "resource:gpu"), "{path}");
+        }
+        assert!(!is_pattern("resource:gpu"));
+        assert_eq!(base("resource:gpu"), None);
+    }
 
     #[test]
     fn bases_and_ancestors() {

@@ -136,6 +136,74 @@ async fn mixed_contention_keeps_every_promise() {
     assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
 }
 
+/// Takes a slot of the capacity-2 resource again and again; while holding it, marks a real
+/// directory, and returns the most marks it ever saw at once.
+async fn slot_worker(server: Server, name: String, in_use: PathBuf) -> usize {
+    server.register(&name, "app", "main").await;
+    let mine = in_use.join(&name);
+    let mut most = 0;
+    for _ in 0..8 * soak() {
+        let answer = server
+            .call(
+                "lock_acquire",
+                json!({"file_path": "resource:playwright", "capacity": 2, "wait_seconds": 30}),
+            )
+            .await;
+        assert_eq!(answer["granted"], true, "{answer}");
+        std::fs::write(&mine, "").expect("mark");
+        most = most.max(std::fs::read_dir(&in_use).expect("list").count());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        std::fs::remove_file(&mine).expect("unmark");
+        server
+            .call("lock_release", json!({"file_path": "resource:playwright"}))
+            .await;
+    }
+    server.quit().await;
+    most
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resource_never_has_more_holders_than_its_capacity() {
+    let db = Db::new();
+    let in_use = db.path().with_file_name("in-use");
+    std::fs::create_dir(&in_use).expect("mark directory");
+    let mut workers = Vec::new();
+    for i in 0..6 {
+        let server = db.server().await;
+        workers.push(tokio::spawn(slot_worker(
+            server,
+            format!("slot-{i}"),
+            in_use.clone(),
+        )));
+    }
+    let mut most = 0;
+    for w in workers {
+        most = most.max(w.await.expect("worker"));
+    }
+    assert!(most <= 2, "{most} holders used the resource at once");
+
+    let events = history::events(&db.path());
+    let problems = history::check(&events);
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The history shows both slots in use at some moment, and most grants came from the queue.
+    let mut held = 0usize;
+    let mut peak = 0usize;
+    for e in events.iter().filter(|e| e.path == "resource:playwright") {
+        match e.kind.as_str() {
+            "granted" => held += 1,
+            "released" | "expired" | "ended" => held = held.saturating_sub(1),
+            _ => {}
+        }
+        peak = peak.max(held);
+    }
+    assert_eq!(peak, 2, "the capacity is used, not just respected");
+    let from_queue = events
+        .iter()
+        .filter(|e| e.kind == "granted" && e.waiter_id.is_some())
+        .count();
+    assert!(from_queue > 0, "no slot was granted from the queue");
+}
+
 fn event(seq: i64, kind: &str, path: &str, session: &str, lock_type: &str) -> Event {
     Event {
         seq,
@@ -148,6 +216,7 @@ fn event(seq: i64, kind: &str, path: &str, session: &str, lock_type: &str) -> Ev
         token: Some(seq),
         expires_at: Some(seq * 10 + 1000),
         waiter_id: None,
+        capacity: None,
     }
 }
 
@@ -175,6 +244,17 @@ fn the_checker_catches_broken_histories() {
         history::check(&[queued, jumper]).len(),
         1,
         "jumped the queue"
+    );
+
+    let slot = |seq, session: &str| Event {
+        capacity: Some(2),
+        ..event(seq, "granted", "resource:gpu", session, "exclusive")
+    };
+    assert!(history::check(&[slot(1, "s1"), slot(2, "s2")]).is_empty());
+    assert_eq!(
+        history::check(&[slot(1, "s1"), slot(2, "s2"), slot(3, "s3")]).len(),
+        1,
+        "a third holder of a capacity-2 resource"
     );
 
     let sound = [

@@ -4,6 +4,8 @@
 //! The rules (one pure function per kind of evidence) are:
 //! - a lock on one of the files: exclusive → high; shared and this is a write → high; intent
 //!   lock → medium;
+//! - a resource (`resource:NAME` among the files or as the target) whose every slot others
+//!   hold → high;
 //! - an active intent on the same files or target: medium, high when it is in progress and both
 //!   are writes;
 //! - while this is a git operation: someone's rebase or merge → high; someone's commit or push
@@ -17,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::locks::{Rule, rule};
 use super::{Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, optional_text, path_key};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -24,6 +27,7 @@ use crate::ids::IntentId;
 use crate::model::{
     ConflictType, Intent, IntentStatus, IntentType, Lock, LockType, Session, Severity,
 };
+use crate::patterns;
 use crate::store::{Overlap, ReadTx};
 
 #[derive(Debug, Clone)]
@@ -108,6 +112,13 @@ impl Coordinator {
                 .iter()
                 .map(|raw| path_key("file_paths", raw, root))
                 .collect::<Result<Vec<_>>>()?;
+            // A resource named as the target is checked like one among the files.
+            if let Some(resource) = target
+                .as_deref()
+                .filter(|t| patterns::is_resource(t.trim()))
+            {
+                files.push(path_key("target", resource, root)?);
+            }
             files.sort();
             files.dedup();
             let planned = Planned {
@@ -132,9 +143,17 @@ impl Coordinator {
         let mut conflicts = Vec::new();
 
         for file in planned.files {
-            for lock in tx.locks_overlapping(&me.project, file, now)? {
-                if lock.session_id != me.session_id {
-                    conflicts.extend(lock_conflict(planned, &lock));
+            let others: Vec<Lock> = tx
+                .locks_overlapping(&me.project, file, now)?
+                .into_iter()
+                .filter(|lock| lock.session_id != me.session_id)
+                .collect();
+            match rule(tx, &me.project, file)? {
+                Rule::Slots(capacity) => {
+                    conflicts.extend(resource_conflict(file, capacity, &others));
+                }
+                Rule::Matrix => {
+                    conflicts.extend(others.iter().filter_map(|l| lock_conflict(planned, l)));
                 }
             }
         }
@@ -217,6 +236,33 @@ fn lock_conflict(planned: &Planned<'_>, lock: &Lock) -> Option<Conflict> {
         session_name: lock.holder_name.clone(),
         file_path: Some(lock.file_path.clone()),
         lock_type: Some(lock.lock_type),
+        intent_id: None,
+        intent_type: None,
+    })
+}
+
+/// A resource is a conflict only when others hold every slot.
+fn resource_conflict(key: &str, capacity: usize, others: &[Lock]) -> Option<Conflict> {
+    if others.len() < capacity {
+        return None;
+    }
+    let first = others.iter().min_by_key(|lock| lock.expires_at)?;
+    let names: Vec<String> = others
+        .iter()
+        .map(|lock| format!("'{}'", lock.holder_name))
+        .collect();
+    Some(Conflict {
+        conflict_type: ConflictType::Resource,
+        severity: Severity::High,
+        description: format!(
+            "{key} is full: all {capacity} of its slots are held (by {}); the first frees at {} unless renewed. Wait for it with lock_acquire(wait_seconds) or queue=true",
+            names.join(", "),
+            first.expires_at
+        ),
+        session_id: first.session_id.clone(),
+        session_name: first.holder_name.clone(),
+        file_path: Some(key.to_owned()),
+        lock_type: Some(first.lock_type),
         intent_id: None,
         intent_type: None,
     })
@@ -410,6 +456,41 @@ mod tests {
             files,
             target,
         }
+    }
+
+    #[test]
+    fn a_full_resource_is_a_high_conflict() {
+        use super::super::testing::Harness;
+        use crate::coordinator::LockRequest;
+
+        let h = Harness::new();
+        let [a, b, me] = ["a", "b", "me"].map(|n| h.session(n, "app", None));
+        let take = |session: &str| {
+            h.coordinator
+                .acquire_lock(LockRequest {
+                    capacity: Some(2),
+                    ..LockRequest::new(session, "resource:test-suite", LockType::Exclusive)
+                })
+                .expect("acquire")
+        };
+        let check = || {
+            h.coordinator
+                .check_conflicts(ConflictQuery {
+                    session_id: me.clone(),
+                    intent_type: Some(IntentType::Test),
+                    file_paths: Vec::new(),
+                    target: Some("resource:test-suite".into()),
+                })
+                .expect("check")
+        };
+        assert!(take(&a).granted);
+        assert!(check().safe_to_proceed, "one slot is still free");
+        assert!(take(&b).granted);
+        let full = check();
+        assert!(!full.safe_to_proceed);
+        assert_eq!(full.conflicts.len(), 1);
+        assert_eq!(full.conflicts[0].conflict_type, ConflictType::Resource);
+        assert!(full.conflicts[0].description.contains("'a', 'b'"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::LockId;
 use crate::model::{Lock, LockType, Session, Waiter};
+use crate::patterns;
 use crate::store::{LockFilter, NewLock, NewWaiter, Overlap, ReadTx, WriteTx};
 
 /// Lock lifetime when the caller does not say.
@@ -42,6 +43,8 @@ pub struct LockRequest {
     pub queue: bool,
     /// Where to wake this process when a queued request is granted (see `Notifier`).
     pub wake: Option<String>,
+    /// For a `resource:` key: how many sessions may hold it at once (set once per project).
+    pub capacity: Option<u64>,
 }
 
 impl LockRequest {
@@ -54,6 +57,7 @@ impl LockRequest {
             wait_seconds: None,
             queue: false,
             wake: None,
+            capacity: None,
         }
     }
 }
@@ -113,7 +117,11 @@ pub struct Released {
 /// Who holds a path, and who waits for it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct LockStatus {
+    /// For a resource: whether any slot is taken (see `capacity` for how many there are).
     pub locked: bool,
+    /// For a resource: how many sessions may hold it at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<usize>,
     pub file_path: String,
     pub project: String,
     /// The strongest lock held (exclusive > shared > intent).
@@ -159,13 +167,44 @@ pub(super) enum Blocker<'a> {
     Queued(&'a Waiter),
 }
 
+/// How the requests on a key compete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rule {
+    /// Files, directories and globs: the exclusive/shared/intent matrix.
+    Matrix,
+    /// A `resource:` key: at most this many holders at once, strictly first come first served.
+    Slots(usize),
+}
+
+/// The rule for `key`: a resource's capacity (1 until someone sets it), else the matrix.
+pub(super) fn rule(tx: &ReadTx<'_>, project: &str, key: &str) -> Result<Rule> {
+    if !patterns::is_resource(key) {
+        return Ok(Rule::Matrix);
+    }
+    Ok(Rule::Slots(
+        tx.capacity(project, key)?.map_or(1, |(n, _)| n),
+    ))
+}
+
 /// The first thing that keeps `wanted` from being granted: the strongest incompatible holder,
-/// else the first incompatible request queued before it. Both lists hold other sessions only.
+/// else the first incompatible request queued before it. For a resource: the holder that frees
+/// first when every slot is taken, else any earlier request. Both lists hold other sessions only.
 pub(super) fn blocker<'a>(
     wanted: LockType,
+    rule: Rule,
     holders: &[&'a Lock],
     earlier: &[&'a Waiter],
 ) -> Option<Blocker<'a>> {
+    if let Rule::Slots(capacity) = rule {
+        return if holders.len() >= capacity {
+            holders
+                .iter()
+                .min_by_key(|lock| lock.expires_at)
+                .map(|lock| Blocker::Holder(lock))
+        } else {
+            earlier.first().map(|w| Blocker::Queued(w))
+        };
+    }
     holders
         .iter()
         .filter(|lock| wanted.is_blocked_by(lock.lock_type))
@@ -177,6 +216,45 @@ pub(super) fn blocker<'a>(
                 .find(|w| wanted.is_blocked_by(w.lock_type))
                 .map(|w| Blocker::Queued(w))
         })
+}
+
+/// Most sessions a resource can admit at once.
+pub const MAX_CAPACITY: u64 = 1_000;
+
+/// A resource's capacity: the one set for the project, else the one asked for (which is then
+/// set, once), else 1.
+fn settle_capacity(
+    tx: &WriteTx<'_>,
+    me: &Session,
+    key: &str,
+    asked: Option<u64>,
+    now: Timestamp,
+) -> Result<usize> {
+    let asked = match asked {
+        Some(n) if (1..=MAX_CAPACITY).contains(&n) => Some(n as usize),
+        Some(n) => {
+            return Err(Error::invalid(
+                "capacity",
+                format!("{n} is out of range; allowed: 1 to {MAX_CAPACITY}"),
+            ));
+        }
+        None => None,
+    };
+    match (tx.capacity(&me.project, key)?, asked) {
+        (Some((set, by)), Some(n)) if n != set => Err(Error::invalid(
+            "capacity",
+            format!(
+                "{key} already has capacity {set} in project {} (set by '{by}'); omit capacity or pass {set}",
+                me.project
+            ),
+        )),
+        (Some((set, _)), _) => Ok(set),
+        (None, Some(n)) => {
+            tx.set_capacity(&me.project, key, n, &me.name, now)?;
+            Ok(n)
+        }
+        (None, None) => Ok(1),
+    }
 }
 
 impl Coordinator {
@@ -194,6 +272,27 @@ impl Coordinator {
                 &request.file_path,
                 me.working_directory.as_deref(),
             )?;
+            let rule = if patterns::is_resource(&path) {
+                if request.lock_type != LockType::Exclusive {
+                    return Err(Error::invalid(
+                        "lock_type",
+                        format!(
+                            "{path} is a resource: each holder takes one of its slots, so lock_type must be exclusive (the default)"
+                        ),
+                    ));
+                }
+                Rule::Slots(settle_capacity(tx, &me, &path, request.capacity, now)?)
+            } else if request.capacity.is_some() {
+                return Err(Error::invalid(
+                    "capacity",
+                    format!(
+                        "only a resource key has a capacity (e.g. {}playwright), not {path}",
+                        patterns::RESOURCE_PREFIX
+                    ),
+                ));
+            } else {
+                Rule::Matrix
+            };
             let holders = tx.locks_overlapping(&me.project, &path, now)?;
             let (mine, others): (Vec<&Lock>, Vec<&Lock>) = holders
                 .iter()
@@ -242,7 +341,7 @@ impl Coordinator {
                 .collect();
             let blocked = match request.lock_type {
                 LockType::Intent => None,
-                wanted => blocker(wanted, &others, &earlier),
+                wanted => blocker(wanted, rule, &others, &earlier),
             };
 
             let Some(blocked) = blocked else {
@@ -419,8 +518,13 @@ impl Coordinator {
                 .enumerate()
                 .map(|(at, w)| Waiter { position: at + 1, ..w })
                 .collect();
+            let capacity = match rule(tx, project, &path)? {
+                Rule::Slots(n) => Some(n),
+                Rule::Matrix => None,
+            };
             Ok(LockStatus {
                 locked: !holders.is_empty(),
+                capacity,
                 file_path: path.clone(),
                 project: project.to_owned(),
                 lock_type: strongest.map(|l| l.lock_type),
@@ -628,6 +732,16 @@ pub(super) fn refusal(
     position: Option<usize>,
 ) -> LockOutcome {
     let (session_id, name, lock_type, expires_at, what) = match blocked {
+        Blocker::Holder(lock) if patterns::is_resource(path) => (
+            &lock.session_id,
+            &lock.holder_name,
+            lock.lock_type,
+            Some(lock.expires_at),
+            format!(
+                "{path} is full: all {holders} of its slots are held; the first to free is session '{}' ({}) until {}",
+                lock.holder_name, lock.session_id, lock.expires_at
+            ),
+        ),
         Blocker::Holder(lock) => {
             let others = match holders.saturating_sub(1) {
                 0 => String::new(),
@@ -945,6 +1059,96 @@ mod tests {
             )
             .expect("list");
         assert_eq!(elsewhere.count, 0);
+    }
+
+    fn slot(
+        h: &Harness,
+        session: &str,
+        key: &str,
+        capacity: Option<u64>,
+        queue: bool,
+    ) -> LockOutcome {
+        h.coordinator
+            .acquire_lock(LockRequest {
+                capacity,
+                queue,
+                ..LockRequest::new(session, key, LockType::Exclusive)
+            })
+            .expect("acquire a slot")
+    }
+
+    #[test]
+    fn a_resource_admits_up_to_its_capacity_first_come_first_served() {
+        let h = Harness::new();
+        let [a, b, c, d] = ["a", "b", "c", "d"].map(|n| h.session(n, "app", None));
+        assert!(slot(&h, &a, "resource:Playwright", Some(2), false).granted);
+        let second = slot(&h, &b, "resource:playwright", None, false);
+        assert!(
+            second.granted,
+            "the capacity was set to 2 and names ignore case"
+        );
+        assert_eq!(second.file_path, "resource:playwright");
+        let full = slot(&h, &c, "resource:playwright", None, true);
+        assert_eq!(full.queue_position, Some(1));
+        assert!(full.reason.is_some_and(|r| r.contains("is full")));
+        assert_eq!(
+            slot(&h, &d, "resource:playwright", None, true).queue_position,
+            Some(2)
+        );
+
+        h.coordinator
+            .release_lock(&b, "resource:playwright")
+            .expect("release");
+        let status = h
+            .coordinator
+            .check_lock(Some(&a), None, "resource:playwright", None)
+            .expect("check");
+        assert_eq!(status.capacity, Some(2));
+        let names: Vec<&str> = status
+            .holders
+            .iter()
+            .map(|l| l.holder_name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["a", "c"],
+            "the head of the queue got the freed slot"
+        );
+        assert_eq!(status.queue.len(), 1);
+        // Holding a resource does not touch files, and a glob over everything does not touch it.
+        assert!(acquire(&h, &b, "**", LockType::Exclusive).granted);
+
+        let other_project = h.session("e", "web", None);
+        assert!(slot(&h, &other_project, "resource:playwright", Some(5), false).granted);
+    }
+
+    #[test]
+    fn a_resource_capacity_is_set_once_and_checked() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let error = |key: &str, capacity: Option<u64>, lock_type: LockType| {
+            h.coordinator
+                .acquire_lock(LockRequest {
+                    capacity,
+                    ..LockRequest::new(&a, key, lock_type)
+                })
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(slot(&h, &a, "resource:gpu", Some(2), false).granted);
+        let changed = error("resource:gpu", Some(3), LockType::Exclusive);
+        assert!(
+            changed.contains("already has capacity 2") && changed.contains("'a'"),
+            "{changed}"
+        );
+        assert!(error("resource:db", Some(0), LockType::Exclusive).contains("1 to 1000"));
+        assert!(error("src/a.ts", Some(2), LockType::Exclusive).contains("only a resource key"));
+        assert!(error("resource:gpu", None, LockType::Shared).contains("must be exclusive"));
+        let bad = error("resource:no spaces", None, LockType::Exclusive);
+        assert!(
+            bad.contains("file_path") && bad.contains("letters, digits"),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::model::Session;
 use crate::paths;
+use crate::patterns::RESOURCE_PREFIX;
 use crate::store::{ReadTx, Store, WriteTx};
 
 /// Longest name, project or branch, in characters.
@@ -218,7 +219,32 @@ fn required_label(argument: &'static str, value: &str) -> Result<String> {
 
 /// Normalizes a path argument into a lock key, naming the argument when it is refused.
 fn path_key(argument: &'static str, raw: &str, working_directory: Option<&str>) -> Result<String> {
-    paths::normalize(raw, working_directory).map_err(|e| Error::invalid(argument, e.to_string()))
+    match raw.trim().strip_prefix(RESOURCE_PREFIX) {
+        Some(name) => resource_key(argument, name),
+        None => paths::normalize(raw, working_directory)
+            .map_err(|e| Error::invalid(argument, e.to_string())),
+    }
+}
+
+/// Longest resource name accepted.
+const MAX_RESOURCE_NAME: usize = 64;
+
+/// `resource:NAME`, lower-cased (a model may write `Playwright` one time and `playwright` the next).
+fn resource_key(argument: &'static str, name: &str) -> Result<String> {
+    let name = name.trim().to_lowercase();
+    let valid = (1..=MAX_RESOURCE_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Err(Error::invalid(
+            argument,
+            format!(
+                "'{RESOURCE_PREFIX}{name}' is not a resource name: use 1 to {MAX_RESOURCE_NAME} letters, digits, '.', '_' or '-' after '{RESOURCE_PREFIX}' (e.g. {RESOURCE_PREFIX}playwright)"
+            ),
+        ));
+    }
+    Ok(format!("{RESOURCE_PREFIX}{name}"))
 }
 
 /// A count limit: `default` when absent, refused outside `1..=max`.

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::locks::{blocker, grant, granted, refusal, waiting};
+use super::locks::{blocker, grant, granted, refusal, rule, waiting};
 use super::{Coordinator, path_key};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -78,7 +78,8 @@ impl Coordinator {
                 .iter()
                 .filter(|w| w.id < candidate.id && w.session_id != candidate.session_id)
                 .collect();
-            if blocker(candidate.lock_type, &others, &earlier).is_none() {
+            let rule = rule(tx, project, &candidate.file_path)?;
+            if blocker(candidate.lock_type, rule, &others, &earlier).is_none() {
                 self.grant_queued(tx, &candidate, now)?;
                 wakes.extend(candidate.wake.clone());
             }
@@ -215,7 +216,8 @@ impl Coordinator {
             .filter(|w| w.session_id != me.session_id)
             .collect();
         let position = earlier.len() + 1;
-        Ok(match blocker(entry.lock_type, &others, &earlier) {
+        let rule = rule(tx, &me.project, path)?;
+        Ok(match blocker(entry.lock_type, rule, &others, &earlier) {
             Some(blocked) => refusal(path, entry.lock_type, blocked, others.len(), Some(position)),
             // Grantable but not granted yet: the next promotion will; report it as queued.
             None => LockOutcome {

@@ -218,7 +218,7 @@ pub struct LockAcquire {
     /// Your session id; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// File to lock, relative to the project root (an absolute path inside your working directory also works). A directory ending in / (src/auth/) or a glob (src/**/*.test.ts, migrations/*.sql) locks every file it matches.
+    /// File to lock, relative to the project root (an absolute path inside your working directory also works). A directory ending in / (src/auth/) or a glob (src/**/*.test.ts, migrations/*.sql) locks every file it matches. resource:NAME reserves something that is not a file (resource:playwright, resource:test-suite).
     pub file_path: String,
     /// exclusive (default): you edit it, no one else may lock it; shared: you read it, blocks exclusive locks; intent: advisory, never blocks, others get warned.
     #[serde(default)]
@@ -232,6 +232,9 @@ pub struct LockAcquire {
     /// If the lock is taken, stay queued and go on working: it is granted to you automatically when freed, and you are told (a coordination message, locks_granted on your next answer). lock_release withdraws the request.
     #[serde(default, deserialize_with = "lenient::flag")]
     pub queue: Option<bool>,
+    /// For resource:NAME only: how many sessions may hold it at once (default 1). Set once per project.
+    #[serde(default, deserialize_with = "lenient::integer")]
+    pub capacity: Option<u64>,
 }
 
 /// Arguments of `lock_release`.

@@ -143,6 +143,7 @@ impl CoordinatorServer {
             wait_seconds: args.wait_seconds,
             queue,
             wake: self.wakeup.address(),
+            capacity: args.capacity,
         };
         // Listen before asking, so a grant right after the answer is not missed.
         let mut bell = self.wakeup.subscribe();

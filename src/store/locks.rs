@@ -134,6 +134,24 @@ pub struct NewWaiter<'a> {
 }
 
 impl ReadTx<'_> {
+    /// How many sessions may hold a resource key at once, and the name of the session that set
+    /// it; `None` when never set.
+    pub fn capacity(
+        &self,
+        project: &str,
+        key: &str,
+    ) -> Result<Option<(usize, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT capacity, set_by FROM resource_capacities WHERE project = ?1 AND key = ?2",
+        )?;
+        let row = stmt
+            .query_row(params![project, key], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .optional()?;
+        Ok(row.map(|(capacity, by)| (usize::try_from(capacity).unwrap_or(1), by)))
+    }
+
     /// The live locks whose keys overlap `key` (the same file, a directory or glob covering it,
     /// or files it covers), oldest grant first.
     pub fn locks_overlapping(
@@ -270,6 +288,28 @@ impl ReadTx<'_> {
 }
 
 impl WriteTx<'_> {
+    pub fn set_capacity(
+        &self,
+        project: &str,
+        key: &str,
+        capacity: usize,
+        set_by: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO resource_capacities (project, key, capacity, set_by, set_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        stmt.execute(params![
+            project,
+            key,
+            i64::try_from(capacity).unwrap_or(i64::MAX),
+            set_by,
+            now.as_millis()
+        ])?;
+        Ok(())
+    }
+
     /// Deletes every expired lock in the database, recording each expiry.
     pub fn delete_expired_locks(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.conn

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_queues_patterns_history.sql"),
     include_str!("migrations/003_session_wake.sql"),
+    include_str!("migrations/004_resource_capacity.sql"),
 ];
 
 /// How long a write waits for another process's transaction before giving up.

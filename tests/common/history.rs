@@ -1,7 +1,8 @@
 //! Replays the lock event history a database recorded and reports every broken promise: two
 //! incompatible holders of overlapping keys at once (which includes a grant before the previous
-//! holder's expiry), a fencing token that does not increase, a grant that passes an earlier
-//! incompatible request in the queue, a renewal of a lock not held.
+//! holder's expiry), more holders of a resource than its capacity, a fencing token that does not
+//! increase, a grant that passes an earlier incompatible request in the queue (for a resource,
+//! any earlier request), a renewal of a lock not held.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -21,14 +22,20 @@ pub struct Event {
     pub token: Option<i64>,
     pub expires_at: Option<i64>,
     pub waiter_id: Option<i64>,
+    /// For a `resource:` key, how many may hold it at once; `None` for files.
+    pub capacity: Option<usize>,
 }
 
 pub fn events(db: &Path) -> Vec<Event> {
     let conn = Connection::open(db).expect("open the database");
     let mut stmt = conn
         .prepare(
-            "SELECT seq, at, kind, project, path, session_id, lock_type, fencing_token,
-                expires_at, waiter_id FROM lock_events ORDER BY seq",
+            "SELECT e.seq, e.at, e.kind, e.project, e.path, e.session_id, e.lock_type,
+                e.fencing_token, e.expires_at, e.waiter_id,
+                CASE WHEN e.path LIKE 'resource:%' THEN coalesce(c.capacity, 1) END
+             FROM lock_events e
+             LEFT JOIN resource_capacities c ON c.project = e.project AND c.key = e.path
+             ORDER BY e.seq",
         )
         .expect("prepare");
     stmt.query_map([], |row| {
@@ -43,6 +50,9 @@ pub fn events(db: &Path) -> Vec<Event> {
             token: row.get(7)?,
             expires_at: row.get(8)?,
             waiter_id: row.get(9)?,
+            capacity: row
+                .get::<_, Option<i64>>(10)?
+                .map(|n| usize::try_from(n).unwrap_or(0)),
         })
     })
     .expect("query")
@@ -79,8 +89,23 @@ pub fn check(events: &[Event]) -> Vec<String> {
                 }
                 last_token = last_token.max(token);
                 holders.remove(&key);
+                if let Some(capacity) = e.capacity {
+                    let taken = holders
+                        .iter()
+                        .filter(|((project, path, _), h)| {
+                            project == &e.project && path == &e.path && h.expires_at > e.at
+                        })
+                        .count();
+                    if taken >= capacity {
+                        problems.push(format!(
+                            "#{}: {} granted a slot of {} while {taken} of {capacity} were held",
+                            e.seq, e.session_id, e.path
+                        ));
+                    }
+                }
                 for ((project, path, session), h) in &holders {
-                    if project == &e.project
+                    if e.capacity.is_none()
+                        && project == &e.project
                         && session != &e.session_id
                         && h.expires_at > e.at
                         && overlaps(path, &e.path)
