@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::mcp::{ToolListing, ToolSelection};
+
 /// Where the database lives when nothing says otherwise, under the home directory.
 const DEFAULT_DB: &str = ".mcp-session-coordinator/coordinator.db";
 
@@ -53,6 +55,20 @@ pub struct Settings {
         default_value = "mcp_session_coordinator=info,warn"
     )]
     pub log: String,
+
+    /// Which tools tools/list shows: all, core (register, lock, check, message), or a comma-separated mix of profiles and tool names. Unlisted tools still answer when called by name
+    #[arg(
+        long,
+        env = "MCP_COORDINATOR_TOOLS",
+        value_name = "PROFILE",
+        default_value = "all",
+        value_parser = ToolSelection::parse
+    )]
+    tools: ToolSelection,
+
+    /// List each tool's output schema too, for clients that validate structuredContent (off by default: it would triple what the model's context pays for the list)
+    #[arg(long, env = "MCP_COORDINATOR_OUTPUT_SCHEMAS")]
+    output_schemas: bool,
 }
 
 impl Settings {
@@ -73,6 +89,13 @@ impl Settings {
 
     pub fn session_timeout(&self) -> Duration {
         Duration::from_secs(self.session_timeout_sec)
+    }
+
+    pub fn tool_listing(&self) -> ToolListing {
+        ToolListing {
+            selection: self.tools.clone(),
+            output_schemas: self.output_schemas,
+        }
     }
 }
 
@@ -101,5 +124,11 @@ mod tests {
         assert_eq!(settings.session_timeout(), Duration::from_secs(30));
 
         assert!(Settings::try_parse_from(["x", "--cleanup-interval", "0"]).is_err());
+
+        let listing = Settings::try_parse_from(["x", "--tools", "core", "--output-schemas"])
+            .expect("listing flags")
+            .tool_listing();
+        assert!(!listing.selection.is_all() && listing.output_schemas);
+        assert!(Settings::try_parse_from(["x", "--tools", "everything"]).is_err());
     }
 }

@@ -41,7 +41,8 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let wakeup = Wakeup::start();
-        mcp::serve_stdio(coordinator, wakeup, settings.cleanup_interval()).await
+        let listing = settings.tool_listing();
+        mcp::serve_stdio(coordinator, wakeup, settings.cleanup_interval(), &listing).await
     });
     // A read of stdin may still be parked on a blocking thread; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));

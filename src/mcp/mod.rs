@@ -6,6 +6,7 @@
 //! arguments, runs one coordinator call on the blocking pool (a write may wait on another
 //! process's transaction), and shapes the answer.
 
+mod catalog;
 mod params;
 mod reply;
 mod resources;
@@ -16,13 +17,15 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    ErrorData, Implementation, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CacheScope, ErrorData, Implementation, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{Json, ServerHandler, tool_handler};
 
+pub use catalog::{ToolListing, ToolSelection};
 pub use reply::{Answer, ToolError};
 pub use stdio::serve_stdio;
 
@@ -51,6 +54,9 @@ pub struct CoordinatorServer {
     /// What this connection subscribed to with `resources/subscribe`.
     subscriptions: Arc<resources::Subscriptions>,
     tool_router: ToolRouter<Self>,
+    /// What `tools/list` answers, computed once.
+    listed: Arc<Vec<Tool>>,
+    instructions: Arc<str>,
 }
 
 impl CoordinatorServer {
@@ -59,14 +65,23 @@ impl CoordinatorServer {
         keepalive: Arc<Keepalive>,
         wakeup: Arc<Wakeup>,
         default_root: Option<String>,
+        listing: &ToolListing,
     ) -> Self {
+        let tool_router = Self::tools();
+        let all = tool_router.list_all();
+        let instructions = match listing.unlisted_note(&all) {
+            Some(note) => format!("{INSTRUCTIONS}{note}"),
+            None => INSTRUCTIONS.to_owned(),
+        };
         Self {
             coordinator,
             keepalive,
             wakeup,
             default_root,
             subscriptions: Arc::default(),
-            tool_router: Self::tools(),
+            listed: Arc::new(listing.listed(all)),
+            instructions: instructions.into(),
+            tool_router,
         }
     }
 
@@ -144,7 +159,23 @@ impl ServerHandler for CoordinatorServer {
             env!("CARGO_PKG_NAME"),
             env!("CARGO_PKG_VERSION"),
         ))
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(self.instructions.to_string())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut result = ListToolsResult::with_all_items(self.listed.to_vec());
+        // Cache hints exist from 2026-07-28 on; the same as rmcp's generated handler gives.
+        if context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+        {
+            result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Public);
+        }
+        Ok(result)
     }
 
     async fn list_resources(

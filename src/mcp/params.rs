@@ -215,10 +215,10 @@ pub struct SessionGet {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockAcquire {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// File to lock, relative to the project root (an absolute path inside your working directory also works). A directory ending in / (src/auth/) or a glob (src/**/*.test.ts, migrations/*.sql) locks every file it matches. resource:NAME reserves something that is not a file (resource:playwright, resource:test-suite).
+    /// File to lock, relative to the project root (or absolute inside your working directory). src/auth/ locks a directory, src/**/*.test.ts a glob, resource:NAME something that is not a file (resource:playwright).
     pub file_path: String,
     /// exclusive (default): you edit it, no one else may lock it; shared: you read it, blocks exclusive locks; intent: advisory, never blocks, others get warned.
     #[serde(default)]
@@ -226,10 +226,10 @@ pub struct LockAcquire {
     /// Seconds until the lock expires unless renewed by acquiring again (default 900, max 86400).
     #[serde(default, deserialize_with = "lenient::integer")]
     pub ttl_seconds: Option<u64>,
-    /// If the lock is taken, wait up to this many seconds (max 300) in the path's first-come-first-served queue; the call returns the moment it is granted, else granted false with queue_position.
+    /// If taken, wait up to this many seconds (max 300) in the first-come-first-served queue; returns the moment it is granted, else granted false with queue_position.
     #[serde(default, deserialize_with = "lenient::integer")]
     pub wait_seconds: Option<u64>,
-    /// If the lock is taken, stay queued and go on working: it is granted to you automatically when freed, and you are told (a coordination message, locks_granted on your next answer). lock_release withdraws the request.
+    /// If taken, stay queued and go on working: it is granted to you automatically when freed, and you are told (a coordination message, locks_granted on your next answer). lock_release withdraws it.
     #[serde(default, deserialize_with = "lenient::flag")]
     pub queue: Option<bool>,
     /// For resource:NAME only: how many sessions may hold it at once (default 1). Set once per project.
@@ -241,7 +241,7 @@ pub struct LockAcquire {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockRelease {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// The locked file (or directory/glob), spelled any way that names the same path. Also withdraws your queued request for it.
@@ -287,7 +287,7 @@ pub struct LockCheck {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntentAnnounce {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// What you are about to do.
@@ -308,7 +308,7 @@ pub struct IntentAnnounce {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntentUpdate {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// The intent_id from intent_announce, e.g. "int-42".
@@ -345,7 +345,7 @@ pub struct IntentList {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntentClear {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// The intent_id from intent_announce, e.g. "int-42".
@@ -356,7 +356,7 @@ pub struct IntentClear {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageSend {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub from_session: Option<String>,
     /// Recipient's session id or name; omit to broadcast to every live session of your project.
@@ -376,7 +376,7 @@ pub struct MessageSend {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageList {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// Only messages of this channel.
@@ -400,7 +400,7 @@ pub struct MessageList {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageMarkRead {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// Messages to mark, e.g. ["msg-7"]; omit to mark all unread messages.
@@ -413,7 +413,7 @@ pub struct MessageMarkRead {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictCheck {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// What you are about to do; with file_paths and no intent_type, an edit is assumed.
@@ -432,7 +432,7 @@ pub struct ConflictCheck {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextShare {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// decision, discovery, convention, blocker or note.
@@ -470,7 +470,7 @@ pub struct ContextQuery {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextDelete {
-    /// Your session id; may be omitted once this connection registered one.
+    /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
     /// The entry to delete, e.g. "ctx-3".

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rmcp::ServiceExt;
 
-use super::CoordinatorServer;
+use super::{CoordinatorServer, ToolListing};
 use crate::coordinator::Coordinator;
 use crate::liveness::{self, Keepalive};
 use crate::wake::{self, Wakeup};
@@ -17,13 +17,19 @@ pub async fn serve_stdio(
     coordinator: Arc<Coordinator>,
     wakeup: Arc<Wakeup>,
     cleanup_interval: Duration,
+    listing: &ToolListing,
 ) {
     let keepalive = Arc::new(Keepalive::default());
     let root = std::env::current_dir()
         .ok()
         .map(|dir| dir.display().to_string());
-    let server =
-        CoordinatorServer::new(coordinator.clone(), keepalive.clone(), wakeup.clone(), root);
+    let server = CoordinatorServer::new(
+        coordinator.clone(),
+        keepalive.clone(),
+        wakeup.clone(),
+        root,
+        listing,
+    );
     let sweeper = liveness::spawn_sweeper(coordinator.clone(), cleanup_interval);
     let watcher = wake::spawn_queue_watcher(coordinator.clone(), wakeup, cleanup_interval);
     let heartbeats = liveness::spawn_heartbeats(

@@ -124,7 +124,7 @@ impl CoordinatorServer {
     }
 
     #[tool(
-        description = "Lock a file (or a directory ending in /, or a glob like src/**/*.ts) before editing it. Granted: {granted: true, lock_type, expires_at, fencing_token, warnings}. Taken: {granted: false, held_by, holder_name, reason}; with wait_seconds you wait in a fair queue and get the lock the moment it frees, with queue=true you stay queued and are granted it automatically later (queued, queue_position). Acquiring a lock you hold renews it. Release it with lock_release as soon as your edit is done.",
+        description = "Lock a file before editing it (also a directory ending in /, a glob like src/**/*.ts, or resource:NAME). Granted: {granted: true, lock_type, expires_at, fencing_token, warnings}. Taken: {granted: false, held_by, holder_name, reason}. wait_seconds waits in a fair queue and returns the moment the lock is granted; queue=true stays queued and is granted it automatically later (queued, queue_position). Acquiring a lock you hold renews it. Release it with lock_release when done.",
         annotations(destructive_hint = false, open_world_hint = false)
     )]
     async fn lock_acquire(

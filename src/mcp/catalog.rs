@@ -1,0 +1,143 @@
+//! What `tools/list` shows: every tool, or a smaller set, with or without output schemas.
+//!
+//! Each tool definition a client lists costs the model context tokens on every turn. The core
+//! set (register, lock, check, message) is enough for most sessions. Tools left out of the list
+//! stay callable by name, and all 20 names of the original product answer in every profile.
+//! Output schemas describe `structuredContent` for clients that validate it. They are three
+//! quarters of the list's size and models rarely see them, so they are opt-in.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, Tool};
+
+use super::CoordinatorServer;
+
+/// The tools a session needs to coordinate at all.
+pub const CORE: &[&str] = &[
+    "session_register",
+    "lock_acquire",
+    "lock_release",
+    "lock_check",
+    "conflict_check",
+    "message_send",
+    "message_list",
+];
+
+/// Which tools `tools/list` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolSelection {
+    /// `None` for every tool.
+    names: Option<BTreeSet<String>>,
+}
+
+/// How a server lists its tools.
+#[derive(Debug, Clone, Default)]
+pub struct ToolListing {
+    pub selection: ToolSelection,
+    /// Whether definitions carry their `outputSchema`.
+    pub output_schemas: bool,
+}
+
+impl ToolSelection {
+    /// Reads `all`, `core`, tool names, or a comma-separated mix (`core,intent_announce`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let known: BTreeSet<String> = CoordinatorServer::tools()
+            .list_all()
+            .into_iter()
+            .map(|tool| tool.name.into_owned())
+            .collect();
+        let mut names = BTreeSet::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "all" => return Ok(Self::default()),
+                "core" => names.extend(CORE.iter().map(|n| (*n).to_owned())),
+                name if known.contains(name) => {
+                    names.insert(name.to_owned());
+                }
+                other => {
+                    return Err(format!(
+                        "unknown tool or profile '{other}'; use all, core, or tool names: {}",
+                        known.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+        if names.is_empty() {
+            return Err("name at least one tool or profile (all, core)".to_owned());
+        }
+        Ok(Self { names: Some(names) })
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.names.is_none()
+    }
+
+    fn shows(&self, name: &str) -> bool {
+        self.names.as_ref().is_none_or(|names| names.contains(name))
+    }
+}
+
+impl ToolListing {
+    /// The definitions to list, sorted by name.
+    pub fn listed(&self, all: Vec<Tool>) -> Vec<Tool> {
+        all.into_iter()
+            .filter(|tool| self.selection.shows(&tool.name))
+            .map(|mut tool| {
+                tool.input_schema = Arc::new(without_dialect(&tool.input_schema));
+                tool.output_schema = match tool.output_schema {
+                    Some(schema) if self.output_schemas => Some(Arc::new(without_dialect(&schema))),
+                    _ => None,
+                };
+                tool
+            })
+            .collect()
+    }
+
+    /// A line for the instructions when some tools are not listed, so the model knows of them.
+    pub fn unlisted_note(&self, all: &[Tool]) -> Option<String> {
+        let hidden: Vec<&str> = all
+            .iter()
+            .map(|tool| tool.name.as_ref())
+            .filter(|name| !self.selection.shows(name))
+            .collect();
+        (!hidden.is_empty())
+            .then(|| format!(" Also callable, though not listed: {}.", hidden.join(", ")))
+    }
+}
+
+/// A schema without its `$schema` line: MCP already fixes the dialect (2020-12), and the line
+/// costs every listed tool about 15 tokens.
+fn without_dialect(schema: &JsonObject) -> JsonObject {
+    let mut schema = schema.clone();
+    schema.remove("$schema");
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selections_read_profiles_and_names() {
+        assert!(ToolSelection::parse("all").expect("all").is_all());
+        let core = ToolSelection::parse(" core ").expect("core");
+        assert!(core.shows("lock_acquire") && !core.shows("context_share"));
+        let more = ToolSelection::parse("core,intent_announce").expect("mix");
+        assert!(more.shows("intent_announce") && more.shows("session_register"));
+        let error = ToolSelection::parse("core,lock_aquire").expect_err("typo");
+        assert!(
+            error.contains("'lock_aquire'") && error.contains("lock_acquire"),
+            "{error}"
+        );
+        assert!(ToolSelection::parse(" , ").is_err());
+    }
+
+    #[test]
+    fn every_core_tool_exists() {
+        let all = CoordinatorServer::tools().list_all();
+        for name in CORE {
+            assert!(all.iter().any(|t| t.name == *name), "{name}");
+        }
+    }
+}
