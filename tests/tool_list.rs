@@ -118,8 +118,26 @@ async fn the_core_profile_lists_less_and_every_tool_still_answers() {
         )
         .await;
     assert!(shared["context_id"].is_string(), "{shared}");
-    let listed = server.call("session_list", json!({})).await;
-    assert_eq!(listed["count"], 1);
+    let sessions = server.call("session_list", json!({})).await;
+    assert_eq!(sessions["count"], 1);
+
+    // Every name of the original product routes: an answer from the tool, never "not found".
+    let (_, all, _) = listed(&[]).await;
+    for tool in all {
+        let result = server.raw(&tool.name, json!({"session_id": 7})).await;
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{}: bad session_id refused",
+            tool.name
+        );
+        let text = common::text(&result);
+        assert!(
+            text.contains("session_id") || text.contains("missing field"),
+            "{}: the tool itself answered: {text}",
+            tool.name
+        );
+    }
 }
 
 #[tokio::test]
