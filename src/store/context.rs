@@ -30,6 +30,9 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<ContextEntry> {
     })
 }
 
+/// How many of the newest matches a keyword search ranks.
+const RANKED_MATCHES: usize = 500;
+
 /// What `context_query` looks for; absent fields do not filter.
 #[derive(Debug, Clone, Copy)]
 pub struct ContextQuery<'a> {
@@ -50,30 +53,34 @@ impl ReadTx<'_> {
 
     pub fn search_context(&self, query: ContextQuery<'_>) -> Result<Vec<ContextEntry>, StoreError> {
         let mut values = Vec::new();
-        let mut sql = match query.matching {
-            Some(matching) => {
-                values.push(Value::from(matching.to_owned()));
-                format!(
-                    "SELECT {COLUMNS} FROM context_search
-                     JOIN context c ON c.id = context_search.rowid
-                     WHERE context_search MATCH ?"
-                )
-            }
-            None => format!("SELECT {COLUMNS} FROM context c WHERE 1 = 1"),
-        };
+        let mut filters = String::new();
+        if let Some(matching) = query.matching {
+            values.push(Value::from(matching.to_owned()));
+        }
         if let Some(project) = query.project {
-            sql.push_str(" AND c.project = ?");
+            filters.push_str(" AND c.project = ?");
             values.push(Value::from(project.to_owned()));
         }
         if let Some(context_type) = query.context_type {
-            sql.push_str(" AND c.context_type = ?");
+            filters.push_str(" AND c.context_type = ?");
             values.push(Value::from(context_type.as_str().to_owned()));
         }
-        // bm25 weighs a match in the content above one in the tags; lower is better.
-        sql.push_str(match query.matching {
-            Some(_) => " ORDER BY bm25(context_search, 1.0, 0.5), c.id DESC LIMIT ?",
-            None => " ORDER BY c.id DESC LIMIT ?",
-        });
+        let sql = match query.matching {
+            // bm25 weighs a match in the content above one in the tags; lower is better. It is
+            // computed for the newest RANKED_MATCHES matches only: ranking every match of a
+            // common word cost 47 ms over 100,000 entries, against 2 to 5 ms.
+            Some(_) => format!(
+                "SELECT * FROM (
+                     SELECT {COLUMNS}, bm25(context_search, 1.0, 0.5) AS score
+                     FROM context_search JOIN context c ON c.id = context_search.rowid
+                     WHERE context_search MATCH ?{filters}
+                     ORDER BY context_search.rowid DESC LIMIT {RANKED_MATCHES})
+                 ORDER BY score, id DESC LIMIT ?"
+            ),
+            None => format!(
+                "SELECT {COLUMNS} FROM context c WHERE 1 = 1{filters} ORDER BY c.id DESC LIMIT ?"
+            ),
+        };
         values.push(Value::from(i64::try_from(query.limit).unwrap_or(i64::MAX)));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(values), entry_from_row)?;

@@ -58,38 +58,65 @@ fn waiter_from_row(row: &Row<'_>) -> rusqlite::Result<Waiter> {
     })
 }
 
-/// SQL over the columns `path` and `pattern_base` that selects every row whose key may overlap
-/// `key`, with its parameters: index lookups on the key's directories and range scans below a
-/// pattern's base. Callers keep the rows for which [`patterns::overlaps`] holds.
-fn overlap_candidates(alias: &str, key: &str) -> (String, Vec<Value>) {
+/// Conditions over the columns `path` and `pattern_base` that together select every row whose
+/// key may overlap `key`, each with its parameters: an index lookup on the key itself or on its
+/// directories, or a range scan below a pattern's base. Callers keep the rows for which
+/// [`patterns::overlaps`] holds.
+fn overlap_alternatives(alias: &str, key: &str) -> Vec<(String, Vec<Value>)> {
     let text = |s: &str| Value::from(s.to_owned());
     let list = |items: &[&str]| vec!["?"; items.len()].join(", ");
+    let in_dirs = |dirs: Vec<&str>| {
+        (
+            format!("{alias}.pattern_base IN ({})", list(&dirs)),
+            dirs.into_iter().map(text).collect(),
+        )
+    };
     match patterns::base(key) {
-        None => {
-            let dirs = patterns::ancestors(key);
-            let sql = format!(
-                "({alias}.path = ? OR {alias}.pattern_base IN ({}))",
-                list(&dirs)
-            );
-            (sql, std::iter::once(key).chain(dirs).map(text).collect())
-        }
-        Some("") => ("1".to_owned(), Vec::new()),
+        None => vec![
+            (format!("{alias}.path = ?"), vec![text(key)]),
+            in_dirs(patterns::ancestors(key)),
+        ],
+        Some("") => vec![("1".to_owned(), Vec::new())],
         Some(base) => {
-            let dirs = patterns::ancestors(base);
             // Every key starting with `base` (which ends in '/') sorts before `base` with its
             // final '/' turned into '0', the next character.
             let upper = format!("{}0", &base[..base.len() - 1]);
-            let sql = format!(
-                "(({alias}.path >= ? AND {alias}.path < ?) OR {alias}.pattern_base IN ({}) \
-                 OR ({alias}.pattern_base >= ? AND {alias}.pattern_base < ?))",
-                list(&dirs)
-            );
-            let mut values = vec![text(base), text(&upper)];
-            values.extend(dirs.into_iter().map(text));
-            values.extend([text(base), text(&upper)]);
-            (sql, values)
+            vec![
+                (
+                    format!("{alias}.path >= ? AND {alias}.path < ?"),
+                    vec![text(base), text(&upper)],
+                ),
+                in_dirs(patterns::ancestors(base)),
+                (
+                    format!("{alias}.pattern_base >= ? AND {alias}.pattern_base < ?"),
+                    vec![text(base), text(&upper)],
+                ),
+            ]
         }
     }
+}
+
+/// `select` once per alternative, joined by UNION and sorted by `order` (output column names).
+/// Each part then uses its own index: written as one OR, SQLite scanned every row of the
+/// project instead (measured: 19 ms at 100,000 locks, against 0.4 ms).
+fn union_of(
+    select: &str,
+    scope: &str,
+    scope_values: &[Value],
+    alternatives: Vec<(String, Vec<Value>)>,
+    order: &str,
+) -> (String, Vec<Value>) {
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    for (condition, own) in alternatives {
+        parts.push(format!("{select} WHERE {scope} AND {condition}"));
+        values.extend_from_slice(scope_values);
+        values.extend(own);
+    }
+    (
+        format!("SELECT * FROM ({}) ORDER BY {order}", parts.join(" UNION ")),
+        values,
+    )
 }
 
 /// Which live locks `lock_list` shows; absent fields do not filter.
@@ -160,15 +187,14 @@ impl ReadTx<'_> {
         key: &str,
         now: Timestamp,
     ) -> Result<Vec<Lock>, StoreError> {
-        let (candidates, mut values) = overlap_candidates("l", key);
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{SELECT} WHERE l.project = ? AND l.expires_at > ? AND {candidates}
-             ORDER BY l.acquired_at, l.id"
-        ))?;
-        values.splice(
-            0..0,
-            [Value::from(project.to_owned()), now.as_millis().into()],
+        let (sql, values) = union_of(
+            SELECT,
+            "l.project = ? AND l.expires_at > ?",
+            &[Value::from(project.to_owned()), now.as_millis().into()],
+            overlap_alternatives("l", key),
+            "acquired_at, id",
         );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(values), lock_from_row)?;
         let locks: Vec<Lock> = rows.collect::<Result<_, _>>()?;
         Ok(locks
@@ -179,11 +205,14 @@ impl ReadTx<'_> {
 
     /// The queue entries whose keys overlap `key`, in FIFO order, positions numbered from 1.
     pub fn waiters_overlapping(&self, project: &str, key: &str) -> Result<Vec<Waiter>, StoreError> {
-        let (candidates, mut values) = overlap_candidates("w", key);
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{SELECT_WAITERS} WHERE w.project = ? AND {candidates} ORDER BY w.id"
-        ))?;
-        values.insert(0, Value::from(project.to_owned()));
+        let (sql, values) = union_of(
+            SELECT_WAITERS,
+            "w.project = ?",
+            &[Value::from(project.to_owned())],
+            overlap_alternatives("w", key),
+            "id",
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(values), waiter_from_row)?;
         let waiters: Vec<Waiter> = rows.collect::<Result<_, _>>()?;
         Ok(waiters

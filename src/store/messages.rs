@@ -78,22 +78,26 @@ impl ReadTx<'_> {
             sql.push_str(" AND m.created_at >= ?");
             values.push(Value::from(since.as_millis()));
         }
-        sql.push_str(" ORDER BY m.id DESC LIMIT ?");
+        // By the inbox key, not m.id: the same order, read straight off the primary key
+        // instead of sorting every message of the session (33 ms at 100,000).
+        sql.push_str(" ORDER BY x.message_id DESC LIMIT ?");
         values.push(Value::from(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(values), message_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// How many unread messages a session has, and how many of them are urgent. Runs on every
-    /// answer, so it walks only the unread rows (the partial index), never the read history.
+    /// How many unread messages a session has, and how many of them are urgent: the counters
+    /// the triggers of migration 005 keep, since this runs on every answer. (0, 0) for a
+    /// session that does not exist.
     pub fn unread(&self, session_id: &str) -> Result<(i64, i64), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT count(*), coalesce(sum(m.priority = 'urgent'), 0)
-             FROM inbox x INDEXED BY inbox_unread JOIN messages m ON m.id = x.message_id
-             WHERE x.session_id = ?1 AND x.read_at IS NULL",
-        )?;
-        Ok(stmt.query_row([session_id], |row| Ok((row.get(0)?, row.get(1)?)))?)
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT unread, unread_urgent FROM sessions WHERE id = ?1")?;
+        Ok(stmt
+            .query_row([session_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0)))
     }
 }
 
