@@ -4,7 +4,8 @@
 //!     cargo bench --bench coordinator -- --quick   # a smoke run of every section (CI)
 //!     cargo bench --bench coordinator -- --seed /tmp/big.db 100000   # only seed a database
 //!
-//! Sections: (1) round-trip latency of the hot calls, one client; (2) lock throughput with 1, 2,
+//! Sections: (0) the same calls in process, without MCP, to separate the domain's cost from the
+//! transport's; (1) round-trip latency of the hot calls, one client; (2) lock throughput with 1, 2,
 //! 4 and 8 server processes on one database, on distinct paths and on one shared path; (3) the
 //! same calls with 1k, 10k and 100k live locks, messages and context entries seeded straight
 //! into the store; (4) idle memory and time to the first answer. It prints tables, compares
@@ -141,6 +142,64 @@ fn print_latencies(title: &str, rows: &[Latency]) {
             r.call, r.n, r.p50_us, r.p99_us, r.max_us
         );
     }
+}
+
+/// Section 0: the same work without MCP or another process, through the coordinator API on
+/// one thread: what the domain and SQLite cost per call.
+fn in_process(n: usize) -> Vec<Latency> {
+    use mcp_session_coordinator::Coordinator;
+    use mcp_session_coordinator::coordinator::{LockRequest, Registration};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let store = Store::open(&dir.path().join("coordinator.db")).expect("open");
+    let coordinator = Coordinator::new(store, Arc::new(SystemClock), Duration::from_secs(300));
+    let me = coordinator
+        .register(
+            Registration {
+                name: "bench".into(),
+                project: "app".into(),
+                branch: None,
+                working_directory: None,
+                wake: None,
+            },
+            None,
+        )
+        .expect("register")
+        .session
+        .session_id;
+    let (mut acquire, mut release, mut check, mut unread) = (vec![], vec![], vec![], vec![]);
+    for i in 0..n + 50 {
+        let path = format!("bench/{i}.ts");
+        let started = Instant::now();
+        coordinator
+            .acquire_lock(LockRequest::new(&me, &path, LockType::Exclusive))
+            .expect("acquire");
+        let acquired = started.elapsed();
+        let started = Instant::now();
+        coordinator
+            .check_lock(Some(&me), None, &path, None)
+            .expect("check");
+        let checked = started.elapsed();
+        let started = Instant::now();
+        coordinator.unread(&me).expect("unread");
+        let counted = started.elapsed();
+        let started = Instant::now();
+        coordinator.release_lock(&me, &path).expect("release");
+        // The first 50 warm the statement cache.
+        if i >= 50 {
+            release.push(started.elapsed());
+            acquire.push(acquired);
+            check.push(checked);
+            unread.push(counted);
+        }
+    }
+    vec![
+        summarize("lock_acquire", acquire),
+        summarize("lock_release", release),
+        summarize("lock_check", check),
+        summarize("unread (per answer)", unread),
+    ]
 }
 
 /// The transport's floor: a `ping`, which no tool or database work follows.
@@ -526,6 +585,12 @@ async fn main() {
         if options.quick { "quick smoke" } else { "full" }
     );
 
+    let direct = in_process(n);
+    print_latencies(
+        "0. In process: the coordinator API on one thread, no MCP",
+        &direct,
+    );
+
     let latencies = latency(n).await;
     print_latencies("1. Round trip over stdio, one client", &latencies);
 
@@ -609,6 +674,7 @@ async fn main() {
 
     let report = json!({
         "quick": options.quick,
+        "in_process": direct,
         "latency": latencies,
         "throughput": throughputs,
         "scaling": scaling,

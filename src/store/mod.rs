@@ -42,6 +42,38 @@ const MIGRATIONS: &[&str] = &[
 /// How long a write waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The first pause while another process holds the write lock; pauses double up to
+/// [`LONGEST_BUSY_PAUSE`].
+const FIRST_BUSY_PAUSE: Duration = Duration::from_micros(50);
+const LONGEST_BUSY_PAUSE: Duration = Duration::from_millis(5);
+
+/// How long the pause before retry `n` (from 0) is.
+fn busy_pause(n: u32) -> Duration {
+    FIRST_BUSY_PAUSE
+        .saturating_mul(1u32.checked_shl(n).unwrap_or(u32::MAX))
+        .min(LONGEST_BUSY_PAUSE)
+}
+
+/// Waits out another process's write transaction. SQLite's own busy timeout sleeps 1 ms, then
+/// 2, 5, 10 and more, where a commit here takes tens of microseconds: processes contending for
+/// the write lock spent most of their time asleep. This starts at 50 µs and doubles up to 5 ms,
+/// for [`BUSY_TIMEOUT`] in all.
+fn busy_wait() -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut waited = Duration::ZERO;
+    move |retry| {
+        if retry == 0 {
+            waited = Duration::ZERO;
+        }
+        if waited >= BUSY_TIMEOUT {
+            return false;
+        }
+        let pause = busy_pause(u32::try_from(retry).unwrap_or(0));
+        std::thread::sleep(pause);
+        waited += pause;
+        true
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -94,8 +126,8 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
-        let connection = Connection::open_with_flags(path, flags)?;
-        connection.busy_timeout(BUSY_TIMEOUT)?;
+        let mut connection = Connection::open_with_flags(path, flags)?;
+        connection.busy_handler(Some(busy_wait()))?;
         let mode: String =
             connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -352,5 +384,26 @@ mod tests {
             "reading twice counts once; a removed unread row is gone"
         );
         assert_eq!(kept, real);
+    }
+
+    #[test]
+    fn busy_pauses_start_short_and_give_up_after_the_timeout() {
+        assert_eq!(busy_pause(0), Duration::from_micros(50));
+        assert_eq!(busy_pause(3), Duration::from_micros(400));
+        assert_eq!(busy_pause(7), LONGEST_BUSY_PAUSE);
+        assert_eq!(busy_pause(40), LONGEST_BUSY_PAUSE, "no overflow");
+        let mut wait = busy_wait();
+        let mut retries = 0;
+        let mut total = Duration::ZERO;
+        // Count the retries without sleeping through them: replay the schedule.
+        while total < BUSY_TIMEOUT {
+            total += busy_pause(retries);
+            retries += 1;
+        }
+        assert!(
+            (2_000..2_100).contains(&retries),
+            "{retries} retries in 10 s"
+        );
+        assert!(wait(0), "the first retry waits");
     }
 }
