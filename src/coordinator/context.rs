@@ -77,7 +77,8 @@ impl Coordinator {
     }
 
     /// Entries of a project (default: the viewer's), optionally of one type, optionally
-    /// matching keywords ranked by relevance (BM25 over content and tags, with stemming).
+    /// matching keywords ranked by relevance (BM25 over content and tags, with stemming; the
+    /// store ranks the newest matches only, see `store/context.rs`).
     pub fn query_context(
         &self,
         viewer: Option<&str>,

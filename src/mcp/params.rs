@@ -458,7 +458,7 @@ pub struct ContextQuery {
     /// Only entries of this type.
     #[serde(default)]
     pub context_type: Option<ContextType>,
-    /// Words to search for in content and tags; results come best match first.
+    /// Words to search for in content and tags; the newest 500 matches are ranked, best first.
     #[serde(default)]
     pub keyword: Option<String>,
     /// Most entries to return (default 20, max 200).
