@@ -332,8 +332,19 @@ fn text_of(result: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// `PRAGMA integrity_check`'s verdict, after checking that the unread counters the triggers
+/// keep still match the inbox after everything the fuzz did.
 fn integrity(db: &std::path::Path) -> String {
     let conn = rusqlite::Connection::open(db).expect("open the database");
+    let drifted: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sessions s WHERE s.unread != (SELECT count(*) FROM inbox x
+                 WHERE x.session_id = s.id AND x.read_at IS NULL)",
+            [],
+            |row| row.get(0),
+        )
+        .expect("compare the unread counters");
+    assert_eq!(drifted, 0, "sessions whose unread counter drifted");
     conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .expect("integrity_check")
 }

@@ -62,6 +62,13 @@ async fn read<H: ClientHandler>(server: &Server<H>, uri: &str) -> Value {
     }
 }
 
+async fn next_update(updates: &mut mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(PATIENCE, updates.recv())
+        .await
+        .expect("a notification in time")
+        .expect("the client is still running")
+}
+
 /// Waits for an update of `uri`; updates of other resources may come in between (the
 /// server also announces changes it notices that this client made itself).
 async fn update_of(updates: &mut mpsc::UnboundedReceiver<String>, uri: &str) {
@@ -140,20 +147,26 @@ async fn a_subscribed_client_hears_of_its_queued_grant_and_of_new_mail() {
     assert_eq!(locks["queued"][0]["file_path"], "src/a.ts");
     assert_eq!(locks["queued"][0]["queue_position"], 1);
 
-    // Another process releases: the waiter's process is poked and tells its client.
+    // Its own queue entry rang its bell: that change is announced first.
+    assert_eq!(next_update(&mut updates).await, LOCKS);
+
+    // Another process releases: only its poke can wake the waiter's process now.
     holder
         .call("lock_release", json!({"file_path": "src/a.ts"}))
         .await;
-    update_of(&mut updates, INBOX).await; // the coordination message about the grant
-    // Its own queue entry may have been announced before; some update shows the grant.
-    loop {
-        update_of(&mut updates, LOCKS).await;
-        let locks = read(&waiter, LOCKS).await;
-        if locks["held"][0]["file_path"] == "src/a.ts" {
-            assert_eq!(locks["queued"], json!([]));
-            break;
-        }
-    }
+    let mut heard = [
+        next_update(&mut updates).await,
+        next_update(&mut updates).await,
+    ];
+    heard.sort();
+    assert_eq!(
+        heard,
+        [INBOX, LOCKS],
+        "the grant and its coordination message"
+    );
+    let locks = read(&waiter, LOCKS).await;
+    assert_eq!(locks["held"][0]["file_path"], "src/a.ts");
+    assert_eq!(locks["queued"], json!([]));
     let inbox = read(&waiter, INBOX).await;
     assert_eq!(inbox["messages"][0]["channel"], "coordination");
 
@@ -208,12 +221,8 @@ async fn a_2026_client_listens_for_its_queued_grant() {
         )
         .await;
     assert_eq!(queued["queued"], true);
-    // The queue entry itself may be announced first; wait for the grant.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let release = holder.call("lock_release", json!({"file_path": "src/b.ts"}));
-    release.await;
-    loop {
-        let next = tokio::time::timeout_at(deadline, subscription.next())
+    let mut next = async || {
+        let next = tokio::time::timeout(PATIENCE, subscription.next())
             .await
             .expect("a notification in time")
             .expect("a well-formed stream")
@@ -221,11 +230,23 @@ async fn a_2026_client_listens_for_its_queued_grant() {
         let ServerNotification::ResourceUpdatedNotification(update) = next else {
             panic!("only resource updates were accepted: {next:?}");
         };
-        assert_eq!(update.params.uri, LOCKS);
-        if read(&waiter, LOCKS).await["held"][0]["file_path"] == "src/b.ts" {
-            break;
-        }
-    }
+        update.params.uri
+    };
+    // Its own queue entry rang its bell: that change is announced first.
+    assert_eq!(next().await, LOCKS);
+    assert_eq!(
+        read(&waiter, LOCKS).await["queued"][0]["file_path"],
+        "src/b.ts"
+    );
+    // Then only the other process's poke can announce the grant.
+    holder
+        .call("lock_release", json!({"file_path": "src/b.ts"}))
+        .await;
+    assert_eq!(next().await, LOCKS);
+    assert_eq!(
+        read(&waiter, LOCKS).await["held"][0]["file_path"],
+        "src/b.ts"
+    );
     subscription
         .cancel()
         .await

@@ -65,6 +65,7 @@ async fn the_whole_list_stays_within_its_budget_and_describes_every_parameter() 
             tool.output_schema.is_none(),
             "{name}: output schemas are opt-in"
         );
+        assert!(input.get("$schema").is_none(), "{name}: no dialect line");
     }
 }
 

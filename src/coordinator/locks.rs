@@ -222,14 +222,14 @@ pub(super) fn blocker<'a>(
 pub const MAX_CAPACITY: u64 = 1_000;
 
 /// A resource's capacity: the one set for the project, else the one asked for (which is then
-/// set, once), else 1.
+/// set, once), else 1. True when this call set it.
 fn settle_capacity(
     tx: &WriteTx<'_>,
     me: &Session,
     key: &str,
     asked: Option<u64>,
     now: Timestamp,
-) -> Result<usize> {
+) -> Result<(usize, bool)> {
     let asked = match asked {
         Some(n) if (1..=MAX_CAPACITY).contains(&n) => Some(n as usize),
         Some(n) => {
@@ -248,12 +248,12 @@ fn settle_capacity(
                 me.project
             ),
         )),
-        (Some((set, _)), _) => Ok(set),
+        (Some((set, _)), _) => Ok((set, false)),
         (None, Some(n)) => {
             tx.set_capacity(&me.project, key, n, &me.name, now)?;
-            Ok(n)
+            Ok((n, true))
         }
-        (None, None) => Ok(1),
+        (None, None) => Ok((1, false)),
     }
 }
 
@@ -263,7 +263,10 @@ impl Coordinator {
     pub fn acquire_lock(&self, request: LockRequest) -> Result<LockOutcome> {
         let ttl = ttl(request.ttl_seconds)?;
         let wait = wait(request.wait_seconds)?;
-        self.store.write(|tx| {
+        // Waiters granted on the way (a resource's capacity raised above its default), to wake
+        // after the commit.
+        let mut wakes = Vec::new();
+        let outcome = self.store.write(|tx| {
             // Read the clock inside the transaction, so the recorded history is in time order.
             let now = self.now();
             let me = Self::acting(tx, &request.session_id, now)?;
@@ -281,7 +284,12 @@ impl Coordinator {
                         ),
                     ));
                 }
-                Rule::Slots(settle_capacity(tx, &me, &path, request.capacity, now)?)
+                let (capacity, raised) = settle_capacity(tx, &me, &path, request.capacity, now)?;
+                if raised {
+                    // Requests queued under the default capacity of 1 may fit now.
+                    wakes = self.promote(tx, &me.project, &path, now)?;
+                }
+                Rule::Slots(capacity)
             } else if request.capacity.is_some() {
                 return Err(Error::invalid(
                     "capacity",
@@ -385,7 +393,9 @@ impl Coordinator {
                 others.len(),
                 Some(position),
             ))
-        })
+        })?;
+        self.wake(&wakes);
+        Ok(outcome)
     }
 
     /// Sentences about the locks and intents of others on `path` that do not block `wanted`.
@@ -1123,6 +1133,31 @@ mod tests {
     }
 
     #[test]
+    fn setting_a_capacity_grants_requests_queued_under_the_default() {
+        let h = Harness::new();
+        let [a, b, c] = ["a", "b", "c"].map(|n| h.session(n, "app", None));
+        assert!(slot(&h, &a, "resource:gpu", None, false).granted);
+        assert!(
+            slot(&h, &b, "resource:gpu", None, true).queued,
+            "capacity 1 so far"
+        );
+        // c sets the capacity to 3: b, first in line, gets a slot, and so does c.
+        let third = slot(&h, &c, "resource:gpu", Some(3), false);
+        assert!(third.granted, "{third:?}");
+        let status = h
+            .coordinator
+            .check_lock(Some(&a), None, "resource:gpu", None)
+            .expect("check");
+        let names: Vec<&str> = status
+            .holders
+            .iter()
+            .map(|l| l.holder_name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(status.queue.is_empty());
+    }
+
+    #[test]
     fn a_resource_capacity_is_set_once_and_checked() {
         let h = Harness::new();
         let a = h.session("a", "app", None);
@@ -1144,6 +1179,8 @@ mod tests {
         assert!(error("resource:db", Some(0), LockType::Exclusive).contains("1 to 1000"));
         assert!(error("src/a.ts", Some(2), LockType::Exclusive).contains("only a resource key"));
         assert!(error("resource:gpu", None, LockType::Shared).contains("must be exclusive"));
+        let pathlike = error("./resource:GPU", None, LockType::Exclusive);
+        assert!(pathlike.contains("through a path"), "{pathlike}");
         let bad = error("resource:no spaces", None, LockType::Exclusive);
         assert!(
             bad.contains("file_path") && bad.contains("letters, digits"),

@@ -37,7 +37,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::model::Session;
 use crate::paths;
-use crate::patterns::RESOURCE_PREFIX;
+use crate::patterns::{self, RESOURCE_PREFIX};
 use crate::store::{ReadTx, Store, WriteTx};
 
 /// Longest name, project or branch, in characters.
@@ -229,11 +229,21 @@ fn heartbeat_due(session: &Session, now: Timestamp) -> bool {
 }
 
 fn path_key(argument: &'static str, raw: &str, working_directory: Option<&str>) -> Result<String> {
-    match raw.trim().strip_prefix(RESOURCE_PREFIX) {
-        Some(name) => resource_key(argument, name),
-        None => paths::normalize(raw, working_directory)
-            .map_err(|e| Error::invalid(argument, e.to_string())),
+    if let Some(name) = raw.trim().strip_prefix(RESOURCE_PREFIX) {
+        return resource_key(argument, name);
     }
+    let key = paths::normalize(raw, working_directory)
+        .map_err(|e| Error::invalid(argument, e.to_string()))?;
+    if patterns::is_resource(&key) {
+        // `./resource:GPU` would otherwise be a second resource, spelled past the name rules.
+        return Err(Error::invalid(
+            argument,
+            format!(
+                "'{raw}' reaches a resource through a path; write it as {key}, without a directory"
+            ),
+        ));
+    }
+    Ok(key)
 }
 
 /// Longest resource name accepted.

@@ -48,9 +48,10 @@ impl ToolSelection {
             .map(|tool| tool.name.into_owned())
             .collect();
         let mut names = BTreeSet::new();
+        let mut all = false;
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             match word {
-                "all" => return Ok(Self::default()),
+                "all" => all = true,
                 "core" => names.extend(CORE.iter().map(|n| (*n).to_owned())),
                 name if known.contains(name) => {
                     names.insert(name.to_owned());
@@ -62,6 +63,9 @@ impl ToolSelection {
                     ));
                 }
             }
+        }
+        if all {
+            return Ok(Self::default());
         }
         if names.is_empty() {
             return Err("name at least one tool or profile (all, core)".to_owned());
@@ -131,6 +135,10 @@ mod tests {
             "{error}"
         );
         assert!(ToolSelection::parse(" , ").is_err());
+        assert!(
+            ToolSelection::parse("all,lock_aquire").is_err(),
+            "every word is checked"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use rmcp::model::{
     CacheScope, ErrorData, ListResourcesResult, ReadResourceResult, Resource, ResourceContents,
@@ -26,6 +27,10 @@ use crate::coordinator::InboxQuery;
 
 pub const LOCKS: &str = "coordinator://locks";
 pub const INBOX: &str = "coordinator://inbox";
+
+/// How often a watcher looks when this process has no wake socket (other processes cannot
+/// ring its bell then).
+const LOOK_WITHOUT_WAKEUPS: Duration = Duration::from_secs(2);
 
 /// How many unread messages the inbox resource shows; message_list pages through the rest.
 const INBOX_LIMIT: u64 = 50;
@@ -170,7 +175,15 @@ impl CoordinatorServer {
         mut bell: tokio::sync::watch::Receiver<u64>,
         peer: Peer<RoleServer>,
     ) {
-        while bell.changed().await.is_ok() && !peer.is_transport_closed() {
+        let polling = self.wakeup.address().is_none();
+        loop {
+            tokio::select! {
+                rang = bell.changed() => if rang.is_err() { return },
+                () = tokio::time::sleep(LOOK_WITHOUT_WAKEUPS), if polling => {}
+            }
+            if peer.is_transport_closed() {
+                return;
+            }
             let uris: Vec<String> = self.subscriptions.lock().last.keys().cloned().collect();
             for uri in uris {
                 let now = self.snapshot(&uri).await;
@@ -216,10 +229,12 @@ impl CoordinatorServer {
         for uri in &uris {
             last.insert(uri.clone(), self.snapshot(uri).await);
         }
+        let polling = self.wakeup.address().is_none();
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
                 rang = bell.changed() => if rang.is_err() { return Ok(()) },
+                () = tokio::time::sleep(LOOK_WITHOUT_WAKEUPS), if polling => {}
             }
             for uri in &uris {
                 let now = self.snapshot(uri).await;

@@ -59,6 +59,12 @@ fn busy_pause(n: u32) -> Duration {
 /// the write lock spent most of their time asleep. This starts at 50 µs and doubles up to 5 ms,
 /// for [`BUSY_TIMEOUT`] in all.
 fn busy_wait() -> impl FnMut(i32) -> bool + Send + 'static {
+    busy_wait_with(std::thread::sleep)
+}
+
+fn busy_wait_with(
+    mut sleep: impl FnMut(Duration) + Send + 'static,
+) -> impl FnMut(i32) -> bool + Send + 'static {
     let mut waited = Duration::ZERO;
     move |retry| {
         if retry == 0 {
@@ -68,7 +74,7 @@ fn busy_wait() -> impl FnMut(i32) -> bool + Send + 'static {
             return false;
         }
         let pause = busy_pause(u32::try_from(retry).unwrap_or(0));
-        std::thread::sleep(pause);
+        sleep(pause);
         waited += pause;
         true
     }
@@ -392,18 +398,22 @@ mod tests {
         assert_eq!(busy_pause(3), Duration::from_micros(400));
         assert_eq!(busy_pause(7), LONGEST_BUSY_PAUSE);
         assert_eq!(busy_pause(40), LONGEST_BUSY_PAUSE, "no overflow");
-        let mut wait = busy_wait();
+        let slept = std::sync::Arc::new(Mutex::new(Duration::ZERO));
+        let total = slept.clone();
+        let mut wait = busy_wait_with(move |pause| {
+            *total.lock().unwrap_or_else(PoisonError::into_inner) += pause;
+        });
         let mut retries = 0;
-        let mut total = Duration::ZERO;
-        // Count the retries without sleeping through them: replay the schedule.
-        while total < BUSY_TIMEOUT {
-            total += busy_pause(retries);
+        while wait(retries) {
             retries += 1;
+            assert!(retries < 100_000, "never gives up");
         }
+        let slept = *slept.lock().unwrap_or_else(PoisonError::into_inner);
         assert!(
-            (2_000..2_100).contains(&retries),
-            "{retries} retries in 10 s"
+            (BUSY_TIMEOUT..BUSY_TIMEOUT + LONGEST_BUSY_PAUSE).contains(&slept),
+            "gave up after {slept:?}"
         );
-        assert!(wait(0), "the first retry waits");
+        assert!((2_000..2_100).contains(&retries), "{retries} retries");
+        assert!(wait(0), "a new wait starts afresh");
     }
 }
