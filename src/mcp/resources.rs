@@ -53,11 +53,19 @@ pub fn list() -> ListResourcesResult {
     ])
 }
 
-fn unknown(uri: &str) -> ErrorData {
-    ErrorData::resource_not_found(
+fn is_ours(uri: &str) -> bool {
+    uri == LOCKS || uri == INBOX
+}
+
+/// `uri`, when it names one of this server's resources.
+fn known(uri: &str) -> Result<&str, ErrorData> {
+    if is_ours(uri) {
+        return Ok(uri);
+    }
+    Err(ErrorData::resource_not_found(
         format!("no resource {uri}: this server has {LOCKS} and {INBOX}"),
         None,
-    )
+    ))
 }
 
 /// Legacy (`resources/subscribe`) subscriptions of one connection: each URI with the content
@@ -82,9 +90,7 @@ impl Subscriptions {
 
 impl CoordinatorServer {
     pub(super) async fn read(&self, uri: &str) -> Result<ReadResourceResult, ErrorData> {
-        if uri != LOCKS && uri != INBOX {
-            return Err(unknown(uri));
-        }
+        let uri = known(uri)?;
         let Some(session) = self.keepalive.current() else {
             return Err(ErrorData::invalid_request(
                 format!(
@@ -149,9 +155,7 @@ impl CoordinatorServer {
         uri: &str,
         peer: Peer<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if uri != LOCKS && uri != INBOX {
-            return Err(unknown(uri));
-        }
+        let uri = known(uri)?;
         // Listen before taking the baseline, so a change right after it is not missed.
         let bell = self.wakeup.subscribe();
         let baseline = self.snapshot(uri).await;
@@ -256,7 +260,7 @@ pub fn accepted(requested: &SubscriptionFilter) -> SubscriptionFilter {
         .resource_subscriptions
         .iter()
         .flatten()
-        .filter(|uri| *uri == LOCKS || *uri == INBOX);
+        .filter(|uri| is_ours(uri));
     let filter = SubscriptionFilter::builder();
     if ours.clone().next().is_none() {
         return filter.build();
