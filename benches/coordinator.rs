@@ -161,7 +161,7 @@ fn in_process(n: usize) -> Vec<Latency> {
                 project: "app".into(),
                 branch: None,
                 working_directory: None,
-                wake: None,
+                ..Registration::default()
             },
             None,
         )
@@ -376,6 +376,9 @@ fn seed(path: &Path, n: usize) {
                 registered_at: now,
                 last_heartbeat: later,
                 wake: None,
+                group: None,
+                client_pid: None,
+                client_ref: None,
             };
             tx.insert_session(&session(SEEDED_SESSION.into(), "bench".into()))?;
             let holders: Vec<String> = (0..100).map(|s| format!("ses-seed-{s}")).collect();
@@ -418,6 +421,7 @@ fn seed(path: &Path, n: usize) {
                     from_session: Some(&holders[i % holders.len()]),
                     from_name: "seed",
                     to_session: Some(SEEDED_SESSION),
+                    to_group: None,
                     channel: Channel::General,
                     priority: Priority::Normal,
                     content: &content,

@@ -12,6 +12,7 @@
 //!
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod coordinator;

@@ -153,7 +153,7 @@ mod tests {
             project: "app".into(),
             branch: None,
             working_directory: None,
-            wake: None,
+            ..Registration::default()
         }
     }
 

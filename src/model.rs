@@ -207,11 +207,20 @@ pub struct Session {
     pub branch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub working_directory: Option<String>,
+    /// The group (a team inside the project) the session belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub registered_at: Timestamp,
     pub last_heartbeat: Timestamp,
     /// Where to wake the session's server process when something arrives for it.
     #[serde(skip)]
     pub wake: Option<String>,
+    /// The AI client process that started it (see `enforce`), on this machine.
+    #[serde(skip)]
+    pub client_pid: Option<u32>,
+    /// The client's own id for it, for sessions a hook registered.
+    #[serde(skip)]
+    pub client_ref: Option<String>,
 }
 
 /// A session with what it currently holds.
@@ -221,6 +230,8 @@ pub struct SessionActivity {
     pub session: Session,
     pub locks_held: i64,
     pub active_intents: i64,
+    /// Messages in its inbox it has not read yet.
+    pub unread: i64,
 }
 
 /// A lock some session holds on a path.
@@ -297,9 +308,12 @@ pub struct Message {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_session: Option<String>,
     pub from_name: String,
-    /// Absent for a broadcast to the whole project.
+    /// Absent for a broadcast to the whole project or a group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_session: Option<String>,
+    /// The group it was sent to, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_group: Option<String>,
     pub channel: Channel,
     pub priority: Priority,
     pub content: String,

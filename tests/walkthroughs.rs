@@ -345,3 +345,76 @@ async fn broadcasts_and_per_recipient_read_state_across_processes() {
         "no echo to the sender"
     );
 }
+
+/// Session groups: a backend pair and a frontend session in one project, each in its own
+/// server process, filtering by group and messaging a group.
+#[tokio::test]
+async fn session_groups_filter_and_receive_messages() {
+    let db = Db::new();
+    let (api, worker, page) = (db.server().await, db.server().await, db.server().await);
+    let mut ids = Vec::new();
+    for (server, name, group) in [
+        (&api, "api", "backend"),
+        (&worker, "worker", "backend"),
+        (&page, "page", "frontend"),
+    ] {
+        let answer = server
+            .call(
+                "session_register",
+                json!({"name": name, "project": "shop", "group": group}),
+            )
+            .await;
+        assert_eq!(answer["group"], group);
+        ids.push(answer["session_id"].as_str().expect("id").to_owned());
+    }
+    worker
+        .call("lock_acquire", json!({"file_path": "src/queue.rs"}))
+        .await;
+    page.call(
+        "intent_announce",
+        json!({"intent_type": "file_edit", "target": "web/cart.tsx"}),
+    )
+    .await;
+
+    let backend = page.call("session_list", json!({"group": "backend"})).await;
+    let names: Vec<_> = backend["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["api", "worker"]);
+    let locks = page.call("lock_list", json!({"group": "backend"})).await;
+    assert_eq!(locks["count"], 1);
+    assert_eq!(locks["locks"][0]["holder_name"], "worker");
+    assert_eq!(
+        page.call("lock_list", json!({"group": "frontend"})).await["count"],
+        0
+    );
+    let intents = api.call("intent_list", json!({"group": "frontend"})).await;
+    assert_eq!(intents["intents"][0]["session_name"], "page");
+
+    let sent = page
+        .call(
+            "message_send",
+            json!({"to_group": "backend", "content": "cart API needs a discount field"}),
+        )
+        .await;
+    assert_eq!(sent["delivered_to"], 2);
+    for server in [&api, &worker] {
+        let inbox = server.call("message_list", json!({})).await;
+        assert_eq!(inbox["messages"][0]["to_group"], "backend");
+        assert_eq!(inbox["messages"][0]["from_name"], "page");
+    }
+    assert_eq!(page.call("message_list", json!({})).await["count"], 0);
+    let err = api
+        .call_err(
+            "message_send",
+            json!({"to_group": "fronted", "content": "typo"}),
+        )
+        .await;
+    assert!(
+        err.contains("`to_group`") && err.contains("backend, frontend"),
+        "{err}"
+    );
+}

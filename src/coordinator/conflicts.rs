@@ -408,6 +408,9 @@ mod tests {
             registered_at: Timestamp::from_millis(0),
             last_heartbeat: Timestamp::from_millis(0),
             wake: None,
+            group: None,
+            client_pid: None,
+            client_ref: None,
         }
     }
 

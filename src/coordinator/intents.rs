@@ -6,7 +6,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::conflicts::{Conflict, Planned};
-use super::{Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, limit, optional_text, path_key, scope};
+use super::{
+    Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, limit, optional_label, optional_text, path_key,
+    scope,
+};
 use crate::error::{Error, Result};
 use crate::ids::IntentId;
 use crate::model::{Intent, IntentStatus, IntentType, Session};
@@ -56,6 +59,8 @@ pub struct IntentCleared {
 pub struct IntentListQuery {
     pub project: Option<String>,
     pub session_id: Option<String>,
+    /// Only intents of sessions in this group.
+    pub group: Option<String>,
     pub intent_type: Option<IntentType>,
     pub include_finished: bool,
     pub limit: Option<u64>,
@@ -193,6 +198,7 @@ impl Coordinator {
     /// Intents, by default the active ones of the viewer's project, newest first.
     pub fn list_intents(&self, viewer: Option<&str>, query: IntentListQuery) -> Result<IntentList> {
         let limit = limit(query.limit, 100, 1_000)?;
+        let group = optional_label("group", query.group.as_deref())?;
         self.look(viewer, |tx, viewer, _| {
             let intents = tx.intents(IntentFilter {
                 project: scope(query.project.as_deref(), viewer),
@@ -201,6 +207,7 @@ impl Coordinator {
                     .as_deref()
                     .map(str::trim)
                     .filter(|s| !s.is_empty()),
+                group: group.as_deref(),
                 intent_type: query.intent_type,
                 active_only: !query.include_finished,
                 limit,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Coordinator, limit, path_key, root_for, scope};
+use super::{Coordinator, limit, optional_label, path_key, root_for, scope};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::LockId;
@@ -150,6 +150,8 @@ pub struct LockListQuery {
     pub project: Option<String>,
     pub session_id: Option<String>,
     pub file_path: Option<String>,
+    /// Only locks of sessions in this group.
+    pub group: Option<String>,
     pub limit: Option<u64>,
 }
 
@@ -555,6 +557,7 @@ impl Coordinator {
     /// Live locks, by default those of the viewer's project.
     pub fn list_locks(&self, viewer: Option<&str>, query: LockListQuery) -> Result<LockList> {
         let limit = limit(query.limit, 100, 1_000)?;
+        let group = optional_label("group", query.group.as_deref())?;
         self.look(viewer, |tx, viewer, now| {
             let project = scope(query.project.as_deref(), viewer);
             let path = match (&query.file_path, project) {
@@ -573,10 +576,15 @@ impl Coordinator {
                 // What stands on that path: the lock on it, and directory/glob locks that
                 // cover it (or, for a directory/glob, the locks under it).
                 (Some(path), Some(project)) => {
+                    let members = match &group {
+                        Some(group) => Some(tx.group_members(project, group)?),
+                        None => None,
+                    };
                     let mut locks: Vec<Lock> = tx
                         .locks_overlapping(project, path, now)?
                         .into_iter()
                         .filter(|l| session_id.is_none_or(|id| l.session_id == id))
+                        .filter(|l| members.as_ref().is_none_or(|m| m.contains(&l.session_id)))
                         .collect();
                     locks.sort_by(|x, y| {
                         (&x.file_path, x.acquired_at, x.lock_id).cmp(&(
@@ -593,6 +601,7 @@ impl Coordinator {
                         project,
                         session_id,
                         path,
+                        group: group.as_deref(),
                         limit,
                     },
                     now,

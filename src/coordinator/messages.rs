@@ -3,18 +3,30 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Coordinator, MAX_MESSAGE_CHARS, limit, required_text};
+use super::{Coordinator, MAX_MESSAGE_CHARS, limit, optional_label, required_label, required_text};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::MessageId;
 use crate::model::{Channel, Message, Priority, Session};
 use crate::store::{InboxFilter, MarkRead, NewMessage, WriteTx};
 
+/// Who sends a message.
+#[derive(Debug, Clone)]
+pub enum Sender {
+    /// A registered session (an AI), which must exist; the call is its heartbeat.
+    Session(String),
+    /// A person at the command line or dashboard, writing into a project under a name.
+    Person { name: String, project: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub from_session: String,
-    /// A session id, or the name of a live session of the sender's project; `None` broadcasts.
+    pub from: Sender,
+    /// A session id, or the name of a live session of the sender's project; with neither
+    /// this nor `to_group`, the message is broadcast to the project.
     pub to_session: Option<String>,
+    /// Every live session of this group in the sender's project.
+    pub to_group: Option<String>,
     pub channel: Channel,
     pub priority: Priority,
     pub content: String,
@@ -28,6 +40,9 @@ pub struct Sent {
     /// The recipient's id; absent for a broadcast.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_session: Option<String>,
+    /// The group it went to, when it was sent to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_group: Option<String>,
     /// How many sessions received it.
     pub delivered_to: usize,
     /// The names of the sessions that received it.
@@ -72,23 +87,47 @@ impl Coordinator {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty());
+        let group = optional_label("to_group", message.to_group.as_deref())?;
+        if to.is_some() && group.is_some() {
+            return Err(Error::invalid(
+                "to_group",
+                "cannot be combined with to_session: pass one of them, or neither to broadcast",
+            ));
+        }
+        // A person's name is marked, so no one mistakes it for a session they could answer.
+        let from = match message.from {
+            Sender::Person { name, project } => Sender::Person {
+                name: format!("{} (person)", required_label("from", &name)?),
+                project: required_label("project", &project)?,
+            },
+            session => session,
+        };
         let now = self.now();
         let (sent, wakes) = self.store.write(|tx| {
-            let me = Self::acting(tx, &message.from_session, now)?;
-            let recipients = match to {
-                Some(to) => vec![self.recipient(tx, &me, to, now)?],
-                None => tx
-                    .live_sessions(&me.project, self.alive_since(now))?
+            let (project, from_session, from_name) = match &from {
+                Sender::Session(id) => {
+                    let me = Self::acting(tx, id, now)?;
+                    (me.project, Some(me.session_id), me.name)
+                }
+                Sender::Person { name, project } => (project.clone(), None, name.clone()),
+            };
+            let sender = from_session.as_deref();
+            let recipients = match (to, &group) {
+                (Some(to), _) => vec![self.recipient(tx, &project, sender, to, now)?],
+                (None, Some(group)) => self.group_recipients(tx, &project, sender, group, now)?,
+                (None, None) => tx
+                    .live_sessions(&project, self.alive_since(now))?
                     .into_iter()
-                    .filter(|s| s.session_id != me.session_id)
+                    .filter(|s| Some(s.session_id.as_str()) != sender)
                     .collect(),
             };
             let to_session = to.and(recipients.first().map(|s| s.session_id.clone()));
             let message_id = tx.insert_message(&NewMessage {
-                project: &me.project,
-                from_session: Some(&me.session_id),
-                from_name: &me.name,
+                project: &project,
+                from_session: sender,
+                from_name: &from_name,
                 to_session: to_session.as_deref(),
+                to_group: group.as_deref(),
                 channel: message.channel,
                 priority: message.priority,
                 content: &content,
@@ -102,6 +141,7 @@ impl Coordinator {
                 message_id,
                 status: "sent",
                 to_session,
+                to_group: group.clone(),
                 delivered_to: recipients.len(),
                 recipients: recipients.into_iter().map(|s| s.name).collect(),
             };
@@ -117,11 +157,12 @@ impl Coordinator {
     fn recipient(
         &self,
         tx: &WriteTx<'_>,
-        me: &Session,
+        project: &str,
+        sender: Option<&str>,
         to: &str,
         now: Timestamp,
     ) -> Result<Session> {
-        if to == me.session_id {
+        if Some(to) == sender {
             return Err(Error::invalid(
                 "to_session",
                 "is this session itself; name another session",
@@ -131,17 +172,16 @@ impl Coordinator {
             return Ok(session);
         }
         let mut named: Vec<Session> = tx
-            .live_sessions(&me.project, self.alive_since(now))?
+            .live_sessions(project, self.alive_since(now))?
             .into_iter()
-            .filter(|s| s.name == to && s.session_id != me.session_id)
+            .filter(|s| s.name == to && Some(s.session_id.as_str()) != sender)
             .collect();
         match named.len() {
             1 => Ok(named.remove(0)),
             0 => Err(Error::invalid(
                 "to_session",
                 format!(
-                    "no session has the id or name '{to}' in project {}; session_list shows who is here",
-                    me.project
+                    "no session has the id or name '{to}' in project {project}; session_list shows who is here"
                 ),
             )),
             n => Err(Error::invalid(
@@ -156,6 +196,41 @@ impl Coordinator {
                 ),
             )),
         }
+    }
+
+    /// The live members of a group, but the sender. A group nobody else is in is refused, so
+    /// a misspelled group does not swallow the message.
+    fn group_recipients(
+        &self,
+        tx: &WriteTx<'_>,
+        project: &str,
+        sender: Option<&str>,
+        group: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Session>> {
+        let live = tx.live_sessions(project, self.alive_since(now))?;
+        let members: Vec<Session> = live
+            .iter()
+            .filter(|s| s.group.as_deref() == Some(group) && Some(s.session_id.as_str()) != sender)
+            .cloned()
+            .collect();
+        if members.is_empty() {
+            let mut groups: Vec<&str> = live.iter().filter_map(|s| s.group.as_deref()).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            let known = if groups.is_empty() {
+                "no live session of the project is in a group".to_owned()
+            } else {
+                format!("groups with live sessions: {}", groups.join(", "))
+            };
+            return Err(Error::invalid(
+                "to_group",
+                format!(
+                    "no other live session of project {project} is in group '{group}'; {known}"
+                ),
+            ));
+        }
+        Ok(members)
     }
 
     /// A session's inbox, newest first; with `mark_read`, what it returns is marked as read.
@@ -245,8 +320,9 @@ mod tests {
         content: &str,
     ) -> Result<Sent> {
         h.coordinator.send_message(Outgoing {
-            from_session: from.into(),
+            from: Sender::Session(from.into()),
             to_session: to.map(Into::into),
+            to_group: None,
             channel: Channel::Coordination,
             priority,
             content: content.into(),
@@ -371,8 +447,9 @@ mod tests {
         h.advance(Duration::from_secs(200));
         h.coordinator
             .send_message(Outgoing {
-                from_session: a.clone(),
+                from: Sender::Session(a.clone()),
                 to_session: None,
+                to_group: None,
                 channel: Channel::Git,
                 priority: Priority::Normal,
                 content: "pushed main".into(),
@@ -419,5 +496,94 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(bad.is_some_and(|e| e.starts_with("invalid argument `since`")));
+    }
+
+    fn to_group(h: &Harness, from: Sender, group: &str) -> Result<Sent> {
+        h.coordinator.send_message(Outgoing {
+            from,
+            to_session: None,
+            to_group: Some(group.into()),
+            channel: Channel::Coordination,
+            priority: Priority::High,
+            content: "API schema changed".into(),
+        })
+    }
+
+    #[test]
+    fn a_group_message_reaches_the_live_members_of_the_group_but_the_sender() {
+        let h = Harness::new();
+        let a = h.member("a", "app", "backend");
+        let b = h.member("b", "app", "backend");
+        let c = h.member("c", "app", "frontend");
+        let elsewhere = h.member("d", "other", "backend");
+        let sent = to_group(&h, Sender::Session(a.clone()), "backend").expect("sent");
+        assert_eq!(
+            (sent.delivered_to, sent.recipients.clone()),
+            (1, vec!["b".to_owned()])
+        );
+        assert_eq!(sent.to_group.as_deref(), Some("backend"));
+        for (session, expected) in [(&a, 0), (&b, 1), (&c, 0), (&elsewhere, 0)] {
+            let inbox = h.coordinator.list_messages(inbox(session)).expect("inbox");
+            assert_eq!(inbox.count, expected, "inbox of {session}");
+        }
+        let got = h.coordinator.list_messages(inbox(&b)).expect("inbox");
+        assert_eq!(got.messages[0].to_group.as_deref(), Some("backend"));
+    }
+
+    #[test]
+    fn an_unknown_group_or_two_addresses_are_refused_with_what_exists() {
+        let h = Harness::new();
+        let a = h.member("a", "app", "backend");
+        h.member("b", "app", "frontend");
+        let err = to_group(&h, Sender::Session(a.clone()), "backedn")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "invalid argument `to_group`: no other live session of project app is in group 'backedn'; groups with live sessions: backend, frontend"
+            )
+        );
+        let both = h.coordinator.send_message(Outgoing {
+            from: Sender::Session(a),
+            to_session: Some("b".into()),
+            to_group: Some("frontend".into()),
+            channel: Channel::General,
+            priority: Priority::Normal,
+            content: "hi".into(),
+        });
+        assert!(
+            both.err()
+                .is_some_and(|e| e.to_string().contains("`to_group`"))
+        );
+    }
+
+    #[test]
+    fn a_person_writes_into_a_project_under_a_marked_name() {
+        let h = Harness::new();
+        let a = h.session("a", "app", None);
+        let person = Sender::Person {
+            name: "dana".into(),
+            project: "app".into(),
+        };
+        let sent = h
+            .coordinator
+            .send_message(Outgoing {
+                from: person,
+                to_session: None,
+                to_group: None,
+                channel: Channel::Alerts,
+                priority: Priority::Urgent,
+                content: "main is broken, stop pushing".into(),
+            })
+            .expect("sent");
+        assert_eq!(sent.recipients, ["a"]);
+        let got = h.coordinator.list_messages(inbox(&a)).expect("inbox");
+        assert_eq!(got.messages[0].from_name, "dana (person)");
+        assert_eq!(got.messages[0].from_session, None);
+        assert_eq!(
+            h.coordinator.unread(&a).expect("unread").map(|u| u.urgent),
+            Some(1)
+        );
     }
 }

@@ -27,7 +27,7 @@ pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
-pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sent};
+pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
 pub use queue::{Notifier, SessionLocks, Silent};
 pub use sessions::{
     Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
@@ -328,7 +328,24 @@ pub(crate) mod testing {
                         project: project.into(),
                         branch: branch.map(Into::into),
                         working_directory: Some(format!("/work/{name}")),
-                        wake: None,
+                        ..Registration::default()
+                    },
+                    None,
+                )
+                .expect("register")
+                .session
+                .session_id
+        }
+
+        /// Registers a session in a group and returns its id.
+        pub fn member(&self, name: &str, project: &str, group: &str) -> String {
+            self.coordinator
+                .register(
+                    Registration {
+                        name: name.into(),
+                        project: project.into(),
+                        group: Some(group.into()),
+                        ..Registration::default()
                     },
                     None,
                 )

@@ -11,15 +11,21 @@ use crate::model::{Channel, Intent, Lock, Priority, Session, SessionActivity};
 use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreError};
 
 /// Who a new session is and where it works.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registration {
     pub name: String,
     pub project: String,
     pub branch: Option<String>,
     /// Absolute path of the session's checkout; absolute file paths are made relative to it.
     pub working_directory: Option<String>,
+    /// A group inside the project (a team, a feature), to filter and address sessions by.
+    pub group: Option<String>,
     /// Where to wake the session's server process (see `wake.rs`); `None` when it cannot be.
     pub wake: Option<String>,
+    /// The AI client process that started the session's server or hook.
+    pub client_pid: Option<u32>,
+    /// The client's own id for the session (set by hooks).
+    pub client_ref: Option<String>,
 }
 
 /// Another live session of the same project, in brief.
@@ -90,19 +96,29 @@ impl Coordinator {
         let name = required_label("name", &registration.name)?;
         let project = required_label("project", &registration.project)?;
         let branch = optional_label("branch", registration.branch.as_deref())?;
+        let group = optional_label("group", registration.group.as_deref())?;
         let working_directory = working_directory(registration.working_directory.as_deref())?;
         let now = self.now();
+        let fresh = |session_id: String| Session {
+            session_id,
+            name: name.clone(),
+            project: project.clone(),
+            branch: branch.clone(),
+            working_directory: working_directory.clone(),
+            group: group.clone(),
+            registered_at: now,
+            last_heartbeat: now,
+            wake: registration.wake.clone(),
+            client_pid: registration.client_pid,
+            client_ref: registration.client_ref.clone(),
+        };
 
         let (session, resumed, others) = self.store.write(|tx| {
             let continued = match resume {
                 Some(id) => match tx.session(id)? {
-                    Some(s) if s.name == name && s.project == project => tx.update_session_place(
-                        id,
-                        branch.as_deref(),
-                        working_directory.as_deref(),
-                        registration.wake.as_deref(),
-                        now,
-                    )?,
+                    Some(s) if s.name == name && s.project == project => {
+                        tx.update_session_place(&fresh(id.to_owned()), now)?
+                    }
                     _ => None,
                 },
                 None => None,
@@ -111,17 +127,10 @@ impl Coordinator {
             let session = match continued {
                 Some(session) => session,
                 None => {
-                    let session = Session {
-                        session_id: new_session_id()
+                    let session = fresh(
+                        new_session_id()
                             .map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?,
-                        name: name.clone(),
-                        project: project.clone(),
-                        branch: branch.clone(),
-                        working_directory: working_directory.clone(),
-                        registered_at: now,
-                        last_heartbeat: now,
-                        wake: registration.wake.clone(),
-                    };
+                    );
                     tx.insert_session(&session)?;
                     session
                 }
@@ -174,9 +183,12 @@ impl Coordinator {
                 project: registration.project.clone(),
                 branch: registration.branch.clone(),
                 working_directory: registration.working_directory.clone(),
+                group: registration.group.clone(),
                 registered_at: now,
                 last_heartbeat: now,
                 wake: registration.wake.clone(),
+                client_pid: registration.client_pid,
+                client_ref: registration.client_ref.clone(),
             })?;
             let notice = format!(
                 "This session went more than {timeout}s without a heartbeat (was the machine \
@@ -189,6 +201,7 @@ impl Coordinator {
                 from_session: None,
                 from_name: "coordinator",
                 to_session: Some(session_id),
+                to_group: None,
                 channel: Channel::Alerts,
                 priority: Priority::High,
                 content: &notice,
@@ -204,12 +217,15 @@ impl Coordinator {
         viewer: Option<&str>,
         project: Option<&str>,
         branch: Option<&str>,
+        group: Option<&str>,
     ) -> Result<SessionList> {
         let branch = optional_label("branch", branch)?;
+        let group = optional_label("group", group)?;
         self.look(viewer, |tx, viewer, now| {
             let filter = SessionFilter {
                 project: super::scope(project, viewer),
                 branch: branch.as_deref(),
+                group: group.as_deref(),
                 alive_since: self.alive_since(now),
             };
             let sessions = tx.sessions(filter, now)?;
@@ -231,6 +247,7 @@ impl Coordinator {
                     project: None,
                     session_id: Some(&session_id),
                     path: None,
+                    group: None,
                     limit: usize::MAX,
                 },
                 now,
@@ -238,6 +255,7 @@ impl Coordinator {
             let intents = tx.intents(IntentFilter {
                 project: None,
                 session_id: Some(&session_id),
+                group: None,
                 intent_type: None,
                 active_only: true,
                 limit: usize::MAX,
@@ -313,7 +331,7 @@ mod tests {
             project: "my-app".into(),
             branch: Some("main".into()),
             working_directory: Some("/repo".into()),
-            wake: None,
+            ..Registration::default()
         }
     }
 
@@ -401,7 +419,7 @@ mod tests {
         h.coordinator.heartbeat(&b).expect("b");
         let list = h
             .coordinator
-            .list_sessions(Some(&b), None, None)
+            .list_sessions(Some(&b), None, None, None)
             .expect("list");
         let ids: Vec<_> = list
             .sessions
@@ -429,5 +447,53 @@ mod tests {
         assert!(h.coordinator.revive(&a, &reg).expect("revived"));
         let unread = h.coordinator.unread(&a).expect("unread");
         assert_eq!(unread.map(|u| u.count), Some(1));
+    }
+
+    #[test]
+    fn sessions_locks_and_intents_filter_by_group() {
+        let h = Harness::new();
+        let a = h.member("a", "app", "backend");
+        let b = h.member("b", "app", "frontend");
+        for (session, path) in [(&a, "api.rs"), (&b, "page.tsx")] {
+            h.coordinator
+                .acquire_lock(super::super::LockRequest::new(
+                    session,
+                    path,
+                    crate::model::LockType::Exclusive,
+                ))
+                .expect("lock");
+        }
+        let list = h
+            .coordinator
+            .list_sessions(Some(&a), None, None, Some("frontend"))
+            .expect("list");
+        let names: Vec<_> = list
+            .sessions
+            .iter()
+            .map(|s| s.session.name.as_str())
+            .collect();
+        assert_eq!(names, ["b"]);
+        assert_eq!(list.sessions[0].session.group.as_deref(), Some("frontend"));
+
+        let locks = |group: &str, file_path: Option<&str>| {
+            h.coordinator
+                .list_locks(
+                    Some(&a),
+                    super::super::LockListQuery {
+                        group: Some(group.into()),
+                        file_path: file_path.map(Into::into),
+                        ..Default::default()
+                    },
+                )
+                .expect("locks")
+                .locks
+                .into_iter()
+                .map(|l| l.file_path)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(locks("backend", None), ["api.rs"]);
+        assert_eq!(locks("frontend", None), ["page.tsx"]);
+        assert!(locks("frontend", Some("api.rs")).is_empty());
+        assert_eq!(locks("backend", Some("api.rs")), ["api.rs"]);
     }
 }

@@ -51,6 +51,9 @@ pub struct CoordinatorServer {
     /// Where sessions registered without a working_directory are rooted: the directory the MCP
     /// client started this process in, which is the checkout for a stdio server.
     default_root: Option<String>,
+    /// The AI client process that started this server, recorded on the sessions it registers
+    /// so that hooks and git guards run by the same client recognize them (see `clients`).
+    client_pid: Option<u32>,
     /// What this connection subscribed to with `resources/subscribe`.
     subscriptions: Arc<resources::Subscriptions>,
     tool_router: ToolRouter<Self>,
@@ -65,6 +68,7 @@ impl CoordinatorServer {
         keepalive: Arc<Keepalive>,
         wakeup: Arc<Wakeup>,
         default_root: Option<String>,
+        client_pid: Option<u32>,
         listing: &ToolListing,
     ) -> Self {
         let tool_router = Self::tools();
@@ -78,6 +82,7 @@ impl CoordinatorServer {
             keepalive,
             wakeup,
             default_root,
+            client_pid,
             subscriptions: Arc::default(),
             listed: Arc::new(listing.listed(all)),
             instructions: instructions.into(),

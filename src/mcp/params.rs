@@ -179,6 +179,9 @@ pub struct SessionRegister {
     /// project-relative. Defaults to the server's working directory.
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// Group (team) inside the project, e.g. "frontend"; others can list and message it.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// Arguments of tools that act for a session and need nothing else.
@@ -200,6 +203,9 @@ pub struct SessionList {
     /// Only sessions on this git branch.
     #[serde(default)]
     pub branch: Option<String>,
+    /// Only sessions of this group.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// Arguments of `session_get`.
@@ -261,6 +267,9 @@ pub struct LockList {
     /// Only locks of this project; defaults to your session's project.
     #[serde(default)]
     pub project: Option<String>,
+    /// Only locks of sessions in this group.
+    #[serde(default)]
+    pub group: Option<String>,
     /// Most locks to return (default 100, max 1000).
     #[serde(default, deserialize_with = "lenient::integer")]
     pub limit: Option<u64>,
@@ -333,6 +342,9 @@ pub struct IntentList {
     /// Only intents of this project; defaults to your session's project.
     #[serde(default)]
     pub project: Option<String>,
+    /// Only intents of sessions in this group.
+    #[serde(default)]
+    pub group: Option<String>,
     /// Also show completed and abandoned intents (default false).
     #[serde(default, deserialize_with = "lenient::flag")]
     pub include_finished: Option<bool>,
@@ -359,9 +371,12 @@ pub struct MessageSend {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub from_session: Option<String>,
-    /// Recipient's session id or name; omit to broadcast to every live session of your project.
+    /// Recipient's session id or name; omit (and to_group) to broadcast to every live session of your project.
     #[serde(default)]
     pub to_session: Option<String>,
+    /// Send to every live session of this group instead.
+    #[serde(default)]
+    pub to_group: Option<String>,
     /// general (default), coordination (hand-offs, requests), ideas, alerts (breakage), git.
     #[serde(default)]
     pub channel: Option<Channel>,

@@ -28,6 +28,7 @@ pub async fn serve_stdio(
         keepalive.clone(),
         wakeup.clone(),
         root,
+        crate::clients::client_pid(),
         listing,
     );
     let sweeper = liveness::spawn_sweeper(coordinator.clone(), cleanup_interval);

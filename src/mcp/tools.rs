@@ -12,8 +12,8 @@ use crate::coordinator::{
     Announced, ConflictQuery, ConflictReport, ContextDeleted, ContextList, ContextShared,
     Deregistered, Heartbeat, Inbox, InboxQuery, IntentCleared, IntentList, IntentListQuery,
     IntentRequest, IntentUpdated, LockList, LockListQuery, LockOutcome, LockRequest, LockStatus,
-    MarkedRead, NewContext, Outgoing, Registered, Registration, Released, Sent, SessionDetails,
-    SessionList,
+    MarkedRead, NewContext, Outgoing, Registered, Registration, Released, Sender, Sent,
+    SessionDetails, SessionList,
 };
 use crate::model::{Channel, LockType, Priority};
 
@@ -37,7 +37,10 @@ impl CoordinatorServer {
             project: args.project,
             branch: args.branch,
             working_directory: args.working_directory.or_else(|| self.default_root.clone()),
+            group: args.group,
             wake: self.wakeup.address(),
+            client_pid: self.client_pid,
+            client_ref: None,
         };
         let resume = self
             .keepalive
@@ -84,6 +87,7 @@ impl CoordinatorServer {
                 viewer.as_deref(),
                 args.project.as_deref(),
                 args.branch.as_deref(),
+                args.group.as_deref(),
             )
         })
         .await
@@ -225,6 +229,7 @@ impl CoordinatorServer {
             project: args.project,
             session_id: args.session_id,
             file_path: args.file_path,
+            group: args.group,
             limit: args.limit,
         };
         self.respond(viewer.clone(), move |c| {
@@ -309,6 +314,7 @@ impl CoordinatorServer {
         let query = IntentListQuery {
             project: args.project,
             session_id: args.session_id,
+            group: args.group,
             intent_type: args.intent_type,
             include_finished: args.include_finished.unwrap_or(false),
             limit: args.limit,
@@ -340,7 +346,7 @@ impl CoordinatorServer {
     }
 
     #[tool(
-        description = "Send a message to one session (to_session: its id or name) or, without to_session, to every live session of your project. Returns message_id and who received it.",
+        description = "Send a message to one session (to_session: its id or name), to a group (to_group), or else to every live session of your project. Returns message_id and who received it.",
         annotations(destructive_hint = false, open_world_hint = false)
     )]
     async fn message_send(
@@ -350,8 +356,9 @@ impl CoordinatorServer {
         let args = args?;
         let session = self.acting(args.from_session, "from_session")?;
         let message = Outgoing {
-            from_session: session.clone(),
+            from: Sender::Session(session.clone()),
             to_session: args.to_session,
+            to_group: args.to_group,
             channel: args.channel.unwrap_or(Channel::General),
             priority: args.priority.unwrap_or(Priority::Normal),
             content: args.content,

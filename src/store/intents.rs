@@ -54,6 +54,8 @@ pub struct NewIntent<'a> {
 pub struct IntentFilter<'a> {
     pub project: Option<&'a str>,
     pub session_id: Option<&'a str>,
+    /// Only intents of sessions in this group.
+    pub group: Option<&'a str>,
     pub intent_type: Option<IntentType>,
     pub active_only: bool,
     pub limit: usize,
@@ -87,6 +89,7 @@ impl ReadTx<'_> {
         for (column, value) in [
             ("i.project", filter.project),
             ("i.session_id", filter.session_id),
+            ("s.group_name", filter.group),
             ("i.intent_type", filter.intent_type.map(IntentType::as_str)),
         ] {
             if let Some(value) = value {

@@ -125,6 +125,8 @@ pub struct LockFilter<'a> {
     pub project: Option<&'a str>,
     pub session_id: Option<&'a str>,
     pub path: Option<&'a str>,
+    /// Only locks held by sessions of this group.
+    pub group: Option<&'a str>,
     pub limit: usize,
 }
 
@@ -302,6 +304,7 @@ impl ReadTx<'_> {
             ("l.project", filter.project),
             ("l.session_id", filter.session_id),
             ("l.path", filter.path),
+            ("s.group_name", filter.group),
         ] {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = ?"));

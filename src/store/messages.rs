@@ -18,6 +18,7 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         from_session: row.get("from_session")?,
         from_name: row.get("from_name")?,
         to_session: row.get("to_session")?,
+        to_group: row.get("to_group")?,
         channel: word(row, "channel", Channel::parse)?,
         priority: word(row, "priority", Priority::parse)?,
         content: row.get("content")?,
@@ -34,6 +35,8 @@ pub struct NewMessage<'a> {
     pub from_name: &'a str,
     /// `None` for a broadcast.
     pub to_session: Option<&'a str>,
+    /// The group it was sent to, if any.
+    pub to_group: Option<&'a str>,
     pub channel: Channel,
     pub priority: Priority,
     pub content: &'a str,
@@ -61,8 +64,8 @@ impl ReadTx<'_> {
     /// A session's inbox, newest first.
     pub fn inbox(&self, session_id: &str, filter: InboxFilter) -> Result<Vec<Message>, StoreError> {
         let mut sql = String::from(
-            "SELECT m.id, m.from_session, m.from_name, m.to_session, m.channel, m.priority,
-                    m.content, m.created_at, x.read_at
+            "SELECT m.id, m.from_session, m.from_name, m.to_session, m.to_group, m.channel,
+                    m.priority, m.content, m.created_at, x.read_at
              FROM inbox x JOIN messages m ON m.id = x.message_id
              WHERE x.session_id = ?",
         );
@@ -87,6 +90,35 @@ impl ReadTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A project's messages, newest first, as a person reviewing the traffic sees them:
+    /// `read` is true once every recipient has read it.
+    pub fn project_messages(
+        &self,
+        project: &str,
+        channel: Option<Channel>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.id, m.from_session, m.from_name, m.to_session, m.to_group, m.channel,
+                    m.priority, m.content, m.created_at,
+                    CASE WHEN EXISTS (SELECT 1 FROM inbox x
+                                      WHERE x.message_id = m.id AND x.read_at IS NULL)
+                         THEN NULL ELSE m.created_at END AS read_at
+             FROM messages m
+             WHERE m.project = ?1 AND (?2 IS NULL OR m.channel = ?2)
+             ORDER BY m.id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                project,
+                channel.map(Channel::as_str),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            message_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// How many unread messages a session has, and how many of them are urgent: the counters
     /// the triggers of migration 005 keep, since this runs on every answer. (0, 0) for a
     /// session that does not exist.
@@ -105,8 +137,9 @@ impl WriteTx<'_> {
     pub fn insert_message(&self, message: &NewMessage<'_>) -> Result<MessageId, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO messages
-                (project, from_session, from_name, to_session, channel, priority, content, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                (project, from_session, from_name, to_session, to_group, channel, priority,
+                 content, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              RETURNING id",
         )?;
         let id = stmt.query_row(
@@ -115,6 +148,7 @@ impl WriteTx<'_> {
                 message.from_session,
                 message.from_name,
                 message.to_session,
+                message.to_group,
                 message.channel.as_str(),
                 message.priority.as_str(),
                 message.content,

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_session_wake.sql"),
     include_str!("migrations/004_resource_capacity.sql"),
     include_str!("migrations/005_unread_counters.sql"),
+    include_str!("migrations/006_groups_and_clients.sql"),
 ];
 
 /// How long a write waits for another process's transaction before giving up.
@@ -352,6 +353,9 @@ mod tests {
                     registered_at: now,
                     last_heartbeat: now,
                     wake: None,
+                    group: None,
+                    client_pid: None,
+                    client_ref: None,
                 })?;
                 let mut ids = Vec::new();
                 for priority in [Priority::Urgent, Priority::Normal, Priority::Urgent] {
@@ -360,6 +364,7 @@ mod tests {
                         from_session: None,
                         from_name: "x",
                         to_session: Some("s"),
+                        to_group: None,
                         channel: Channel::General,
                         priority,
                         content: "hi",

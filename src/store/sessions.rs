@@ -1,13 +1,14 @@
 //! Statements on `sessions`.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
 use super::{ReadTx, StoreError, WriteTx};
 use crate::clock::Timestamp;
 use crate::model::{Session, SessionActivity};
 
-const COLUMNS: &str =
-    "id, name, project, branch, working_directory, registered_at, last_heartbeat, wake";
+const COLUMNS: &str = "id, name, project, branch, working_directory, group_name, registered_at,
+    last_heartbeat, wake, client_pid, client_ref";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
@@ -16,9 +17,12 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         project: row.get("project")?,
         branch: row.get("branch")?,
         working_directory: row.get("working_directory")?,
+        group: row.get("group_name")?,
         registered_at: Timestamp::from_millis(row.get("registered_at")?),
         last_heartbeat: Timestamp::from_millis(row.get("last_heartbeat")?),
         wake: row.get("wake")?,
+        client_pid: row.get("client_pid")?,
+        client_ref: row.get("client_ref")?,
     })
 }
 
@@ -27,6 +31,7 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
 pub struct SessionFilter<'a> {
     pub project: Option<&'a str>,
     pub branch: Option<&'a str>,
+    pub group: Option<&'a str>,
     /// Sessions whose last heartbeat is older than this are stale and left out.
     pub alive_since: Timestamp,
 }
@@ -51,11 +56,13 @@ impl ReadTx<'_> {
                   WHERE l.session_id = s.id AND l.expires_at > ?4) AS locks_held,
                 (SELECT count(*) FROM intents i
                   WHERE i.session_id = s.id AND i.status IN ('announced', 'in_progress'))
-                  AS active_intents
+                  AS active_intents,
+                s.unread
              FROM sessions s
              WHERE s.last_heartbeat >= ?1
                AND (?2 IS NULL OR s.project = ?2)
                AND (?3 IS NULL OR s.branch = ?3)
+               AND (?5 IS NULL OR s.group_name = ?5)
              ORDER BY s.project, s.registered_at, s.id"
         ))?;
         let rows = stmt.query_map(
@@ -63,13 +70,15 @@ impl ReadTx<'_> {
                 filter.alive_since.as_millis(),
                 filter.project,
                 filter.branch,
-                now.as_millis()
+                now.as_millis(),
+                filter.group,
             ],
             |row| {
                 Ok(SessionActivity {
                     session: session_from_row(row)?,
                     locks_held: row.get("locks_held")?,
                     active_intents: row.get("active_intents")?,
+                    unread: row.get("unread")?,
                 })
             },
         )?;
@@ -87,6 +96,35 @@ impl ReadTx<'_> {
         Ok(stmt.query_row(params![id, now.as_millis()], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?)
+    }
+
+    /// Sessions started by any of these client processes, or registered under this client
+    /// reference, oldest first: the ones a hook or guard run by the same client acts for.
+    pub fn client_sessions(
+        &self,
+        pids: &[u32],
+        client_ref: Option<&str>,
+    ) -> Result<Vec<Session>, StoreError> {
+        let marks = vec!["?"; pids.len()].join(", ");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions
+             WHERE client_pid IN ({marks}) OR client_ref = ?
+             ORDER BY registered_at, id"
+        );
+        let mut values: Vec<Value> = pids.iter().map(|p| Value::from(i64::from(*p))).collect();
+        values.push(client_ref.map_or(Value::Null, |r| Value::from(r.to_owned())));
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), session_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The ids of a project's sessions in `group`.
+    pub fn group_members(&self, project: &str, group: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM sessions WHERE project = ?1 AND group_name = ?2")?;
+        let rows = stmt.query_map(params![project, group], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Live sessions of one project, oldest first.
@@ -108,7 +146,7 @@ impl ReadTx<'_> {
 impl WriteTx<'_> {
     pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
         ))?;
         stmt.execute(params![
             session.session_id,
@@ -116,9 +154,12 @@ impl WriteTx<'_> {
             session.project,
             session.branch,
             session.working_directory,
+            session.group,
             session.registered_at.as_millis(),
             session.last_heartbeat.as_millis(),
             session.wake,
+            session.client_pid,
+            session.client_ref,
         ])?;
         Ok(())
     }
@@ -134,25 +175,32 @@ impl WriteTx<'_> {
             .optional()?)
     }
 
-    /// Updates where a session works and where to wake it (on re-registration); `None` when
-    /// it does not exist.
+    /// Updates where a session works, its group and where to wake it (on re-registration):
+    /// every field of `place` but its id, name, project and times. `None` when it does not
+    /// exist.
     pub fn update_session_place(
         &self,
-        id: &str,
-        branch: Option<&str>,
-        working_directory: Option<&str>,
-        wake: Option<&str>,
+        place: &Session,
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "UPDATE sessions
-             SET branch = ?2, working_directory = ?3, wake = ?4,
-                 last_heartbeat = max(last_heartbeat, ?5)
+             SET branch = ?2, working_directory = ?3, group_name = ?4, wake = ?5,
+                 client_pid = ?6, client_ref = ?7, last_heartbeat = max(last_heartbeat, ?8)
              WHERE id = ?1 RETURNING {COLUMNS}"
         ))?;
         Ok(stmt
             .query_row(
-                params![id, branch, working_directory, wake, now.as_millis()],
+                params![
+                    place.session_id,
+                    place.branch,
+                    place.working_directory,
+                    place.group,
+                    place.wake,
+                    place.client_pid,
+                    place.client_ref,
+                    now.as_millis()
+                ],
                 session_from_row,
             )
             .optional()?)

@@ -1,0 +1,122 @@
+//! Which AI client a process runs under, read off the process tree.
+//!
+//! An AI client (Claude Code, an editor) starts the coordinator's stdio server, runs its hooks,
+//! and runs the shell commands of its agent (`git commit`), all as its descendants. The stdio
+//! server records the client's pid on the sessions it registers; a hook or git guard walks up
+//! its own ancestors, and the sessions whose client is among them are its own: their locks do
+//! not stand in its way. Launchers between the client and us (`sh -c`, `cargo run`, `env`) are
+//! skipped, so the client is the first ancestor that is none of them.
+//!
+//! Process ids mean something on one machine only; the SQLite store is one machine's.
+
+/// Programs that only launch another: a shell running a command, a build tool running a binary.
+const LAUNCHERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", "csh", "busybox", "env", "nice",
+    "nohup", "setsid", "timeout", "time", "cargo", "rustup",
+];
+
+/// How far up the tree to look; real chains are a handful of processes deep.
+const MAX_DEPTH: usize = 64;
+
+/// This process's ancestors, nearest first, without the init process (pid 1) and the kernel's.
+pub fn ancestors() -> Vec<u32> {
+    let mut chain = Vec::new();
+    let mut pid = std::process::id();
+    while chain.len() < MAX_DEPTH {
+        match parent(pid) {
+            Some((ppid, _)) if ppid > 1 => {
+                chain.push(ppid);
+                pid = ppid;
+            }
+            _ => break,
+        }
+    }
+    chain
+}
+
+/// The AI client this process runs under: its nearest ancestor that is not a launcher.
+pub fn client_pid() -> Option<u32> {
+    let mut pid = std::process::id();
+    for _ in 0..MAX_DEPTH {
+        let (ppid, _) = parent(pid)?;
+        if ppid <= 1 {
+            return None;
+        }
+        let name = parent(ppid).map(|(_, name)| name).unwrap_or_default();
+        if !LAUNCHERS.contains(&name.as_str()) {
+            return Some(ppid);
+        }
+        pid = ppid;
+    }
+    None
+}
+
+/// A process's parent pid and its own program name.
+#[cfg(target_os = "linux")]
+fn parent(pid: u32) -> Option<(u32, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+/// A process's parent pid and its own program name, from `ps` where there is no `/proc`.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn parent(pid: u32) -> Option<(u32, String)> {
+    let out = std::process::Command::new("ps")
+        .args(["-o", "ppid=", "-o", "comm=", "-p", &pid.to_string()])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (ppid, comm) = text.trim().split_once(char::is_whitespace)?;
+    let name = comm.trim().rsplit('/').next().unwrap_or_default();
+    Some((ppid.trim().parse().ok()?, name.to_owned()))
+}
+
+#[cfg(not(unix))]
+fn parent(_pid: u32) -> Option<(u32, String)> {
+    None
+}
+
+/// `/proc/PID/stat` is `pid (name) state ppid ...`; the name may hold spaces and parentheses,
+/// so it ends at the last `)`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn parse_stat(stat: &str) -> Option<(u32, String)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let _state = rest.next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((ppid, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_are_read_past_odd_program_names() {
+        assert_eq!(
+            parse_stat("4242 (tmux: server) S 1 4242 4242 0 -1"),
+            Some((1, "tmux: server".to_owned()))
+        );
+        assert_eq!(
+            parse_stat("77 (a) b)) R 12 77"),
+            Some((12, "a) b)".to_owned()))
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_test_runner_is_among_our_ancestors_and_no_launcher_is_the_client() {
+        let chain = ancestors();
+        let parent = std::os::unix::process::parent_id();
+        assert_eq!(chain.first(), Some(&parent));
+        assert!(!chain.contains(&1));
+        if let Some(client) = client_pid() {
+            assert!(chain.contains(&client));
+            let name = super::parent(client).map(|(_, n)| n).unwrap_or_default();
+            assert!(!LAUNCHERS.contains(&name.as_str()), "{name} is a launcher");
+        }
+    }
+}
