@@ -7,7 +7,13 @@
 //! not stand in its way. Launchers between the client and us (`sh -c`, `cargo run`, `env`) are
 //! skipped, so the client is the first ancestor that is none of them.
 //!
+//! `MCP_COORDINATOR_CLIENT_PID` replaces the detection where the tree misleads (a container,
+//! a daemon in between): the pid of the client to act for, or `0` for none.
+//!
 //! Process ids mean something on one machine only; the SQLite store is one machine's.
+
+/// The variable that names the client explicitly.
+pub const CLIENT_PID_VAR: &str = "MCP_COORDINATOR_CLIENT_PID";
 
 /// Programs that only launch another: a shell running a command, a build tool running a binary.
 const LAUNCHERS: &[&str] = &[
@@ -18,8 +24,19 @@ const LAUNCHERS: &[&str] = &[
 /// How far up the tree to look; real chains are a handful of processes deep.
 const MAX_DEPTH: usize = 64;
 
-/// This process's ancestors, nearest first, without the init process (pid 1) and the kernel's.
+/// The client named by [`CLIENT_PID_VAR`]: `Some(None)` for `0`, `None` when unset.
+fn named_client() -> Option<Option<u32>> {
+    let text = std::env::var(CLIENT_PID_VAR).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    Some((pid > 1).then_some(pid))
+}
+
+/// The processes whose sessions are this process's own: the named client, else this process's
+/// ancestors, nearest first, without the init process (pid 1) and the kernel's.
 pub fn ancestors() -> Vec<u32> {
+    if let Some(named) = named_client() {
+        return named.into_iter().collect();
+    }
     let mut chain = Vec::new();
     let mut pid = std::process::id();
     while chain.len() < MAX_DEPTH {
@@ -34,8 +51,12 @@ pub fn ancestors() -> Vec<u32> {
     chain
 }
 
-/// The AI client this process runs under: its nearest ancestor that is not a launcher.
+/// The AI client this process runs under: the named one, else its nearest ancestor that is not
+/// a launcher.
 pub fn client_pid() -> Option<u32> {
+    if let Some(named) = named_client() {
+        return named;
+    }
     let mut pid = std::process::id();
     for _ in 0..MAX_DEPTH {
         let (ppid, _) = parent(pid)?;

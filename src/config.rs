@@ -2,11 +2,17 @@
 //! product description, so either way of configuring an MCP server works.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 
+use crate::cli::Command;
+use crate::clock::SystemClock;
+use crate::coordinator::Coordinator;
 use crate::mcp::{ToolListing, ToolSelection};
+use crate::store::{Store, StoreError};
+use crate::wake::Poker;
 
 /// Where the database lives when nothing says otherwise, under the home directory.
 const DEFAULT_DB: &str = ".mcp-session-coordinator/coordinator.db";
@@ -18,13 +24,24 @@ const DEFAULT_DB: &str = ".mcp-session-coordinator/coordinator.db";
     about = "An MCP server that coordinates several AI coding sessions on one codebase: file locks, intents, messages, conflict checks and shared context.",
     long_about = "An MCP server that coordinates several AI coding sessions on one codebase: file locks, \
 intents, messages, conflict checks and shared context.\n\n\
-Each AI session's MCP client starts its own instance, which speaks MCP over stdin/stdout. All \
-instances on a machine share one SQLite database (WAL mode), so they see each other's sessions, \
-locks and messages. Logs go to stderr."
+Without a command, it is the MCP server: each AI session's MCP client starts its own instance, \
+which speaks MCP over stdin/stdout. All instances on a machine share one SQLite database (WAL \
+mode), so they see each other's sessions, locks and messages. Logs go to stderr.\n\n\
+The commands are for people (status, locks, messages, send, context, release, end-session, \
+doctor) and for enforcing coordination where every agent passes (hook claude-code, guard \
+pre-commit, install-git-hook). They read and write the same database."
 )]
 pub struct Settings {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// SQLite database shared by every instance [default: ~/.mcp-session-coordinator/coordinator.db]
-    #[arg(long, env = "MCP_COORDINATOR_DB_PATH", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "MCP_COORDINATOR_DB_PATH",
+        value_name = "PATH",
+        global = true
+    )]
     db_path: Option<PathBuf>,
 
     /// Seconds between sweeps in which each instance removes stale sessions (releasing their locks and intents) and expired locks
@@ -33,7 +50,8 @@ pub struct Settings {
         env = "MCP_CLEANUP_INTERVAL_SEC",
         value_name = "SECONDS",
         default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..=86_400)
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        global = true
     )]
     cleanup_interval_sec: u64,
 
@@ -43,7 +61,8 @@ pub struct Settings {
         env = "MCP_SESSION_TIMEOUT_SEC",
         value_name = "SECONDS",
         default_value_t = 300,
-        value_parser = clap::value_parser!(u64).range(1..=604_800)
+        value_parser = clap::value_parser!(u64).range(1..=604_800),
+        global = true
     )]
     session_timeout_sec: u64,
 
@@ -52,7 +71,8 @@ pub struct Settings {
         long,
         env = "MCP_COORDINATOR_LOG",
         value_name = "FILTER",
-        default_value = "mcp_session_coordinator=info,warn"
+        default_value = "mcp_session_coordinator=info,warn",
+        global = true
     )]
     pub log: String,
 
@@ -71,16 +91,40 @@ pub struct Settings {
     output_schemas: bool,
 }
 
+/// Why the coordinator could not start on its database.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("no home directory to put the database in; set MCP_COORDINATOR_DB_PATH or --db-path")]
+    NoHome,
+    #[error("cannot open the database at {path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+}
+
 impl Settings {
     /// The database file: the flag or variable when set (and not empty), else under home.
-    pub fn db_path(&self) -> Result<PathBuf, &'static str> {
+    pub fn db_path(&self) -> Result<PathBuf, OpenError> {
         if let Some(path) = self.db_path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
             return Ok(path.clone());
         }
         std::env::home_dir()
             .filter(|home| !home.as_os_str().is_empty())
             .map(|home| home.join(DEFAULT_DB))
-            .ok_or("no home directory to put the database in; set MCP_COORDINATOR_DB_PATH or --db-path")
+            .ok_or(OpenError::NoHome)
+    }
+
+    /// The coordinator over the shared database (created on first use), waking other
+    /// processes' waiters when what this one does grants their requests.
+    pub fn coordinator(&self) -> Result<Coordinator, OpenError> {
+        let path = self.db_path()?;
+        let store = Store::open(&path).map_err(|source| OpenError::Store { path, source })?;
+        Ok(
+            Coordinator::new(store, Arc::new(SystemClock), self.session_timeout())
+                .with_notifier(Arc::new(Poker)),
+        )
     }
 
     pub fn cleanup_interval(&self) -> Duration {
@@ -120,6 +164,12 @@ mod tests {
         ])
         .expect("flags");
         assert_eq!(settings.db_path().ok(), Some(PathBuf::from("/tmp/x.db")));
+        assert!(settings.command.is_none(), "no command runs the server");
+
+        let status = Settings::try_parse_from(["x", "status", "--db-path", "/tmp/y.db"])
+            .expect("a global flag after the command");
+        assert_eq!(status.db_path().ok(), Some(PathBuf::from("/tmp/y.db")));
+        assert!(matches!(status.command, Some(Command::Status(_))));
         assert_eq!(settings.cleanup_interval(), Duration::from_secs(5));
         assert_eq!(settings.session_timeout(), Duration::from_secs(30));
 

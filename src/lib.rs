@@ -12,6 +12,7 @@
 //!
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
+pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;

@@ -1,21 +1,21 @@
-//! `mcp-session-coordinator`: the stdio MCP server an AI client starts for each session.
+//! `mcp-session-coordinator`: the stdio MCP server an AI client starts for each session, and
+//! the commands people and hooks run against the same database.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use mcp_session_coordinator::clock::SystemClock;
 use mcp_session_coordinator::config::Settings;
-use mcp_session_coordinator::store::Store;
-use mcp_session_coordinator::wake::{Poker, Wakeup};
-use mcp_session_coordinator::{Coordinator, mcp};
+use mcp_session_coordinator::wake::Wakeup;
+use mcp_session_coordinator::{cli, mcp};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let settings = Settings::parse();
-    // stdout carries JSON-RPC only; every log line goes to stderr.
+    // stdout carries JSON-RPC (or a command's output) only; every log line goes to stderr.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -25,15 +25,15 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
 
-    let db_path = settings.db_path().map_err(|e| anyhow!(e))?;
-    let store = Store::open(&db_path)
-        .with_context(|| format!("cannot open the database at {}", db_path.display()))?;
-    tracing::info!(db = %db_path.display(), "coordinator starting");
-    let coordinator = Arc::new(
-        Coordinator::new(store, Arc::new(SystemClock), settings.session_timeout())
-            .with_notifier(Arc::new(Poker)),
-    );
+    match &settings.command {
+        Some(command) => Ok(cli::run(command, &settings)?),
+        None => serve(&settings).map(|()| ExitCode::SUCCESS),
+    }
+}
 
+fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let coordinator = Arc::new(settings.coordinator()?);
+    tracing::info!(db = %settings.db_path()?.display(), "coordinator starting");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

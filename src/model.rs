@@ -53,6 +53,16 @@ macro_rules! word_enum {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                $name::parse(text).ok_or_else(|| {
+                    format!("unknown value '{text}'; allowed values: {}", $name::allowed())
+                })
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct WordVisitor;
@@ -62,9 +72,7 @@ macro_rules! word_enum {
                         write!(f, "one of: {}", $name::allowed())
                     }
                     fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
-                        $name::parse(v).ok_or_else(|| {
-                            E::custom(format!("unknown value '{v}'; allowed values: {}", $name::allowed()))
-                        })
+                        v.parse().map_err(E::custom)
                     }
                 }
                 deserializer.deserialize_str(WordVisitor)

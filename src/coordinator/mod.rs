@@ -10,9 +10,11 @@
 
 mod conflicts;
 mod context;
+mod guard;
 mod intents;
 mod locks;
 mod messages;
+mod operator;
 mod queue;
 mod sessions;
 
@@ -24,10 +26,12 @@ use serde::Serialize;
 
 pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
+pub use guard::CommitCheck;
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
+pub use operator::{Diagnosis, ForceReleased, Overview, SessionState};
 pub use queue::{Notifier, SessionLocks, Silent};
 pub use sessions::{
     Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,

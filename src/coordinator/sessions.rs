@@ -191,10 +191,10 @@ impl Coordinator {
                 client_ref: registration.client_ref.clone(),
             })?;
             let notice = format!(
-                "This session went more than {timeout}s without a heartbeat (was the machine \
-                 asleep or the process stopped?) and was removed: its locks and intents were \
-                 released. It is registered again under the same id; re-acquire the locks you \
-                 still need and re-announce your intents."
+                "This session was removed, and its locks and intents released: it went more \
+                 than {timeout}s without a heartbeat (was the machine asleep or the process \
+                 stopped?), or a person ended it. It is registered again under the same id; \
+                 re-acquire the locks you still need and re-announce your intents."
             );
             let message_id = tx.insert_message(&NewMessage {
                 project: &registration.project,

@@ -90,11 +90,11 @@ impl ReadTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A project's messages, newest first, as a person reviewing the traffic sees them:
+    /// A project's messages (every project's without one), newest first, as a person reviewing the traffic sees them:
     /// `read` is true once every recipient has read it.
     pub fn project_messages(
         &self,
-        project: &str,
+        project: Option<&str>,
         channel: Option<Channel>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
@@ -105,7 +105,7 @@ impl ReadTx<'_> {
                                       WHERE x.message_id = m.id AND x.read_at IS NULL)
                          THEN NULL ELSE m.created_at END AS read_at
              FROM messages m
-             WHERE m.project = ?1 AND (?2 IS NULL OR m.channel = ?2)
+             WHERE (?1 IS NULL OR m.project = ?1) AND (?2 IS NULL OR m.channel = ?2)
              ORDER BY m.id DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(

@@ -210,6 +210,61 @@ impl Store {
     }
 }
 
+/// What `doctor` reports of the database itself.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct StoreHealth {
+    pub database: PathBuf,
+    /// "wal" when several processes can share it.
+    pub journal_mode: String,
+    pub schema_version: i64,
+    /// The version this program migrates to.
+    pub schema_expected: i64,
+    pub sqlite_version: String,
+    pub size_bytes: u64,
+    /// `PRAGMA integrity_check`: `["ok"]`, or the problems found.
+    pub integrity: Vec<String>,
+}
+
+impl Store {
+    /// Checks the database: journal mode, schema version, and a full integrity check (which
+    /// reads every page, so it is for `doctor`, not for a hot path).
+    pub fn health(&self) -> Result<StoreHealth, StoreError> {
+        let connection = self.connection();
+        let pragma = |name: &str| -> Result<String, StoreError> {
+            Ok(connection
+                .query_row(&format!("PRAGMA {name}"), [], |row| {
+                    row.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|value| match value {
+                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })?)
+        };
+        let journal_mode = pragma("journal_mode")?;
+        let schema_version = pragma("user_version")?.parse().unwrap_or(-1);
+        let page_count: u64 = pragma("page_count")?.parse().unwrap_or(0);
+        let page_size: u64 = pragma("page_size")?.parse().unwrap_or(0);
+        let mut stmt = connection.prepare("PRAGMA integrity_check")?;
+        let integrity = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let database = connection
+            .path()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(":memory:"));
+        Ok(StoreHealth {
+            database,
+            journal_mode,
+            schema_version,
+            schema_expected: MIGRATIONS.len() as i64,
+            sqlite_version: rusqlite::version().to_owned(),
+            size_bytes: page_count * page_size,
+            integrity,
+        })
+    }
+}
+
 fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;

@@ -118,6 +118,47 @@ impl ReadTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Live sessions with this name (in `project`, when given).
+    pub fn live_named(
+        &self,
+        name: &str,
+        project: Option<&str>,
+        alive_since: Timestamp,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM sessions
+             WHERE name = ?1 AND (?2 IS NULL OR project = ?2) AND last_heartbeat >= ?3
+             ORDER BY registered_at, id"
+        ))?;
+        let rows = stmt.query_map(
+            params![name, project, alive_since.as_millis()],
+            session_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The projects of live sessions whose working directory is `dir` or below it, those with
+    /// the most sessions first.
+    pub fn projects_under(
+        &self,
+        dir: &str,
+        alive_since: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let dir = dir.trim_end_matches('/');
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT project FROM sessions
+             WHERE last_heartbeat >= ?3
+               AND (working_directory = ?1
+                    OR substr(working_directory, 1, length(?2)) = ?2)
+             GROUP BY project ORDER BY count(*) DESC, project",
+        )?;
+        let rows = stmt.query_map(
+            params![dir, format!("{dir}/"), alive_since.as_millis()],
+            |row| row.get(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The ids of a project's sessions in `group`.
     pub fn group_members(&self, project: &str, group: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self

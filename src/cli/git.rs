@@ -1,0 +1,218 @@
+//! `guard pre-commit` and `install-git-hook`: git itself refuses a commit that would break
+//! another session's work, whoever runs it (an AI that never called conflict_check, or a
+//! person). `git commit --no-verify` stays the escape hatch, as for every pre-commit hook.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use super::table::{ago, clock, countdown};
+use super::workspace::{self, Checkout};
+use super::{CliError, InstallArgs, existing};
+use crate::config::Settings;
+use crate::coordinator::CommitCheck;
+
+/// The line that marks a pre-commit hook as ours, so installing again replaces only ours.
+const MARKER: &str = "# Installed by mcp-session-coordinator install-git-hook.";
+
+/// Runs git in `dir`; its standard output, or why it failed.
+fn git(dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, CliError> {
+    let mut command = Process::new("git");
+    if let Some(dir) = dir {
+        command.arg("-C").arg(dir);
+    }
+    let output = command
+        .args(args)
+        .output()
+        .map_err(CliError::io("cannot run git"))?;
+    if !output.status.success() {
+        return Err(CliError::Usage(format!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(output.stdout)
+}
+
+/// Checks the commit being made in the current repository; fails when it must not happen.
+pub fn pre_commit(settings: &Settings) -> Result<(String, bool), CliError> {
+    let root = String::from_utf8_lossy(&git(None, &["rev-parse", "--show-toplevel"])?)
+        .trim()
+        .to_owned();
+    // Renames as a deletion and an addition, so a locked file moved away is seen too.
+    let staged: Vec<String> = git(
+        None,
+        &["diff", "--cached", "--name-only", "--no-renames", "-z"],
+    )?
+    .split(|b| *b == 0)
+    .filter(|name| !name.is_empty())
+    .map(|name| String::from_utf8_lossy(name).into_owned())
+    .collect();
+    // No database: no session has ever run here, so nothing can be in the way.
+    let Some(coordinator) = existing(settings)? else {
+        return Ok((String::new(), true));
+    };
+    coordinator.sweep()?;
+    let checkout = Checkout::around(Path::new(&root));
+    let me = workspace::identify(&coordinator, &checkout, None)?;
+    let check = coordinator.commit_blockers(&me.project, &me.own_ids(), &staged)?;
+    if check.is_clear() {
+        return Ok((String::new(), true));
+    }
+    Ok((refusal(&me.project, &check, coordinator.now()), false))
+}
+
+fn refusal(project: &str, check: &CommitCheck, now: crate::clock::Timestamp) -> String {
+    let mut text = format!("Commit refused by mcp-session-coordinator (project {project}):\n");
+    for lock in &check.locked {
+        let _ = writeln!(
+            text,
+            "  - {} is locked exclusively by '{}' ({}) until {} ({}): they are editing it",
+            lock.file_path,
+            lock.holder_name,
+            lock.session_id,
+            clock(lock.expires_at),
+            countdown(now, lock.expires_at)
+        );
+    }
+    for intent in &check.rewriting {
+        let verb = match intent.intent_type {
+            crate::model::IntentType::GitMerge => "merging",
+            _ => "rebasing",
+        };
+        let target = intent
+            .target
+            .as_deref()
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
+        let why = intent
+            .description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "  - '{}' ({}) is {verb}{target}{why} ({}, {} {})",
+            intent.session_name,
+            intent.session_id,
+            intent.intent_type,
+            intent.status,
+            ago(now, intent.created_at)
+        );
+    }
+    let who = check
+        .locked
+        .first()
+        .map(|l| l.holder_name.as_str())
+        .or_else(|| check.rewriting.first().map(|i| i.session_name.as_str()))
+        .unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "Wait for them to finish, or ask them: mcp-session-coordinator send --project {project} --to {who} \"...\"\n\
+         To commit anyway: git commit --no-verify"
+    );
+    text
+}
+
+/// Writes the pre-commit hook that runs `guard pre-commit` with this binary and database.
+pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliError> {
+    let repo = match &args.repo {
+        Some(repo) => repo.clone(),
+        None => {
+            std::env::current_dir().map_err(CliError::io("cannot read the current directory"))?
+        }
+    };
+    let hooks = PathBuf::from(
+        String::from_utf8_lossy(&git(Some(&repo), &["rev-parse", "--git-path", "hooks"])?).trim(),
+    );
+    let hooks = if hooks.is_absolute() {
+        hooks
+    } else {
+        repo.join(hooks)
+    };
+    std::fs::create_dir_all(&hooks)
+        .map_err(CliError::io(format!("cannot create {}", hooks.display())))?;
+    let hook = hooks.join("pre-commit");
+    let local = hooks.join("pre-commit.local");
+    let mut kept = String::new();
+    let foreign = std::fs::read_to_string(&hook).is_ok_and(|current| !current.contains(MARKER));
+    if foreign {
+        if !args.force {
+            return Err(CliError::Usage(format!(
+                "{} already holds a pre-commit hook that is not ours; pass --force to keep it \
+                 as pre-commit.local, which the guard runs after its own check",
+                hook.display()
+            )));
+        }
+        std::fs::rename(&hook, &local)
+            .map_err(CliError::io(format!("cannot move {}", hook.display())))?;
+        kept = format!(" Your previous hook runs after it, as {}.", local.display());
+    }
+    let exe = std::env::current_exe().map_err(CliError::io("cannot find this program's path"))?;
+    let db = settings.db_path()?;
+    let script = format!(
+        "#!/bin/sh\n\
+         {MARKER}\n\
+         # Refuses a commit of files another live AI session holds exclusively, or one made\n\
+         # while another session of the project rebases or merges. Skip it: git commit --no-verify\n\
+         MCP_COORDINATOR_DB_PATH=\"${{MCP_COORDINATOR_DB_PATH:-{db}}}\" {exe} guard pre-commit || exit $?\n\
+         local_hook=\"$(dirname \"$0\")/pre-commit.local\"\n\
+         if [ -x \"$local_hook\" ]; then exec \"$local_hook\" \"$@\"; fi\n",
+        db = shell_quote_inner(&db.display().to_string()),
+        exe = shell_quote(&exe.display().to_string()),
+    );
+    std::fs::write(&hook, script)
+        .map_err(CliError::io(format!("cannot write {}", hook.display())))?;
+    make_executable(&hook)?;
+    Ok(format!(
+        "Installed the pre-commit guard at {} (it runs {} on {}).{kept} \
+         `git commit --no-verify` skips it.\n",
+        hook.display(),
+        exe.display(),
+        db.display()
+    ))
+}
+
+/// `text` as one single-quoted shell word.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// `text` safe inside double quotes.
+fn shell_quote_inner(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '"' | '\\' | '$' | '`' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(CliError::io(
+        format!("cannot make {} executable", path.display()),
+    ))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> Result<(), CliError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_quoted_for_the_shell() {
+        assert_eq!(shell_quote("/opt/my tools/x"), "'/opt/my tools/x'");
+        assert_eq!(shell_quote("/it's"), r"'/it'\''s'");
+        assert_eq!(
+            shell_quote_inner(r#"/a "b" $HOME\"#),
+            r#"/a \"b\" \$HOME\\"#
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! What people do from outside any session: the command line and the dashboard.
+//!
+//! A person is not a session: they hold no locks and have no inbox, and looking does not
+//! count as anyone's heartbeat. What they change goes through the same store methods and
+//! transactions as the tools, so the rules, the lock history and the queue hold for them too.
+//! Whatever they do to a session's locks is told to that session, in its inbox.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::locks::waiting;
+use super::{Coordinator, Deregistered, limit, optional_label, path_key, required_label};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::model::{Channel, Intent, Lock, Message, Priority, Session, SessionActivity, Waiter};
+use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreHealth};
+
+/// Most rows of each kind an overview shows.
+const OVERVIEW_LIMIT: usize = 1_000;
+
+/// A session as a person reviewing the project sees it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionState {
+    #[serde(flatten)]
+    pub activity: SessionActivity,
+    /// "active", or "stale": silent past the timeout, about to be swept with its locks.
+    pub state: &'static str,
+}
+
+/// Everything going on in a project (or in every project) at one instant.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Overview {
+    /// When it was read; expiry countdowns count from here.
+    pub now: Timestamp,
+    pub session_timeout_seconds: u64,
+    /// Live and stale sessions, by project then age.
+    pub sessions: Vec<SessionState>,
+    pub locks: Vec<Lock>,
+    /// Requests waiting for a lock, first in line first for each path.
+    pub queue: Vec<Waiter>,
+    /// Announced and in-progress intents, newest first.
+    pub intents: Vec<Intent>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ForceReleased {
+    pub project: String,
+    pub file_path: String,
+    /// The locks removed; each holder found a message saying so in its inbox.
+    pub released: Vec<Lock>,
+}
+
+/// The database's health, and what the sweep has yet to clean up.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Diagnosis {
+    #[serde(flatten)]
+    pub store: StoreHealth,
+    pub sessions: usize,
+    /// Silent past the timeout and not swept yet: no process is sweeping this database, or
+    /// one swept less than a cleanup interval ago.
+    pub stale_sessions: Vec<Session>,
+    pub session_timeout_seconds: u64,
+}
+
+impl Diagnosis {
+    /// Problems that need a person: anything but a sound, current, WAL-mode database.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.store.journal_mode.eq_ignore_ascii_case("wal") {
+            problems.push(format!(
+                "journal mode is '{}', not 'wal': several processes cannot share it safely",
+                self.store.journal_mode
+            ));
+        }
+        if self.store.schema_version != self.store.schema_expected {
+            problems.push(format!(
+                "schema version {} where this program expects {}",
+                self.store.schema_version, self.store.schema_expected
+            ));
+        }
+        if self.store.integrity.iter().any(|line| line != "ok") {
+            problems.push(format!(
+                "integrity check failed: {}",
+                self.store.integrity.join("; ")
+            ));
+        }
+        problems
+    }
+}
+
+impl Coordinator {
+    /// Sessions (stale ones too), locks, queues and active intents of `project`, or of every
+    /// project, read in one transaction so they agree with each other.
+    pub fn overview(&self, project: Option<&str>) -> Result<Overview> {
+        let project = optional_label("project", project)?;
+        let project = project.as_deref();
+        self.look(None, |tx, _, now| {
+            let alive_since = self.alive_since(now);
+            let sessions = tx
+                .sessions(
+                    SessionFilter {
+                        project,
+                        branch: None,
+                        group: None,
+                        alive_since: Timestamp::from_millis(i64::MIN),
+                    },
+                    now,
+                )?
+                .into_iter()
+                .map(|activity| SessionState {
+                    state: if activity.session.last_heartbeat >= alive_since {
+                        "active"
+                    } else {
+                        "stale"
+                    },
+                    activity,
+                })
+                .collect();
+            let locks = tx.locks(
+                LockFilter {
+                    project,
+                    session_id: None,
+                    path: None,
+                    group: None,
+                    limit: OVERVIEW_LIMIT,
+                },
+                now,
+            )?;
+            let mut queue: Vec<Waiter> = Vec::new();
+            for entry in tx.all_waiters()? {
+                if project.is_some_and(|p| p != entry.project) || !waiting(&entry, alive_since, now)
+                {
+                    continue;
+                }
+                let position = 1 + queue
+                    .iter()
+                    .filter(|w| w.project == entry.project && w.file_path == entry.file_path)
+                    .count();
+                queue.push(Waiter { position, ..entry });
+            }
+            let intents = tx.intents(IntentFilter {
+                project,
+                session_id: None,
+                group: None,
+                intent_type: None,
+                active_only: true,
+                limit: OVERVIEW_LIMIT,
+            })?;
+            Ok(Overview {
+                now,
+                session_timeout_seconds: self.session_timeout.as_secs(),
+                sessions,
+                locks,
+                queue,
+                intents,
+            })
+        })
+    }
+
+    /// Removes the locks on exactly `file_path` in `project` (only `holder`'s, when given: an id
+    /// or a name), tells each holder in its inbox, and grants the queue behind them.
+    pub fn force_release(
+        &self,
+        project: &str,
+        file_path: &str,
+        holder: Option<&str>,
+        by: &str,
+    ) -> Result<ForceReleased> {
+        let project = required_label("project", project)?;
+        let by = required_label("by", by)?;
+        let holder = optional_label("session", holder)?;
+        let key = path_key("file_path", file_path, None)?;
+        let (released, wakes) = self.store.write(|tx| {
+            let now = self.now();
+            let on_key = tx.locks_overlapping(&project, &key, now)?;
+            let (exact, covering): (Vec<Lock>, Vec<Lock>) =
+                on_key.into_iter().partition(|l| l.file_path == key);
+            let released: Vec<Lock> = exact
+                .into_iter()
+                .filter(|l| {
+                    holder
+                        .as_deref()
+                        .is_none_or(|h| l.session_id == h || l.holder_name == h)
+                })
+                .collect();
+            if released.is_empty() {
+                let hint = match covering.first() {
+                    Some(l) => format!(
+                        "; '{}' holds {} which covers it: release that key instead",
+                        l.holder_name, l.file_path
+                    ),
+                    None => String::new(),
+                };
+                let whose = holder
+                    .as_deref()
+                    .map(|h| format!(" held by '{h}'"))
+                    .unwrap_or_default();
+                return Err(Error::invalid(
+                    "file_path",
+                    format!("no live lock on {key}{whose} in project {project}{hint}"),
+                ));
+            }
+            let mut wakes = Vec::new();
+            for lock in &released {
+                tx.delete_lock(&project, &key, &lock.session_id, now)?;
+                let notice = format!(
+                    "{by} (a person) force-released your {} lock on {key}. Do not write to it \
+                     with fencing token {}; lock_acquire it again before editing.",
+                    lock.lock_type, lock.fencing_token
+                );
+                let message_id = tx.insert_message(&NewMessage {
+                    project: &project,
+                    from_session: None,
+                    from_name: "coordinator",
+                    to_session: Some(&lock.session_id),
+                    to_group: None,
+                    channel: Channel::Alerts,
+                    priority: Priority::High,
+                    content: &notice,
+                    now,
+                })?;
+                tx.deliver(message_id, &lock.session_id)?;
+                wakes.extend(tx.session(&lock.session_id)?.and_then(|s| s.wake));
+            }
+            wakes.extend(self.promote(tx, &project, &key, now)?);
+            Ok::<_, Error>((released, wakes))
+        })?;
+        self.wake(&wakes);
+        Ok(ForceReleased {
+            project,
+            file_path: key,
+            released,
+        })
+    }
+
+    /// Ends a session named by id, or by name (within `project` when given), releasing its
+    /// locks and clearing its intents. A session whose process still runs comes back at its
+    /// next heartbeat, without them, and finds a notice in its inbox.
+    pub fn end_session(&self, session: &str, project: Option<&str>) -> Result<Deregistered> {
+        let wanted = required_label("session", session)?;
+        let project = optional_label("project", project)?;
+        let id = self.look(None, |tx, _, now| {
+            if tx.session(&wanted)?.is_some() {
+                return Ok(wanted.clone());
+            }
+            let named: Vec<SessionActivity> = tx
+                .sessions(
+                    SessionFilter {
+                        project: project.as_deref(),
+                        branch: None,
+                        group: None,
+                        alive_since: Timestamp::from_millis(i64::MIN),
+                    },
+                    now,
+                )?
+                .into_iter()
+                .filter(|s| s.session.name == wanted)
+                .collect();
+            match named.as_slice() {
+                [one] => Ok(one.session.session_id.clone()),
+                [] => Err(Error::unknown_session(&wanted)),
+                many => Err(Error::invalid(
+                    "session",
+                    format!(
+                        "{} sessions are named '{wanted}'; pass an id: {}",
+                        many.len(),
+                        many.iter()
+                            .map(|s| format!("{} ({})", s.session.session_id, s.session.project))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            }
+        })?;
+        self.deregister(&id)
+    }
+
+    /// A project's messages (every project's without one), newest first; `read` is true once
+    /// every recipient has read it.
+    pub fn project_messages(
+        &self,
+        project: Option<&str>,
+        channel: Option<Channel>,
+        count: Option<u64>,
+    ) -> Result<Vec<Message>> {
+        let count = limit(count, 50, 1_000)?;
+        let project = optional_label("project", project)?;
+        self.look(None, |tx, _, _| {
+            Ok(tx.project_messages(project.as_deref(), channel, count)?)
+        })
+    }
+
+    /// The database's health, with the sessions the sweep should have removed.
+    pub fn diagnose(&self) -> Result<Diagnosis> {
+        let store = self.store.health()?;
+        self.look(None, |tx, _, now| {
+            let all = tx.sessions(
+                SessionFilter {
+                    project: None,
+                    branch: None,
+                    group: None,
+                    alive_since: Timestamp::from_millis(i64::MIN),
+                },
+                now,
+            )?;
+            let alive_since = self.alive_since(now);
+            Ok(Diagnosis {
+                store,
+                sessions: all.len(),
+                stale_sessions: all
+                    .into_iter()
+                    .map(|s| s.session)
+                    .filter(|s| s.last_heartbeat < alive_since)
+                    .collect(),
+                session_timeout_seconds: self.session_timeout.as_secs(),
+            })
+        })
+    }
+}
