@@ -26,7 +26,17 @@ fn main() -> anyhow::Result<ExitCode> {
         .init();
 
     match &settings.command {
-        Some(command) => Ok(cli::run(command, &settings)?),
+        Some(command) => Ok(cli::run(command, &settings).unwrap_or_else(|error| {
+            // One line a person (or a hook's caller) reads, not a backtrace.
+            let mut text = format!("mcp-session-coordinator: {error}");
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                text.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            eprintln!("{text}");
+            ExitCode::FAILURE
+        })),
         None => serve(&settings).map(|()| ExitCode::SUCCESS),
     }
 }

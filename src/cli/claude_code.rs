@@ -263,12 +263,12 @@ impl Hook<'_> {
             } else {
                 format!("{} (which covers {key})", lock.file_path)
             };
-            let how = match lock.lock_type {
-                LockType::Shared => "shared (they rely on it not changing)",
-                _ => "exclusively",
+            let (how, why) = match lock.lock_type {
+                LockType::Shared => ("shared", ": they rely on it not changing"),
+                _ => ("exclusively", ""),
             };
             reasons.push(format!(
-                "{what} is locked {how} by '{}' until {} ({})",
+                "{what} is locked {how} by '{}' until {} ({}){why}",
                 lock.holder_name,
                 clock(lock.expires_at),
                 countdown(now, lock.expires_at)

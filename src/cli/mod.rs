@@ -231,7 +231,19 @@ impl CliError {
 
 /// Runs a command; its text goes to stdout, and its exit code says whether it passed.
 pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError> {
-    let open = || settings.coordinator();
+    // A person's command on a mistyped path must not leave a new, empty database behind.
+    let open = || {
+        existing(settings)?.ok_or_else(|| {
+            CliError::Usage(format!(
+                "no database at {}: no server has run with this path (set --db-path or \
+                 MCP_COORDINATOR_DB_PATH to the one your servers use)",
+                settings
+                    .db_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ))
+        })
+    };
     let (text, passed) = match command {
         Command::Status(args) => (people::status(&open()?, args)?, true),
         Command::Locks(args) => (people::locks(&open()?, args)?, true),
@@ -243,7 +255,10 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError>
         Command::Doctor(args) => people::doctor(settings, args)?,
         Command::Hook(HookClient::ClaudeCode(args)) => {
             let input = read_stdin()?;
-            (claude_code::run(&open()?, args, &input)?, true)
+            (
+                claude_code::run(&settings.coordinator()?, args, &input)?,
+                true,
+            )
         }
         Command::Guard(GuardKind::PreCommit) => git::pre_commit(settings)?,
         Command::InstallGitHook(args) => (git::install(settings, args)?, true),

@@ -243,3 +243,72 @@ pub async fn wait_exit(pid: u32, limit: Duration) -> bool {
     }
     !alive(pid)
 }
+
+/// What a command of the binary printed, and how it exited.
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub ok: bool,
+}
+
+impl Run {
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Db {
+    /// Runs a command of the binary on this database: `args`, extra `env`, in `cwd`, with
+    /// `stdin` as its input.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>, stdin: &str) -> Run {
+        use std::io::Write;
+        let mut command = std::process::Command::new(BIN);
+        command
+            .args(args)
+            .env("MCP_COORDINATOR_DB_PATH", self.path())
+            .env("MCP_COORDINATOR_LOG", "warn")
+            .env_remove("MCP_COORDINATOR_SESSION")
+            .env_remove("MCP_COORDINATOR_PROJECT")
+            .env_remove("MCP_COORDINATOR_CLIENT_PID")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().expect("spawn the binary");
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes()).expect("write stdin");
+        }
+        let output = child.wait_with_output().expect("wait for the binary");
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            ok: output.status.success(),
+        }
+    }
+
+    /// Runs a command that must succeed; returns what it printed.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        let run = self.run(args, &[], None, "");
+        assert!(run.ok, "{args:?} failed: {}{}", run.stdout, run.stderr);
+        run
+    }
+
+    /// A server on this database whose client process is `client_pid` (as if a separate AI
+    /// client had started it), working in `cwd`.
+    pub async fn server_of_client(&self, client_pid: &str, cwd: Option<&Path>) -> Server {
+        Server::spawn_in(
+            &self.path(),
+            &[("MCP_COORDINATOR_CLIENT_PID", client_pid)],
+            Lifecycle::Initialize(ProtocolVersion::V_2025_06_18),
+            cwd,
+        )
+        .await
+    }
+}

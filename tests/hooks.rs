@@ -1,0 +1,446 @@
+//! `hook claude-code` fed the hook events Claude Code sends (the documented JSON on stdin),
+//! with real MCP servers as the other sessions, and its answers checked against the documented
+//! hook output: `{"hookSpecificOutput": {"hookEventName", "permissionDecision",
+//! "permissionDecisionReason" | "additionalContext"}}` on stdout, exit code 0.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Db, Run};
+use serde_json::{Value, json};
+
+/// A Claude Code session, as its hooks see it: its id, and the pid of its process.
+struct Claude<'a> {
+    db: &'a Db,
+    session_id: &'static str,
+    client_pid: &'static str,
+    repo: &'a Path,
+}
+
+impl Claude<'_> {
+    fn event(&self, args: &[&str], event: Value) -> Run {
+        let mut payload = json!({
+            "session_id": self.session_id,
+            "transcript_path": format!("/home/me/.claude/projects/repo/{}.jsonl", self.session_id),
+            "cwd": self.repo,
+            "permission_mode": "default",
+        });
+        if let (Some(payload), Some(event)) = (payload.as_object_mut(), event.as_object()) {
+            payload.extend(event.clone());
+        }
+        let mut argv = vec!["hook", "claude-code"];
+        argv.extend_from_slice(args);
+        self.db.run(
+            &argv,
+            &[("MCP_COORDINATOR_CLIENT_PID", self.client_pid)],
+            Some(self.repo),
+            &payload.to_string(),
+        )
+    }
+
+    fn start(&self) -> Value {
+        let run = self.event(
+            &[],
+            json!({"hook_event_name": "SessionStart", "source": "startup", "model": "claude-sonnet-4-6"}),
+        );
+        assert!(run.ok, "{}", run.stderr);
+        let answer = run.json();
+        assert_documented(&answer, "SessionStart");
+        answer
+    }
+
+    fn edit(&self, args: &[&str], tool: &str, file: &str) -> Run {
+        let tool_input = match tool {
+            "NotebookEdit" => json!({"notebook_path": file, "new_source": "x = 1"}),
+            "Write" => json!({"file_path": file, "content": "export {}"}),
+            "MultiEdit" => {
+                json!({"file_path": file, "edits": [{"old_string": "a", "new_string": "b"}]})
+            }
+            _ => json!({"file_path": file, "old_string": "a", "new_string": "b"}),
+        };
+        let run = self.event(
+            args,
+            json!({"hook_event_name": "PreToolUse", "tool_name": tool,
+                   "tool_input": tool_input, "tool_use_id": "toolu_01ABC"}),
+        );
+        assert!(run.ok, "a hook answers with exit 0: {}", run.stderr);
+        run
+    }
+}
+
+/// The documented shape: one object, `hookSpecificOutput` naming the event, decisions from
+/// the documented words.
+fn assert_documented(answer: &Value, event: &str) {
+    let object = answer.as_object().expect("an object");
+    assert_eq!(object.keys().collect::<Vec<_>>(), ["hookSpecificOutput"]);
+    let specific = &answer["hookSpecificOutput"];
+    assert_eq!(specific["hookEventName"], event);
+    if let Some(decision) = specific.get("permissionDecision") {
+        assert!(
+            ["allow", "deny", "ask"].contains(&decision.as_str().unwrap_or_default()),
+            "{decision}"
+        );
+        assert!(specific["permissionDecisionReason"].is_string());
+    }
+    for (key, value) in specific.as_object().expect("fields") {
+        assert!(
+            [
+                "hookEventName",
+                "permissionDecision",
+                "permissionDecisionReason",
+                "additionalContext"
+            ]
+            .contains(&key.as_str()),
+            "undocumented field {key}"
+        );
+        assert!(value.is_string(), "{key} is text");
+    }
+}
+
+fn denial(run: &Run) -> String {
+    let answer = run.json();
+    assert_documented(&answer, "PreToolUse");
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
+    answer["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    std::fs::create_dir_all(dir.path().join(".git")).expect(".git");
+    std::fs::write(dir.path().join(".git/HEAD"), "ref: refs/heads/main\n").expect("HEAD");
+    dir
+}
+
+#[tokio::test]
+async fn session_start_registers_and_session_end_deregisters() {
+    let db = Db::new();
+    let dir = repo();
+    let claude = Claude {
+        db: &db,
+        session_id: "0b1c2d3e-aaaa-bbbb-cccc-000000000001",
+        client_pid: "424201",
+        repo: dir.path(),
+    };
+    let started = claude.start();
+    let context = started["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap_or_default();
+    let status = db.cli(&["status", "--json"]).json();
+    let session = &status["sessions"][0];
+    assert_eq!(session["name"], "claude-0b1c2d3e");
+    assert_eq!(session["branch"], "main");
+    let id = session["session_id"].as_str().unwrap_or_default();
+    assert!(
+        context.contains(&format!("session_id {id}")) && context.contains("pass session_id="),
+        "{context}"
+    );
+    let project = dir
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        session["project"],
+        project.as_str(),
+        "the checkout's folder"
+    );
+
+    assert_eq!(
+        claude.start()["hookSpecificOutput"]["additionalContext"],
+        started["hookSpecificOutput"]["additionalContext"],
+        "a second start (a resume) continues the same session"
+    );
+    let stop = claude.event(
+        &[],
+        json!({"hook_event_name": "Stop", "stop_hook_active": false}),
+    );
+    assert!(
+        stop.ok && stop.stdout.is_empty(),
+        "Stop only keeps it alive"
+    );
+    assert_eq!(
+        db.cli(&["status", "--json"]).json()["sessions"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    claude.edit(
+        &["--acquire"],
+        "Edit",
+        &format!("{}/src/a.ts", dir.path().display()),
+    );
+    let end = claude.event(
+        &[],
+        json!({"hook_event_name": "SessionEnd", "reason": "prompt_input_exit"}),
+    );
+    assert!(end.ok && end.stdout.is_empty());
+    let status = db.cli(&["status", "--json"]).json();
+    assert_eq!(status["sessions"], json!([]));
+    assert_eq!(status["locks"], json!([]), "its lock went with it");
+}
+
+#[tokio::test]
+async fn an_edit_of_a_file_another_session_holds_is_denied_with_what_to_do() {
+    let db = Db::new();
+    let dir = repo();
+    let other = db.server_of_client("424211", Some(dir.path())).await;
+    other
+        .register("auth-implementation", "shop", "feature/auth")
+        .await;
+    other
+        .call("lock_acquire", json!({"file_path": "src/auth.ts"}))
+        .await;
+    other
+        .call(
+            "lock_acquire",
+            json!({"file_path": "docs/", "lock_type": "shared"}),
+        )
+        .await;
+    other
+        .call(
+            "lock_acquire",
+            json!({"file_path": "notes.md", "lock_type": "intent"}),
+        )
+        .await;
+
+    let claude = Claude {
+        db: &db,
+        session_id: "11111111-0000-0000-0000-000000000002",
+        client_pid: "424212",
+        repo: dir.path(),
+    };
+    let started = claude.start();
+    assert!(
+        started["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .is_some_and(|c| c.contains("in project 'shop'")
+                && c.contains("auth-implementation (on feature/auth)")),
+        "the project comes from the sessions working in this checkout: {started}"
+    );
+    let root = dir.path().display().to_string();
+    for tool in ["Edit", "Write", "MultiEdit"] {
+        let reason = denial(&claude.edit(&[], tool, &format!("{root}/src/auth.ts")));
+        assert!(
+            reason.starts_with("src/auth.ts is locked exclusively by 'auth-implementation' until "),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("message_send to_session='auth-implementation'")
+                && reason.contains("lock_acquire(file_path='src/auth.ts', queue=true)"),
+            "{reason}"
+        );
+    }
+    let reason = denial(&claude.edit(&[], "NotebookEdit", &format!("{root}/docs/intro.ipynb")));
+    assert!(
+        reason.starts_with(
+            "docs/ (which covers docs/intro.ipynb) is locked shared by 'auth-implementation'"
+        ),
+        "{reason}"
+    );
+
+    for free in [
+        claude.edit(&[], "Edit", &format!("{root}/notes.md")),
+        claude.edit(&[], "Edit", &format!("{root}/src/other.ts")),
+        claude.edit(&[], "Edit", "/somewhere/else/src/auth.ts"),
+    ] {
+        assert_eq!(
+            free.stdout, "",
+            "allowed: no output, the normal permission flow goes on"
+        );
+    }
+    let bash = claude.event(
+        &[],
+        json!({"hook_event_name": "PreToolUse", "tool_name": "Bash",
+               "tool_input": {"command": "rm src/auth.ts"}}),
+    );
+    assert!(
+        bash.ok && bash.stdout.is_empty(),
+        "only editing tools are checked"
+    );
+
+    other
+        .call("lock_release", json!({"file_path": "src/auth.ts"}))
+        .await;
+    assert_eq!(
+        claude
+            .edit(&[], "Edit", &format!("{root}/src/auth.ts"))
+            .stdout,
+        "",
+        "released: the edit goes through"
+    );
+}
+
+#[tokio::test]
+async fn acquire_locks_the_file_for_the_editing_session_and_blocks_the_next() {
+    let db = Db::new();
+    let dir = repo();
+    let root = dir.path().display().to_string();
+    let first = Claude {
+        db: &db,
+        session_id: "22222222-0000-0000-0000-000000000001",
+        client_pid: "424221",
+        repo: dir.path(),
+    };
+    let second = Claude {
+        session_id: "22222222-0000-0000-0000-000000000002",
+        client_pid: "424222",
+        ..first
+    };
+    // The first Claude Code's AI registered through its own MCP server (same client process).
+    let mcp = db.server_of_client("424221", Some(dir.path())).await;
+    let own = mcp.register("cart", "shop", "main").await;
+    first.start();
+    second.start();
+
+    let run = first.edit(
+        &["--acquire", "--ttl", "600"],
+        "Write",
+        &format!("{root}/src/cart.ts"),
+    );
+    let answer = run.json();
+    assert_documented(&answer, "PreToolUse");
+    let context = answer["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        context.starts_with("Session coordinator: src/cart.ts is now locked exclusively for you (fencing token 1, until "),
+        "{context}"
+    );
+    assert!(
+        answer["hookSpecificOutput"]
+            .get("permissionDecision")
+            .is_none(),
+        "no override of the person's permission rules"
+    );
+    let check = mcp
+        .call("lock_check", json!({"file_path": "src/cart.ts"}))
+        .await;
+    assert_eq!(
+        check["held_by"],
+        own.as_str(),
+        "held by the AI's own MCP session"
+    );
+    assert_eq!(
+        first
+            .edit(&["--acquire"], "Edit", &format!("{root}/src/cart.ts"))
+            .stdout,
+        "",
+        "editing again renews quietly"
+    );
+
+    let reason = denial(&second.edit(&["--acquire"], "Edit", &format!("{root}/src/cart.ts")));
+    assert!(
+        reason.starts_with("src/cart.ts is locked exclusively by 'cart'"),
+        "{reason}"
+    );
+
+    mcp.call("lock_acquire", json!({"file_path": "src/pay.ts"}))
+        .await;
+    assert_eq!(
+        first
+            .edit(&["--acquire"], "Edit", &format!("{root}/src/pay.ts"))
+            .stdout,
+        "",
+        "a lock the AI took itself does not stand in its own way"
+    );
+    let run = second.edit(&["--acquire"], "Edit", &format!("{root}/src/new.ts"));
+    assert!(run.stdout.contains("now locked exclusively for you"));
+    let status = db.cli(&["locks", "--json"]).json();
+    let holders: Vec<_> = status["locks"]
+        .as_array()
+        .expect("locks")
+        .iter()
+        .map(|l| {
+            (
+                l["file_path"].as_str().unwrap_or_default(),
+                l["holder_name"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        holders,
+        [
+            ("src/cart.ts", "cart"),
+            ("src/new.ts", "claude-22222222"),
+            ("src/pay.ts", "cart")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_ai_client_is_found_from_the_process_tree() {
+    // This test process stands for the AI client: it starts the MCP server and runs the hook,
+    // so the hook finds the server's session among its own without any variable.
+    let db = Db::new();
+    let dir = repo();
+    let server = db.server().await;
+    server.register("mine", "shop", "main").await;
+    server
+        .call("lock_acquire", json!({"file_path": "src/a.ts"}))
+        .await;
+    let payload = json!({
+        "session_id": "33333333-0000-0000-0000-000000000001",
+        "cwd": dir.path(),
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Edit",
+        "tool_input": {"file_path": format!("{}/src/a.ts", dir.path().display())},
+    });
+    let run = db.run(
+        &["hook", "claude-code"],
+        &[],
+        Some(dir.path()),
+        &payload.to_string(),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout, "", "its own session's lock: allowed");
+
+    let stranger = db.run(
+        &["hook", "claude-code"],
+        &[
+            ("MCP_COORDINATOR_CLIENT_PID", "424299"),
+            ("MCP_COORDINATOR_PROJECT", "shop"),
+        ],
+        Some(dir.path()),
+        &payload.to_string(),
+    );
+    assert!(denial(&stranger).contains("locked exclusively by 'mine'"));
+}
+
+#[tokio::test]
+async fn a_broken_input_fails_open_with_a_reason() {
+    let db = Db::new();
+    let dir = repo();
+    let run = db.run(&["hook", "claude-code"], &[], Some(dir.path()), "not json");
+    assert!(
+        !run.ok,
+        "a non-zero exit, which Claude Code reports without blocking"
+    );
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("hook claude-code reads Claude Code's hook event as JSON on stdin"),
+        "{}",
+        run.stderr
+    );
+    let named = db.run(
+        &["hook", "claude-code"],
+        &[("MCP_COORDINATOR_SESSION", "nobody")],
+        Some(dir.path()),
+        &json!({"hook_event_name": "PreToolUse", "tool_name": "Edit",
+                "tool_input": {"file_path": format!("{}/a.ts", dir.path().display())}})
+        .to_string(),
+    );
+    assert!(!named.ok);
+    assert!(
+        named
+            .stderr
+            .contains("MCP_COORDINATOR_SESSION='nobody' names no live session"),
+        "{}",
+        named.stderr
+    );
+}
