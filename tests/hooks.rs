@@ -423,7 +423,7 @@ async fn a_broken_input_fails_open_with_a_reason() {
     assert_eq!(run.stdout, "");
     assert!(
         run.stderr
-            .contains("hook claude-code reads Claude Code's hook event as JSON on stdin"),
+            .contains("the hook reads the client's hook event as JSON on stdin"),
         "{}",
         run.stderr
     );
@@ -443,4 +443,86 @@ async fn a_broken_input_fails_open_with_a_reason() {
         "{}",
         named.stderr
     );
+}
+
+#[tokio::test]
+async fn copilot_cli_edits_are_checked_the_same_way() {
+    let db = Db::new();
+    let dir = repo();
+    let root = dir.path().display().to_string();
+    let other = db.server_of_client("424231", Some(dir.path())).await;
+    other.register("api", "shop", "main").await;
+    other
+        .call("lock_acquire", json!({"file_path": "src/api.ts"}))
+        .await;
+    let copilot = |event: &str, args: &[&str], input: Value| {
+        let mut argv = vec!["hook", "copilot", event];
+        argv.extend_from_slice(args);
+        db.run(
+            &argv,
+            &[("MCP_COORDINATOR_CLIENT_PID", "424232")],
+            Some(dir.path()),
+            &input.to_string(),
+        )
+    };
+    let start = copilot(
+        "session-start",
+        &[],
+        json!({"timestamp": 1_704_614_400_000_u64, "cwd": root, "source": "new"}),
+    );
+    assert!(
+        start.ok && start.stdout.is_empty(),
+        "Copilot ignores sessionStart output"
+    );
+    // As Copilot CLI sends it: toolArgs is JSON inside a string.
+    let edit = |file: &str| {
+        json!({"timestamp": 1_704_614_600_000_u64, "cwd": root, "toolName": "edit",
+               "toolArgs": json!({"path": file, "old_str": "a", "new_str": "b"}).to_string()})
+    };
+    let denied = copilot("pre-tool-use", &[], edit(&format!("{root}/src/api.ts")));
+    assert!(denied.ok, "{}", denied.stderr);
+    let answer = denied.json();
+    assert_eq!(answer["permissionDecision"], "deny");
+    assert!(
+        answer["permissionDecisionReason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("src/api.ts is locked exclusively by 'api'")),
+        "{answer}"
+    );
+    assert_eq!(
+        answer.as_object().map(|o| o.len()),
+        Some(2),
+        "only the documented fields"
+    );
+
+    let locked = copilot(
+        "pre-tool-use",
+        &["--acquire"],
+        edit(&format!("{root}/src/ui.ts")),
+    );
+    assert!(locked.ok && locked.stdout.is_empty(), "{}", locked.stderr);
+    let check = other
+        .call("lock_check", json!({"file_path": "src/ui.ts"}))
+        .await;
+    assert_eq!(
+        check["holder_name"], "copilot-424232",
+        "the hook's own session holds it"
+    );
+    let bash = copilot(
+        "pre-tool-use",
+        &[],
+        json!({"cwd": root, "toolName": "bash", "toolArgs": "{\"command\":\"ls\"}"}),
+    );
+    assert!(bash.ok && bash.stdout.is_empty());
+
+    let end = copilot(
+        "session-end",
+        &[],
+        json!({"cwd": root, "reason": "complete"}),
+    );
+    assert!(end.ok, "{}", end.stderr);
+    let check = other
+        .call("lock_check", json!({"file_path": "src/ui.ts"}))
+        .await;
+    assert_eq!(check["locked"], false, "the session ended with its lock");
 }

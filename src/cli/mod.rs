@@ -5,8 +5,8 @@
 //! coordinator's own answer for scripts. The hook and the git guard work out who is asking
 //! from the process tree and the checkout ([`workspace`]), then ask the coordinator.
 
-mod claude_code;
 mod git;
+mod hook;
 mod people;
 mod table;
 mod workspace;
@@ -167,11 +167,22 @@ pub struct EndSessionArgs {
 pub enum HookClient {
     /// Claude Code hooks: SessionStart, PreToolUse (Edit, Write, MultiEdit, NotebookEdit),
     /// Stop and SessionEnd, read as JSON on stdin
-    ClaudeCode(ClaudeCodeArgs),
+    ClaudeCode(HookArgs),
+    /// GitHub Copilot CLI hooks (.github/hooks/*.json), one command per event
+    Copilot(CopilotArgs),
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct ClaudeCodeArgs {
+pub struct CopilotArgs {
+    /// The event the hook entry runs for
+    #[arg(value_enum)]
+    pub event: hook::CopilotEvent,
+    #[command(flatten)]
+    pub hook: HookArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HookArgs {
     /// On an allowed edit, also lock the file exclusively for the editing session
     #[arg(long)]
     pub acquire: bool,
@@ -253,10 +264,14 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError>
         Command::Release(args) => (people::release(&open()?, args)?, true),
         Command::EndSession(args) => (people::end_session(&open()?, args)?, true),
         Command::Doctor(args) => people::doctor(settings, args)?,
-        Command::Hook(HookClient::ClaudeCode(args)) => {
+        Command::Hook(client) => {
+            let (client, args) = match client {
+                HookClient::ClaudeCode(args) => (hook::Client::ClaudeCode, args),
+                HookClient::Copilot(args) => (hook::Client::Copilot(args.event), &args.hook),
+            };
             let input = read_stdin()?;
             (
-                claude_code::run(&settings.coordinator()?, args, &input)?,
+                hook::run(&settings.coordinator()?, client, args, &input)?,
                 true,
             )
         }

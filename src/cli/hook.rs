@@ -1,0 +1,446 @@
+//! `hook claude-code` and `hook copilot`: coordination enforced inside the AI client, whether
+//! or not the AI remembers to lock.
+//!
+//! The client runs the command at its hook events with the event as JSON on stdin, and reads a
+//! decision as JSON on stdout. Whichever client sends it, an event means one of:
+//! - a session starts: register a coordinator session for it (unless the AI's own MCP server
+//!   already did), and tell the AI which one it is;
+//! - a tool is about to write a file: deny it when another live session holds the file, with a
+//!   reason the AI can act on; with `--acquire`, lock the file for the editing session when free;
+//! - a reply ended: a heartbeat, so a session waiting for its person stays;
+//! - the session ends: deregister the session the hook registered, releasing its locks.
+//!
+//! Claude Code (<https://code.claude.com/docs/en/hooks>) names the event in its input and reads
+//! `hookSpecificOutput`; GitHub Copilot CLI (`.github/hooks/*.json`) runs one command per event,
+//! so the event is an argument, and reads `permissionDecision` at the top level. Whatever is not
+//! an edit passes without a word. A failure (a database it cannot open, bad input) exits
+//! non-zero, which both clients report without blocking the edit: coordination must not stop
+//! people from working when it is itself broken.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::table::{clock, countdown};
+use super::workspace::{self, Checkout, GROUP_VAR, Me, NAME_VAR};
+use super::{CliError, HookArgs};
+use crate::clients;
+use crate::coordinator::{Coordinator, LockRequest, Registration};
+use crate::model::{Lock, LockType, Session};
+use crate::paths;
+
+/// Claude Code's tools that write files, and the argument naming the file.
+const CLAUDE_EDITING_TOOLS: &[(&str, &str)] = &[
+    ("Edit", "file_path"),
+    ("Write", "file_path"),
+    ("MultiEdit", "file_path"),
+    ("NotebookEdit", "notebook_path"),
+];
+
+/// Copilot CLI's tools that write files; their arguments name the file `path`.
+const COPILOT_EDITING_TOOLS: &[&str] = &["edit", "create", "write", "str_replace_editor"];
+
+/// The client whose hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    ClaudeCode,
+    /// GitHub Copilot CLI, with the event its hook entry runs for.
+    Copilot(CopilotEvent),
+}
+
+/// The Copilot CLI hook events this command handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CopilotEvent {
+    SessionStart,
+    PreToolUse,
+    AgentStop,
+    SessionEnd,
+}
+
+/// What an event asks, whichever client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Start,
+    /// A tool is about to write this file.
+    Edit(String),
+    Alive,
+    End,
+    /// Anything else: no answer.
+    Other,
+}
+
+/// One hook event: what it asks, where, and the client's id for its session.
+#[derive(Debug)]
+struct Incoming {
+    event: Event,
+    cwd: Option<String>,
+    session: Option<String>,
+}
+
+/// The fields of Claude Code's hook input that matter here; it sends more.
+#[derive(Debug, Deserialize)]
+struct ClaudeInput {
+    hook_event_name: String,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    tool_name: Option<String>,
+    #[serde(default)]
+    tool_input: Option<Value>,
+}
+
+/// The fields of Copilot CLI's hook input that matter here.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CopilotInput {
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    tool_name: Option<String>,
+    /// The tool's arguments: a JSON text (an object in some versions).
+    #[serde(default)]
+    tool_args: Option<Value>,
+}
+
+impl Client {
+    fn parse(self, input: &str) -> Result<Incoming, CliError> {
+        let unreadable = |e: serde_json::Error| {
+            CliError::Usage(format!(
+                "the hook reads the client's hook event as JSON on stdin: {e}"
+            ))
+        };
+        match self {
+            Client::ClaudeCode => {
+                let input: ClaudeInput = serde_json::from_str(input).map_err(unreadable)?;
+                let event = match input.hook_event_name.as_str() {
+                    "SessionStart" => Event::Start,
+                    "PreToolUse" => claude_edit(&input).map_or(Event::Other, Event::Edit),
+                    "Stop" | "SubagentStop" => Event::Alive,
+                    "SessionEnd" => Event::End,
+                    _ => Event::Other,
+                };
+                Ok(Incoming {
+                    event,
+                    cwd: input.cwd,
+                    session: input.session_id.map(|id| format!("claude-code:{id}")),
+                })
+            }
+            Client::Copilot(kind) => {
+                let input: CopilotInput = serde_json::from_str(input).map_err(unreadable)?;
+                let event = match kind {
+                    CopilotEvent::SessionStart => Event::Start,
+                    CopilotEvent::PreToolUse => {
+                        copilot_edit(&input).map_or(Event::Other, Event::Edit)
+                    }
+                    CopilotEvent::AgentStop => Event::Alive,
+                    CopilotEvent::SessionEnd => Event::End,
+                };
+                // Copilot names no session: its process stands for it.
+                let session = clients::client_pid().map(|pid| format!("copilot:{pid}"));
+                Ok(Incoming {
+                    event,
+                    cwd: input.cwd,
+                    session,
+                })
+            }
+        }
+    }
+
+    /// The name a hook registers its session under when none is given.
+    fn session_name(self, session: &str) -> String {
+        let tail = session.rsplit(':').next().unwrap_or(session);
+        let short: String = tail.chars().take(8).collect();
+        match self {
+            Client::ClaudeCode => format!("claude-{short}"),
+            Client::Copilot(_) => format!("copilot-{short}"),
+        }
+    }
+
+    /// The reply in the client's format; empty when there is nothing to say.
+    fn render(self, reply: &Reply) -> String {
+        let (event, fields) = match (self, reply) {
+            (_, Reply::Nothing) => return String::new(),
+            (Client::ClaudeCode, Reply::Started(context)) => {
+                ("SessionStart", json!({ "additionalContext": context }))
+            }
+            // No permissionDecision: the person's own permission rules still apply to the edit.
+            (Client::ClaudeCode, Reply::Locked(context)) => {
+                ("PreToolUse", json!({ "additionalContext": context }))
+            }
+            (Client::ClaudeCode, Reply::Deny(reason)) => (
+                "PreToolUse",
+                json!({ "permissionDecision": "deny", "permissionDecisionReason": reason }),
+            ),
+            (Client::Copilot(_), Reply::Deny(reason)) => {
+                return format!(
+                    "{}\n",
+                    json!({ "permissionDecision": "deny", "permissionDecisionReason": reason })
+                );
+            }
+            // Copilot reads nothing else from a hook.
+            (Client::Copilot(_), _) => return String::new(),
+        };
+        let mut fields = fields;
+        if let Some(object) = fields.as_object_mut() {
+            object.insert("hookEventName".into(), json!(event));
+        }
+        format!("{}\n", json!({ "hookSpecificOutput": fields }))
+    }
+}
+
+/// What the hook answers.
+#[derive(Debug)]
+enum Reply {
+    Nothing,
+    /// A session started: who it is in the coordinator.
+    Started(String),
+    /// The edit goes on, and the file is now locked for the session.
+    Locked(String),
+    Deny(String),
+}
+
+/// Answers one hook event; the text is what the client reads on stdout (empty: carry on).
+pub fn run(
+    coordinator: &Coordinator,
+    client: Client,
+    args: &HookArgs,
+    input: &str,
+) -> Result<String, CliError> {
+    let incoming = client.parse(input)?;
+    let dir = incoming
+        .cwd
+        .clone()
+        .or_else(|| workspace::var("CLAUDE_PROJECT_DIR"))
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .ok_or_else(|| CliError::Usage("no working directory in the hook input".into()))?;
+    let hook = Hook {
+        coordinator,
+        client,
+        args,
+        checkout: Checkout::around(&dir),
+        client_ref: incoming.session,
+    };
+    let reply = match &incoming.event {
+        Event::Start => hook.session_start()?,
+        Event::Edit(file) => hook.edit(file)?,
+        Event::Alive => hook.heartbeat()?,
+        Event::End => hook.session_end()?,
+        Event::Other => Reply::Nothing,
+    };
+    Ok(client.render(&reply))
+}
+
+struct Hook<'a> {
+    coordinator: &'a Coordinator,
+    client: Client,
+    args: &'a HookArgs,
+    checkout: Checkout,
+    /// The client's id for its session (`claude-code:<session_id>`): how the hook's own
+    /// coordinator session is found again.
+    client_ref: Option<String>,
+}
+
+impl Hook<'_> {
+    fn me(&self) -> Result<Me, CliError> {
+        workspace::identify(self.coordinator, &self.checkout, self.client_ref.as_deref())
+    }
+
+    /// The session this hook registered for the client's session, if it is alive.
+    fn hook_session<'m>(&self, me: &'m Me) -> Option<&'m Session> {
+        me.own
+            .iter()
+            .find(|s| s.client_ref.is_some() && s.client_ref == self.client_ref)
+    }
+
+    fn session_start(&self) -> Result<Reply, CliError> {
+        self.coordinator.sweep()?;
+        let me = self.me()?;
+        // The AI's own MCP server registered it already (a /clear or a resume): use that one.
+        let session = match me.own.iter().rev().find(|s| s.client_ref.is_none()) {
+            Some(session) => session.clone(),
+            None => self.register(&me)?,
+        };
+        let others = self
+            .coordinator
+            .list_sessions(None, Some(&session.project), None, None)?
+            .sessions
+            .into_iter()
+            .filter(|s| s.session.session_id != session.session_id)
+            .map(|s| match s.session.branch {
+                Some(branch) => format!("{} (on {branch})", s.session.name),
+                None => s.session.name,
+            })
+            .collect::<Vec<_>>();
+        let others = if others.is_empty() {
+            "No other session is active in it.".to_owned()
+        } else {
+            format!("Also active in it: {}.", others.join(", "))
+        };
+        let locking = if self.args.acquire {
+            "Files you edit are locked for you"
+        } else {
+            "Lock files before editing them (lock_acquire)"
+        };
+        Ok(Reply::Started(format!(
+            "Session coordinator: this session is '{}' (session_id {}) in project '{}'. \
+             {others} An edit of a file another session holds is refused with who holds it. \
+             {locking}; when you use the session-coordinator MCP tools, pass \
+             session_id=\"{}\" instead of registering again.",
+            session.name, session.session_id, session.project, session.session_id
+        )))
+    }
+
+    /// Registers, or continues, the hook's own session for the client's session.
+    fn register(&self, me: &Me) -> Result<Session, CliError> {
+        let client_ref = self.client_ref.as_deref().unwrap_or("unnamed");
+        let name = workspace::var(NAME_VAR).unwrap_or_else(|| self.client.session_name(client_ref));
+        let resume = match self.hook_session(me) {
+            Some(s) if s.name == name && s.project == me.project => Some(s.session_id.clone()),
+            // Renamed or moved: end the old one rather than leave a twin behind.
+            Some(s) => {
+                self.coordinator.deregister(&s.session_id)?;
+                None
+            }
+            None => None,
+        };
+        let registered = self.coordinator.register(
+            Registration {
+                name,
+                project: me.project.clone(),
+                branch: self.checkout.branch.clone(),
+                working_directory: Some(self.checkout.root_text()),
+                group: workspace::var(GROUP_VAR),
+                wake: None,
+                client_pid: clients::client_pid(),
+                client_ref: self.client_ref.clone(),
+            },
+            resume.as_deref(),
+        )?;
+        Ok(registered.session)
+    }
+
+    fn heartbeat(&self) -> Result<Reply, CliError> {
+        let me = self.me()?;
+        if let Some(session) = self.hook_session(&me) {
+            self.coordinator.heartbeat(&session.session_id)?;
+        }
+        Ok(Reply::Nothing)
+    }
+
+    fn session_end(&self) -> Result<Reply, CliError> {
+        let me = self.me()?;
+        if let Some(session) = self.hook_session(&me) {
+            self.coordinator.deregister(&session.session_id)?;
+        }
+        Ok(Reply::Nothing)
+    }
+
+    fn edit(&self, file: &str) -> Result<Reply, CliError> {
+        // A file outside this checkout is no business of this project's sessions.
+        let Ok(key) = paths::normalize(file, Some(&self.checkout.root_text())) else {
+            return Ok(Reply::Nothing);
+        };
+        self.coordinator.sweep()?;
+        let me = self.me()?;
+        if let Some(session) = self.hook_session(&me) {
+            self.coordinator.heartbeat(&session.session_id)?;
+        }
+        let blockers = self
+            .coordinator
+            .edit_blockers(&me.project, &me.own_ids(), &key, None)?;
+        if !blockers.is_empty() {
+            return Ok(Reply::Deny(self.refusal(&key, &blockers)));
+        }
+        if !self.args.acquire {
+            return Ok(Reply::Nothing);
+        }
+        let acting = match me.acting() {
+            Some(session) => session.session_id.clone(),
+            None => self.register(&me)?.session_id,
+        };
+        let outcome = self.coordinator.acquire_lock(LockRequest {
+            ttl_seconds: Some(self.args.ttl),
+            ..LockRequest::new(&acting, &key, LockType::Exclusive)
+        })?;
+        if !outcome.granted {
+            let reason = outcome
+                .reason
+                .unwrap_or_else(|| format!("{key} could not be locked for this session"));
+            return Ok(Reply::Deny(reason));
+        }
+        if outcome.renewed {
+            return Ok(Reply::Nothing);
+        }
+        let now = self.coordinator.now();
+        Ok(Reply::Locked(
+            match (outcome.expires_at, outcome.fencing_token) {
+                (Some(expires), Some(token)) => format!(
+                    "Session coordinator: {key} is now locked exclusively for you (fencing token \
+                 {token}, until {}, {}); editing it again renews the lock. lock_release it when \
+                 you are done with it.",
+                    clock(expires),
+                    countdown(now, expires)
+                ),
+                _ => format!("Session coordinator: {key} is now locked exclusively for you."),
+            },
+        ))
+    }
+
+    /// Why the edit is refused, and what the AI can do about it.
+    fn refusal(&self, key: &str, blockers: &[Lock]) -> String {
+        let now = self.coordinator.now();
+        let mut reasons = Vec::new();
+        for lock in blockers {
+            let what = if lock.file_path == key {
+                key.to_owned()
+            } else {
+                format!("{} (which covers {key})", lock.file_path)
+            };
+            let (how, why) = match lock.lock_type {
+                LockType::Shared => ("shared", ": they rely on it not changing"),
+                _ => ("exclusively", ""),
+            };
+            reasons.push(format!(
+                "{what} is locked {how} by '{}' until {} ({}){why}",
+                lock.holder_name,
+                clock(lock.expires_at),
+                countdown(now, lock.expires_at)
+            ));
+        }
+        let holder = &blockers[0].holder_name;
+        format!(
+            "{}. Do not edit it now: message them (message_send to_session='{holder}'), or queue \
+             with lock_acquire(file_path='{key}', queue=true) and edit once the lock is yours.",
+            reasons.join("; ")
+        )
+    }
+}
+
+/// The file a Claude Code tool call writes, if it is an editing one.
+fn claude_edit(input: &ClaudeInput) -> Option<String> {
+    let tool = input.tool_name.as_deref()?;
+    let (_, argument) = CLAUDE_EDITING_TOOLS
+        .iter()
+        .find(|(name, _)| *name == tool)?;
+    let path = input.tool_input.as_ref()?.get(*argument)?.as_str()?;
+    Some(path.to_owned())
+}
+
+/// The file a Copilot CLI tool call writes, if it is an editing one.
+fn copilot_edit(input: &CopilotInput) -> Option<String> {
+    let tool = input.tool_name.as_deref()?;
+    if !COPILOT_EDITING_TOOLS.contains(&tool) {
+        return None;
+    }
+    let args = match input.tool_args.as_ref()? {
+        Value::String(text) => serde_json::from_str(text).ok()?,
+        other => other.clone(),
+    };
+    let path = args
+        .get("path")
+        .or_else(|| args.get("file_path"))?
+        .as_str()?;
+    Some(path.to_owned())
+}
