@@ -191,8 +191,8 @@ impl Coordinator {
                 client_ref: registration.client_ref.clone(),
             })?;
             let notice = format!(
-                "This session was removed, and its locks and intents released: it went more \
-                 than {timeout}s without a heartbeat (was the machine asleep or the process \
+                "This session was removed and its locks and intents were released: it went \
+                 more than {timeout}s without a heartbeat (was the machine asleep or the process \
                  stopped?), or a person ended it. It is registered again under the same id; \
                  re-acquire the locks you still need and re-announce your intents."
             );
