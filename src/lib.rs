@@ -1,12 +1,15 @@
 //! mcp-session-coordinator: lets several AI coding sessions work on one codebase at once.
 //!
 //! Every AI session starts its own server process; all of them share one SQLite database. The
-//! crate is layered so that each adapter (MCP over stdio today, HTTP and a CLI later) stays thin:
+//! crate is layered so that each adapter (MCP over stdio, the command line, HTTP later) stays
+//! thin:
 //!
 //! - [`model`]: the nouns (sessions, locks, intents, messages, context) as callers see them;
 //! - [`store`]: every SQL statement, behind read and write transactions;
 //! - [`coordinator`]: the rules (lock matrix, conflict severities, liveness), over the store;
 //! - [`mcp`]: the MCP tools, which parse arguments, call the coordinator and shape answers;
+//! - [`cli`]: the commands for people, the client hooks and the git guard, over the same calls;
+//! - [`clients`]: which AI client process we run under, so hooks know their own sessions;
 //! - [`liveness`]: the background heartbeat and stale-session sweep every process runs;
 //! - [`patterns`]: what directory and glob lock keys cover; [`wake`]: waking queued waiters.
 //!

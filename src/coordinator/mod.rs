@@ -1,6 +1,6 @@
 //! The coordination rules, over the store and independent of any protocol.
 //!
-//! [`Coordinator`] is what every adapter calls: the MCP tools today, an HTTP API or a CLI later.
+//! [`Coordinator`] is what every adapter calls: the MCP tools, the command line, an HTTP API later.
 //! Each public method is one transaction. Methods that act for a session take its id, refuse an
 //! unknown one, and count the call as a heartbeat; methods that only look take an optional
 //! `viewer` whose project is the default scope.
