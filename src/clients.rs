@@ -4,8 +4,11 @@
 //! and runs the shell commands of its agent (`git commit`), all as its descendants. The stdio
 //! server records the client's pid on the sessions it registers; a hook or git guard walks up
 //! its own ancestors, and the sessions whose client is among them are its own: their locks do
-//! not stand in its way. Launchers between the client and us (`sh -c`, `cargo run`, `env`) are
-//! skipped, so the client is the first ancestor that is none of them.
+//! not stand in its way. Launchers between the client and us (`sh -c`, `cargo run`, `env`,
+//! `git` running a hook) are skipped, so the client is the first ancestor that is none of them.
+//! A wrapper the launcher list does not know (`npx`, a script) may stand between the client and
+//! a server; then the server's recorded "client" is the wrapper, and the hook finds its own
+//! client among the wrapper's ancestors instead.
 //!
 //! `MCP_COORDINATOR_CLIENT_PID` replaces the detection where the tree misleads (a container,
 //! a daemon in between): the pid of the client to act for, or `0` for none.
@@ -18,7 +21,7 @@ pub const CLIENT_PID_VAR: &str = "MCP_COORDINATOR_CLIENT_PID";
 /// Programs that only launch another: a shell running a command, a build tool running a binary.
 const LAUNCHERS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", "csh", "busybox", "env", "nice",
-    "nohup", "setsid", "timeout", "time", "cargo", "rustup",
+    "nohup", "setsid", "timeout", "time", "cargo", "rustup", "git",
 ];
 
 /// How far up the tree to look; real chains are a handful of processes deep.
@@ -31,19 +34,15 @@ fn named_client() -> Option<Option<u32>> {
     Some((pid > 1).then_some(pid))
 }
 
-/// The processes whose sessions are this process's own: the named client, else this process's
-/// ancestors, nearest first, without the init process (pid 1) and the kernel's.
-pub fn ancestors() -> Vec<u32> {
-    if let Some(named) = named_client() {
-        return named.into_iter().collect();
-    }
-    let mut chain = Vec::new();
-    let mut pid = std::process::id();
+/// `pid` and its ancestors, nearest first, without the init process (pid 1).
+fn lineage(pid: u32) -> Vec<u32> {
+    let mut chain = vec![pid];
+    let mut at = pid;
     while chain.len() < MAX_DEPTH {
-        match parent(pid) {
+        match parent(at) {
             Some((ppid, _)) if ppid > 1 => {
                 chain.push(ppid);
-                pid = ppid;
+                at = ppid;
             }
             _ => break,
         }
@@ -70,6 +69,38 @@ pub fn client_pid() -> Option<u32> {
         pid = ppid;
     }
     None
+}
+
+/// Where this process sits in the tree, to tell which sessions' clients are its own.
+#[derive(Debug, Clone)]
+pub struct Family {
+    ancestors: Vec<u32>,
+    client: Option<u32>,
+}
+
+impl Family {
+    /// This process's: the named client alone, else its ancestors and its client.
+    pub fn of_this_process() -> Self {
+        match named_client() {
+            Some(named) => Self {
+                ancestors: named.into_iter().collect(),
+                client: named,
+            },
+            None => Self {
+                ancestors: lineage(std::process::id()).split_off(1),
+                client: client_pid(),
+            },
+        }
+    }
+
+    /// Whether a session recorded with client `session_client` is ours: that client is one
+    /// of our ancestors, or our client is among its ancestors (a wrapper in between).
+    pub fn owns(&self, session_client: u32) -> bool {
+        self.ancestors.contains(&session_client)
+            || self
+                .client
+                .is_some_and(|ours| lineage(session_client).contains(&ours))
+    }
 }
 
 /// A process's parent pid and its own program name.
@@ -129,15 +160,20 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_test_runner_is_among_our_ancestors_and_no_launcher_is_the_client() {
-        let chain = ancestors();
+    fn our_family_owns_sessions_of_our_ancestors_and_of_wrappers_under_our_client() {
+        let chain = lineage(std::process::id());
         let parent = std::os::unix::process::parent_id();
-        assert_eq!(chain.first(), Some(&parent));
+        assert_eq!(chain.get(1), Some(&parent));
         assert!(!chain.contains(&1));
+        let family = Family::of_this_process();
+        assert!(family.owns(parent), "a session our parent started");
+        assert!(!family.owns(std::process::id() + 1_000_000), "a stranger");
         if let Some(client) = client_pid() {
             assert!(chain.contains(&client));
             let name = super::parent(client).map(|(_, n)| n).unwrap_or_default();
             assert!(!LAUNCHERS.contains(&name.as_str()), "{name} is a launcher");
+            // A wrapper started by our client (here: this very process, a child of it).
+            assert!(family.owns(std::process::id()));
         }
     }
 }

@@ -10,11 +10,13 @@
 //! - [`mcp`]: the MCP tools, which parse arguments, call the coordinator and shape answers;
 //! - [`cli`]: the commands for people, the client hooks and the git guard, over the same calls;
 //! - [`clients`]: which AI client process we run under, so hooks know their own sessions;
+//! - [`checkout`]: the git checkout a session works in, whose top folder its paths are relative to;
 //! - [`liveness`]: the background heartbeat and stale-session sweep every process runs;
 //! - [`patterns`]: what directory and glob lock keys cover; [`wake`]: waking queued waiters.
 //!
 //! See `ARCHITECTURE.md` for the codemap and the invariants.
 
+pub mod checkout;
 pub mod cli;
 pub mod clients;
 pub mod clock;

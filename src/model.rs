@@ -223,7 +223,7 @@ pub struct Session {
     /// Where to wake the session's server process when something arrives for it.
     #[serde(skip)]
     pub wake: Option<String>,
-    /// The AI client process that started it (see `enforce`), on this machine.
+    /// The AI client process that started it (see `clients`), on this machine.
     #[serde(skip)]
     pub client_pid: Option<u32>,
     /// The client's own id for it, for sessions a hook registered.

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Db, Server};
+use common::{Db, OURS, PLAIN_GIT, Server};
 use serde_json::json;
 
 /// Runs git in `repo` as someone committing there; `env` says who (which session).
@@ -17,13 +17,14 @@ fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, Stri
         .arg(repo)
         .args(args)
         .env("MCP_COORDINATOR_DB_PATH", db.path())
-        .env_remove("MCP_COORDINATOR_SESSION")
-        .env_remove("MCP_COORDINATOR_PROJECT")
-        .env_remove("MCP_COORDINATOR_CLIENT_PID")
+        .envs(PLAIN_GIT.iter().copied())
         .env("GIT_AUTHOR_NAME", "t")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
         .env("GIT_COMMITTER_NAME", "t")
         .env("GIT_COMMITTER_EMAIL", "t@example.com");
+    for variable in OURS {
+        command.env_remove(variable);
+    }
     for (key, value) in env {
         command.env(key, value);
     }
@@ -274,3 +275,72 @@ fn make_executable(path: &Path) {
 
 #[cfg(not(unix))]
 fn make_executable(_path: &Path) {}
+
+#[tokio::test]
+async fn the_guard_refuses_with_its_own_exit_code_and_a_broken_one_lets_commits_through() {
+    let db = Db::new();
+    let dir = repository(&db);
+    let repo = dir.path();
+    let (a, _ida, _b, idb) = sessions(&db, repo).await;
+    a.call("lock_acquire", json!({"file_path": "src/a.ts"}))
+        .await;
+    stage(&db, repo, "src/a.ts", "v2\n");
+    let direct = db.run(
+        &["guard", "pre-commit"],
+        &[
+            ("MCP_COORDINATOR_SESSION", &idb),
+            ("GIT_CONFIG_GLOBAL", "/dev/null"),
+        ],
+        Some(repo),
+        "",
+    );
+    assert_eq!(direct.code, Some(3), "refused: {}", direct.stdout);
+
+    // A database path that cannot be opened: the guard cannot check, and says so.
+    let broken = tempfile::tempdir().expect("a folder where the database should be");
+    let (ok, out) = git(
+        &db,
+        repo,
+        &["commit", "-q", "-m", "unchecked"],
+        &[
+            ("MCP_COORDINATOR_SESSION", &idb),
+            (
+                "MCP_COORDINATOR_DB_PATH",
+                &broken.path().display().to_string(),
+            ),
+        ],
+    );
+    assert!(ok, "a broken guard does not block: {out}");
+    assert!(
+        out.contains("could not check this commit (exit 1); committing anyway"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_person_committing_in_a_linked_worktree_meets_the_locks_of_the_main_one() {
+    let db = Db::new();
+    let dir = repository(&db);
+    let repo = dir.path();
+    let side = tempfile::tempdir().expect("a folder for the worktree");
+    let worktree = side.path().join("wt");
+    let worktree_arg = worktree.display().to_string();
+    let (ok, out) = git(
+        &db,
+        repo,
+        &["worktree", "add", "-q", "-b", "side", &worktree_arg],
+        &[],
+    );
+    assert!(ok, "{out}");
+    let (a, _, _b, _) = sessions(&db, repo).await;
+    a.call("lock_acquire", json!({"file_path": "src/a.ts"}))
+        .await;
+
+    stage(&db, &worktree, "src/a.ts", "from the worktree\n");
+    let (ok, out) = git(&db, &worktree, &["commit", "-q", "-m", "side"], &[]);
+    assert!(!ok, "refused");
+    assert!(
+        out.contains("(project shop)") && out.contains("src/a.ts is locked exclusively by 'auth'"),
+        "{out}"
+    );
+}

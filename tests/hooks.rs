@@ -169,10 +169,19 @@ async fn session_start_registers_and_session_end_deregisters() {
         Some(1)
     );
 
-    claude.edit(
+    let locked = claude.edit(
         &["--acquire"],
         "Edit",
         &format!("{}/src/a.ts", dir.path().display()),
+    );
+    assert!(
+        locked.stdout.contains("now locked exclusively for you"),
+        "{}",
+        locked.stdout
+    );
+    assert_eq!(
+        db.cli(&["locks", "--json"]).json()["locks"][0]["holder_name"],
+        "claude-0b1c2d3e"
     );
     let end = claude.event(
         &[],
@@ -416,9 +425,10 @@ async fn a_broken_input_fails_open_with_a_reason() {
     let db = Db::new();
     let dir = repo();
     let run = db.run(&["hook", "claude-code"], &[], Some(dir.path()), "not json");
-    assert!(
-        !run.ok,
-        "a non-zero exit, which Claude Code reports without blocking"
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a non-zero exit other than 2 (which would block): reported, the edit goes on"
     );
     assert_eq!(run.stdout, "");
     assert!(
@@ -435,11 +445,11 @@ async fn a_broken_input_fails_open_with_a_reason() {
                 "tool_input": {"file_path": format!("{}/a.ts", dir.path().display())}})
         .to_string(),
     );
-    assert!(!named.ok);
+    assert_eq!(named.code, Some(1));
     assert!(
         named
             .stderr
-            .contains("MCP_COORDINATOR_SESSION='nobody' names no live session"),
+            .contains("MCP_COORDINATOR_SESSION='nobody': unknown session `nobody`"),
         "{}",
         named.stderr
     );
@@ -525,4 +535,117 @@ async fn copilot_cli_edits_are_checked_the_same_way() {
         .call("lock_check", json!({"file_path": "src/ui.ts"}))
         .await;
     assert_eq!(check["locked"], false, "the session ended with its lock");
+}
+
+#[tokio::test]
+async fn a_server_started_in_a_subfolder_keys_paths_from_the_checkout_top() {
+    let db = Db::new();
+    let dir = repo();
+    let web = dir.path().join("packages/web");
+    std::fs::create_dir_all(&web).expect("subfolder");
+    let other = db.server_of_client("424241", Some(&web)).await;
+    other.register("web", "shop", "main").await;
+    let granted = other
+        .call(
+            "lock_acquire",
+            json!({"file_path": format!("{}/src/app.ts", web.display())}),
+        )
+        .await;
+    assert_eq!(granted["file_path"], "packages/web/src/app.ts");
+    let claude = Claude {
+        db: &db,
+        session_id: "44444444-0000-0000-0000-000000000001",
+        client_pid: "424242",
+        repo: dir.path(),
+    };
+    let reason = denial(&claude.edit(&[], "Edit", &format!("{}/src/app.ts", web.display())));
+    assert!(
+        reason.starts_with("packages/web/src/app.ts is locked exclusively by 'web'"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_lock_the_hook_took_does_not_refuse_the_ai_once_it_registers() {
+    let db = Db::new();
+    let dir = repo();
+    let root = dir.path().display().to_string();
+    let claude = Claude {
+        db: &db,
+        session_id: "55555555-0000-0000-0000-000000000001",
+        client_pid: "424251",
+        repo: dir.path(),
+    };
+    claude.start();
+    let first = claude.edit(&["--acquire"], "Edit", &format!("{root}/src/a.ts"));
+    assert!(first.stdout.contains("now locked exclusively for you"));
+    // Later the AI registers through its own MCP server, in the project the hook named, and
+    // locks a directory itself.
+    let project = db.cli(&["status", "--json"]).json()["sessions"][0]["project"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mcp = db.server_of_client("424251", Some(dir.path())).await;
+    mcp.register("feature", &project, "main").await;
+    mcp.call("lock_acquire", json!({"file_path": "lib/"})).await;
+    for file in ["src/a.ts", "lib/b.ts"] {
+        let again = claude.edit(&["--acquire"], "Edit", &format!("{root}/{file}"));
+        assert_eq!(
+            again.stdout, "",
+            "{file}: its own locks, renewed or covering"
+        );
+    }
+    let locks = db.cli(&["locks", "--json"]).json();
+    let held: Vec<_> = locks["locks"]
+        .as_array()
+        .expect("locks")
+        .iter()
+        .map(|l| l["holder_name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(held, ["feature", "claude-55555555"], "no lock taken twice");
+}
+
+#[tokio::test]
+async fn parallel_hooks_of_one_session_register_it_once() {
+    let db = Db::new();
+    let dir = repo();
+    let payload = json!({"session_id": "66666666-0000-0000-0000-000000000001",
+                         "cwd": dir.path(), "hook_event_name": "SessionStart",
+                         "source": "startup"})
+    .to_string();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    db.run(
+                        &["hook", "claude-code"],
+                        &[("MCP_COORDINATOR_CLIENT_PID", "424261")],
+                        Some(dir.path()),
+                        &payload,
+                    )
+                })
+            })
+            .collect();
+        for run in runs {
+            let run = run.join().expect("hook thread");
+            assert!(run.ok, "{}", run.stderr);
+        }
+    });
+    let status = db.cli(&["status", "--json"]).json();
+    assert_eq!(status["sessions"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn a_copilot_hook_without_a_client_registers_nothing() {
+    let db = Db::new();
+    let dir = repo();
+    let run = db.run(
+        &["hook", "copilot", "session-start"],
+        &[("MCP_COORDINATOR_CLIENT_PID", "0")],
+        Some(dir.path()),
+        &json!({"cwd": dir.path(), "source": "new"}).to_string(),
+    );
+    assert!(run.ok && run.stdout.is_empty(), "{}", run.stderr);
+    let status = db.cli(&["status", "--json"]).json();
+    assert_eq!(status["sessions"], json!([]));
 }

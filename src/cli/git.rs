@@ -7,13 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use super::table::{ago, clock, countdown};
-use super::workspace::{self, Checkout};
+use super::workspace;
 use super::{CliError, InstallArgs, existing};
+use crate::checkout::Checkout;
 use crate::config::Settings;
 use crate::coordinator::CommitCheck;
 
 /// The line that marks a pre-commit hook as ours, so installing again replaces only ours.
 const MARKER: &str = "# Installed by mcp-session-coordinator install-git-hook.";
+
+/// `guard pre-commit`'s exit code for a refused commit. Any other failure (1) means it could
+/// not check, which the installed hook reports without blocking the commit: a broken or
+/// missing coordinator must not stop people from committing.
+pub const REFUSED: u8 = 3;
 
 /// Runs git in `dir`; its standard output, or why it failed.
 fn git(dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, CliError> {
@@ -35,7 +41,8 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, CliError> {
     Ok(output.stdout)
 }
 
-/// Checks the commit being made in the current repository; fails when it must not happen.
+/// Checks the commit being made in the current repository: the text to print, and whether
+/// the commit may go on.
 pub fn pre_commit(settings: &Settings) -> Result<(String, bool), CliError> {
     let root = String::from_utf8_lossy(&git(None, &["rev-parse", "--show-toplevel"])?)
         .trim()
@@ -53,7 +60,6 @@ pub fn pre_commit(settings: &Settings) -> Result<(String, bool), CliError> {
     let Some(coordinator) = existing(settings)? else {
         return Ok((String::new(), true));
     };
-    coordinator.sweep()?;
     let checkout = Checkout::around(Path::new(&root));
     let me = workspace::identify(&coordinator, &checkout, None)?;
     let check = coordinator.commit_blockers(&me.project, &me.own_ids(), &staged)?;
@@ -145,6 +151,12 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
                 hook.display()
             )));
         }
+        if local.exists() {
+            return Err(CliError::Usage(format!(
+                "{} exists too: move one of the two hooks away first",
+                local.display()
+            )));
+        }
         std::fs::rename(&hook, &local)
             .map_err(CliError::io(format!("cannot move {}", hook.display())))?;
         kept = format!(" Your previous hook runs after it, as {}.", local.display());
@@ -156,7 +168,15 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
          {MARKER}\n\
          # Refuses a commit of files another live AI session holds exclusively, or one made\n\
          # while another session of the project rebases or merges. Skip it: git commit --no-verify\n\
-         MCP_COORDINATOR_DB_PATH=\"${{MCP_COORDINATOR_DB_PATH:-{db}}}\" {exe} guard pre-commit || exit $?\n\
+         exe={exe}\n\
+         if [ -x \"$exe\" ]; then\n\
+         \x20   MCP_COORDINATOR_DB_PATH=\"${{MCP_COORDINATOR_DB_PATH:-{db}}}\" \"$exe\" guard pre-commit\n\
+         \x20   status=$?\n\
+         \x20   [ \"$status\" -eq {REFUSED} ] && exit 1\n\
+         \x20   [ \"$status\" -ne 0 ] && echo \"mcp-session-coordinator: could not check this commit (exit $status); committing anyway\" >&2\n\
+         else\n\
+         \x20   echo \"mcp-session-coordinator: $exe is gone; this commit is not checked (run install-git-hook again)\" >&2\n\
+         fi\n\
          local_hook=\"$(dirname \"$0\")/pre-commit.local\"\n\
          if [ -x \"$local_hook\" ]; then exec \"$local_hook\" \"$@\"; fi\n",
         db = shell_quote_inner(&db.display().to_string()),

@@ -7,7 +7,8 @@
 //!   already did), and tell the AI which one it is;
 //! - a tool is about to write a file: deny it when another live session holds the file, with a
 //!   reason the AI can act on; with `--acquire`, lock the file for the editing session when free;
-//! - a reply ended: a heartbeat, so a session waiting for its person stays;
+//! - a reply ended: a heartbeat, so a session waiting for its person stays (for up to one
+//!   session timeout, like any silent session);
 //! - the session ends: deregister the session the hook registered, releasing its locks.
 //!
 //! Claude Code (<https://code.claude.com/docs/en/hooks>) names the event in its input and reads
@@ -21,8 +22,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::table::{clock, countdown};
-use super::workspace::{self, Checkout, GROUP_VAR, Me, NAME_VAR};
+use super::workspace::{self, GROUP_VAR, Me, NAME_VAR};
+use std::path::{Path, PathBuf};
+
 use super::{CliError, HookArgs};
+use crate::checkout::{self, Checkout};
 use crate::clients;
 use crate::coordinator::{Coordinator, LockRequest, Registration};
 use crate::model::{Lock, LockType, Session};
@@ -37,7 +41,7 @@ const CLAUDE_EDITING_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// Copilot CLI's tools that write files; their arguments name the file `path`.
-const COPILOT_EDITING_TOOLS: &[&str] = &["edit", "create", "write", "str_replace_editor"];
+const COPILOT_EDITING_TOOLS: &[&str] = &["edit", "create", "str_replace_editor"];
 
 /// The client whose hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,25 +212,24 @@ pub fn run(
     input: &str,
 ) -> Result<String, CliError> {
     let incoming = client.parse(input)?;
-    let dir = incoming
+    let cwd = incoming
         .cwd
         .clone()
         .or_else(|| workspace::var("CLAUDE_PROJECT_DIR"))
-        .map(std::path::PathBuf::from)
+        .map(PathBuf::from)
         .or_else(|| std::env::current_dir().ok())
         .ok_or_else(|| CliError::Usage("no working directory in the hook input".into()))?;
     let hook = Hook {
         coordinator,
         client,
         args,
-        checkout: Checkout::around(&dir),
         client_ref: incoming.session,
     };
     let reply = match &incoming.event {
-        Event::Start => hook.session_start()?,
-        Event::Edit(file) => hook.edit(file)?,
-        Event::Alive => hook.heartbeat()?,
-        Event::End => hook.session_end()?,
+        Event::Start => hook.session_start(&Checkout::around(&cwd))?,
+        Event::Edit(file) => hook.edit(&cwd.join(file))?,
+        Event::Alive => hook.heartbeat(&Checkout::around(&cwd))?,
+        Event::End => hook.session_end(&Checkout::around(&cwd))?,
         Event::Other => Reply::Nothing,
     };
     Ok(client.render(&reply))
@@ -236,15 +239,14 @@ struct Hook<'a> {
     coordinator: &'a Coordinator,
     client: Client,
     args: &'a HookArgs,
-    checkout: Checkout,
     /// The client's id for its session (`claude-code:<session_id>`): how the hook's own
-    /// coordinator session is found again.
+    /// coordinator session is found again. Without it the hook registers nothing.
     client_ref: Option<String>,
 }
 
 impl Hook<'_> {
-    fn me(&self) -> Result<Me, CliError> {
-        workspace::identify(self.coordinator, &self.checkout, self.client_ref.as_deref())
+    fn me(&self, checkout: &Checkout) -> Result<Me, CliError> {
+        workspace::identify(self.coordinator, checkout, self.client_ref.as_deref())
     }
 
     /// The session this hook registered for the client's session, if it is alive.
@@ -254,13 +256,20 @@ impl Hook<'_> {
             .find(|s| s.client_ref.is_some() && s.client_ref == self.client_ref)
     }
 
-    fn session_start(&self) -> Result<Reply, CliError> {
-        self.coordinator.sweep()?;
-        let me = self.me()?;
+    fn session_start(&self, checkout: &Checkout) -> Result<Reply, CliError> {
+        let me = self.me(checkout)?;
         // The AI's own MCP server registered it already (a /clear or a resume): use that one.
-        let session = match me.own.iter().rev().find(|s| s.client_ref.is_none()) {
+        let session = match me.named.as_ref().or(me
+            .own
+            .iter()
+            .rev()
+            .find(|s| s.client_ref.is_none()))
+        {
             Some(session) => session.clone(),
-            None => self.register(&me)?,
+            None => match self.register(&me, checkout)? {
+                Some(session) => session,
+                None => return Ok(Reply::Nothing),
+            },
         };
         let others = self
             .coordinator
@@ -292,73 +301,83 @@ impl Hook<'_> {
         )))
     }
 
-    /// Registers, or continues, the hook's own session for the client's session.
-    fn register(&self, me: &Me) -> Result<Session, CliError> {
-        let client_ref = self.client_ref.as_deref().unwrap_or("unnamed");
-        let name = workspace::var(NAME_VAR).unwrap_or_else(|| self.client.session_name(client_ref));
-        let resume = match self.hook_session(me) {
-            Some(s) if s.name == name && s.project == me.project => Some(s.session_id.clone()),
-            // Renamed or moved: end the old one rather than leave a twin behind.
-            Some(s) => {
-                self.coordinator.deregister(&s.session_id)?;
-                None
-            }
-            None => None,
+    /// Registers, or continues, the hook's own session for the client's session; `None` when
+    /// the client names no session to find it by again.
+    fn register(&self, me: &Me, checkout: &Checkout) -> Result<Option<Session>, CliError> {
+        let Some(client_ref) = &self.client_ref else {
+            return Ok(None);
         };
+        let name = workspace::var(NAME_VAR).unwrap_or_else(|| self.client.session_name(client_ref));
         let registered = self.coordinator.register(
             Registration {
                 name,
                 project: me.project.clone(),
-                branch: self.checkout.branch.clone(),
-                working_directory: Some(self.checkout.root_text()),
+                branch: checkout.branch.clone(),
+                working_directory: Some(checkout.root_text()),
                 group: workspace::var(GROUP_VAR),
                 wake: None,
                 client_pid: clients::client_pid(),
-                client_ref: self.client_ref.clone(),
+                client_ref: Some(client_ref.clone()),
             },
-            resume.as_deref(),
+            None,
         )?;
-        Ok(registered.session)
+        Ok(Some(registered.session))
     }
 
-    fn heartbeat(&self) -> Result<Reply, CliError> {
-        let me = self.me()?;
+    /// Keeps the hook's session alive between replies, for up to one session timeout.
+    fn heartbeat(&self, checkout: &Checkout) -> Result<Reply, CliError> {
+        let me = self.me(checkout)?;
         if let Some(session) = self.hook_session(&me) {
             self.coordinator.heartbeat(&session.session_id)?;
         }
         Ok(Reply::Nothing)
     }
 
-    fn session_end(&self) -> Result<Reply, CliError> {
-        let me = self.me()?;
+    fn session_end(&self, checkout: &Checkout) -> Result<Reply, CliError> {
+        let me = self.me(checkout)?;
         if let Some(session) = self.hook_session(&me) {
             self.coordinator.deregister(&session.session_id)?;
         }
         Ok(Reply::Nothing)
     }
 
-    fn edit(&self, file: &str) -> Result<Reply, CliError> {
-        // A file outside this checkout is no business of this project's sessions.
-        let Ok(key) = paths::normalize(file, Some(&self.checkout.root_text())) else {
+    fn edit(&self, file: &Path) -> Result<Reply, CliError> {
+        // Keys are relative to the checkout around the file itself, as the file really is:
+        // the session may have `cd`-ed elsewhere, and a symlink must not hide a lock.
+        let file = checkout::real(file);
+        let checkout = Checkout::around(file.parent().unwrap_or(&file));
+        let Ok(key) = paths::normalize(&file.display().to_string(), Some(&checkout.root_text()))
+        else {
             return Ok(Reply::Nothing);
         };
-        self.coordinator.sweep()?;
-        let me = self.me()?;
+        let me = self.me(&checkout)?;
         if let Some(session) = self.hook_session(&me) {
             self.coordinator.heartbeat(&session.session_id)?;
         }
-        let blockers = self
+        let check = self
             .coordinator
-            .edit_blockers(&me.project, &me.own_ids(), &key, None)?;
-        if !blockers.is_empty() {
-            return Ok(Reply::Deny(self.refusal(&key, &blockers)));
+            .edit_check(&me.project, &me.own_ids(), &key)?;
+        if let Some(first) = check.blockers.first() {
+            return Ok(Reply::Deny(self.refusal(&key, first, &check.blockers)));
         }
-        if !self.args.acquire {
+        // One of the client's sessions already holds it exclusively (or a directory around it):
+        // the edit is covered, and acquiring as another of them would collide with it.
+        let covered = check
+            .own
+            .iter()
+            .any(|l| l.lock_type == LockType::Exclusive && l.file_path != key);
+        if !self.args.acquire || covered {
             return Ok(Reply::Nothing);
         }
-        let acting = match me.acting() {
-            Some(session) => session.session_id.clone(),
-            None => self.register(&me)?.session_id,
+        // Renew (or upgrade) as the session holding this very key, else act as the AI.
+        let holder = check.own.iter().find(|l| l.file_path == key);
+        let acting = match (holder, me.acting()) {
+            (Some(lock), _) => lock.session_id.clone(),
+            (None, Some(session)) => session.session_id.clone(),
+            (None, None) => match self.register(&me, &checkout)? {
+                Some(session) => session.session_id,
+                None => return Ok(Reply::Nothing),
+            },
         };
         let outcome = self.coordinator.acquire_lock(LockRequest {
             ttl_seconds: Some(self.args.ttl),
@@ -389,7 +408,7 @@ impl Hook<'_> {
     }
 
     /// Why the edit is refused, and what the AI can do about it.
-    fn refusal(&self, key: &str, blockers: &[Lock]) -> String {
+    fn refusal(&self, key: &str, first: &Lock, blockers: &[Lock]) -> String {
         let now = self.coordinator.now();
         let mut reasons = Vec::new();
         for lock in blockers {
@@ -409,7 +428,7 @@ impl Hook<'_> {
                 countdown(now, lock.expires_at)
             ));
         }
-        let holder = &blockers[0].holder_name;
+        let holder = &first.holder_name;
         format!(
             "{}. Do not edit it now: message them (message_send to_session='{holder}'), or queue \
              with lock_acquire(file_path='{key}', queue=true) and edit once the lock is yours.",

@@ -194,7 +194,8 @@ pub struct HookArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum GuardKind {
     /// Refuse a commit that stages files another live session holds exclusively, or that
-    /// comes while another session of the project rebases or merges (git's pre-commit hook)
+    /// comes while another session of the project rebases or merges (git's pre-commit hook).
+    /// Exits 3 when it refuses, 1 when it cannot check
     PreCommit,
 }
 
@@ -255,35 +256,35 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError>
             ))
         })
     };
-    let (text, passed) = match command {
-        Command::Status(args) => (people::status(&open()?, args)?, true),
-        Command::Locks(args) => (people::locks(&open()?, args)?, true),
-        Command::Messages(args) => (people::messages(&open()?, args)?, true),
-        Command::Send(args) => (people::send(&open()?, args)?, true),
-        Command::Context(args) => (people::context(&open()?, args)?, true),
-        Command::Release(args) => (people::release(&open()?, args)?, true),
-        Command::EndSession(args) => (people::end_session(&open()?, args)?, true),
-        Command::Doctor(args) => people::doctor(settings, args)?,
+    let ok = |text: String| (text, ExitCode::SUCCESS);
+    let (text, code) = match command {
+        Command::Status(args) => ok(people::status(&open()?, args)?),
+        Command::Locks(args) => ok(people::locks(&open()?, args)?),
+        Command::Messages(args) => ok(people::messages(&open()?, args)?),
+        Command::Send(args) => ok(people::send(&open()?, args)?),
+        Command::Context(args) => ok(people::context(&open()?, args)?),
+        Command::Release(args) => ok(people::release(&open()?, args)?),
+        Command::EndSession(args) => ok(people::end_session(&open()?, args)?),
+        Command::Doctor(args) => match people::doctor(settings, args)? {
+            (text, true) => ok(text),
+            (text, false) => (text, ExitCode::FAILURE),
+        },
         Command::Hook(client) => {
             let (client, args) = match client {
                 HookClient::ClaudeCode(args) => (hook::Client::ClaudeCode, args),
                 HookClient::Copilot(args) => (hook::Client::Copilot(args.event), &args.hook),
             };
             let input = read_stdin()?;
-            (
-                hook::run(&settings.coordinator()?, client, args, &input)?,
-                true,
-            )
+            ok(hook::run(&settings.coordinator()?, client, args, &input)?)
         }
-        Command::Guard(GuardKind::PreCommit) => git::pre_commit(settings)?,
-        Command::InstallGitHook(args) => (git::install(settings, args)?, true),
+        Command::Guard(GuardKind::PreCommit) => match git::pre_commit(settings)? {
+            (text, true) => ok(text),
+            (text, false) => (text, ExitCode::from(git::REFUSED)),
+        },
+        Command::InstallGitHook(args) => ok(git::install(settings, args)?),
     };
     print!("{text}");
-    Ok(if passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(code)
 }
 
 fn read_stdin() -> Result<String, CliError> {

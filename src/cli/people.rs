@@ -9,8 +9,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 use crate::config::Settings;
-use crate::coordinator::{Coordinator, LockListQuery, Outgoing, Overview, Sender};
-use crate::model::{ContextEntry, Intent, Lock, LockType, Message, Priority, Waiter};
+use crate::coordinator::{Coordinator, LockListQuery, Outgoing, Overview, Queued, Sender};
+use crate::model::{ContextEntry, Intent, Lock, LockType, Message, Priority};
 
 /// Longest message or context text shown on one line before it is cut.
 const TEXT_WIDTH: usize = 100;
@@ -148,19 +148,12 @@ pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), Cl
         return Ok((text, false));
     };
     let diagnosis = coordinator.diagnose()?;
-    let problems = diagnosis.problems();
+    let sound = diagnosis.store.is_sound();
     let now = coordinator.now();
     let text = show(&diagnosis, args, |d| {
         let color = color_wanted();
-        let verdict = |ok: bool| {
-            if ok {
-                Paint::Green.apply("ok", color)
-            } else {
-                Paint::Red.apply("PROBLEM", color)
-            }
-        };
-        let mut text = String::new();
         let s = &d.store;
+        let mut text = String::new();
         let _ = writeln!(
             text,
             "database      {} ({} KiB)",
@@ -168,24 +161,17 @@ pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), Cl
             s.size_bytes / 1024
         );
         let _ = writeln!(text, "sqlite        {}", s.sqlite_version);
+        let _ = writeln!(text, "journal mode  {}", s.journal_mode);
+        let _ = writeln!(text, "schema        {}", s.schema_version);
+        let integrity = one_line(&s.integrity.join("; "), 200);
         let _ = writeln!(
             text,
-            "journal mode  {:<24} {}",
-            s.journal_mode,
-            verdict(s.journal_mode.eq_ignore_ascii_case("wal"))
-        );
-        let _ = writeln!(
-            text,
-            "schema        {:<24} {}",
-            format!("{} (expected {})", s.schema_version, s.schema_expected),
-            verdict(s.schema_version == s.schema_expected)
-        );
-        let integrity_ok = s.integrity.iter().all(|line| line == "ok");
-        let _ = writeln!(
-            text,
-            "integrity     {:<24} {}",
-            one_line(&s.integrity.join("; "), 60),
-            verdict(integrity_ok)
+            "integrity     {}",
+            if sound {
+                Paint::Green.apply(&integrity, color)
+            } else {
+                Paint::Red.apply(&format!("FAILED: {integrity}"), color)
+            }
         );
         let _ = writeln!(
             text,
@@ -203,12 +189,9 @@ pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), Cl
                 ago(now, stale.last_heartbeat)
             );
         }
-        for problem in &problems {
-            let _ = writeln!(text, "{}", Paint::Red.apply(problem, color));
-        }
         text
     })?;
-    Ok((text, problems.is_empty()))
+    Ok((text, sound))
 }
 
 /// A titled section: the table, or "none" when it has no rows.
@@ -288,12 +271,16 @@ fn locks_table(locks: &[Lock], now: Timestamp) -> Table {
     table
 }
 
-fn queue_table(queue: &[Waiter], now: Timestamp) -> Table {
+fn queue_table(queue: &[Queued], now: Timestamp) -> Table {
     let mut table = Table::new(&["PATH", "PROJECT", "WANTS", "SESSION", "PLACE", "QUEUED"]);
-    for waiter in queue {
+    for Queued {
+        project,
+        request: waiter,
+    } in queue
+    {
         table.row(vec![
             waiter.file_path.as_str().into(),
-            waiter.project.as_str().into(),
+            project.as_str().into(),
             Cell::new(waiter.lock_type.as_str(), lock_paint(waiter.lock_type)),
             waiter.session_name.as_str().into(),
             waiter.position.to_string().into(),

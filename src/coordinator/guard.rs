@@ -10,8 +10,17 @@ use serde::Serialize;
 
 use super::{Coordinator, path_key, required_label};
 use crate::error::Result;
-use crate::model::{Intent, Lock, LockType, Session};
+use crate::model::{Intent, Lock, LockType};
 use crate::store::Overlap;
+
+/// What stands on an edit.
+#[derive(Debug, Clone, Default)]
+pub struct EditCheck {
+    /// Other live sessions' exclusive and shared locks on the path or covering it.
+    pub blockers: Vec<Lock>,
+    /// The caller's own locks on the path or covering it.
+    pub own: Vec<Lock>,
+}
 
 /// What a commit would break.
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
@@ -30,35 +39,27 @@ impl CommitCheck {
 }
 
 impl Coordinator {
-    /// The live locks of other sessions that an edit of `path` would break: exclusive ones
-    /// (someone is editing it) and shared ones (someone relies on it staying as it is).
-    /// `root` makes an absolute path project-relative.
-    pub fn edit_blockers(
-        &self,
-        project: &str,
-        own: &[String],
-        path: &str,
-        root: Option<&str>,
-    ) -> Result<Vec<Lock>> {
+    /// What stands on an edit of `path` (project-relative): other live sessions' locks it
+    /// would break, exclusive ones (someone is editing it) and shared ones (someone relies on
+    /// it staying as it is), and the caller's own locks on it or covering it.
+    pub fn edit_check(&self, project: &str, own: &[String], path: &str) -> Result<EditCheck> {
         let project = required_label("project", project)?;
-        let key = path_key("file_path", path, root)?;
+        let key = path_key("file_path", path, None)?;
         self.look(None, |tx, _, now| {
             let alive_since = self.alive_since(now);
-            let mut blockers = Vec::new();
+            let mut check = EditCheck::default();
             for lock in tx.locks_overlapping(&project, &key, now)? {
-                if own.contains(&lock.session_id)
-                    || !LockType::Exclusive.is_blocked_by(lock.lock_type)
+                if own.contains(&lock.session_id) {
+                    check.own.push(lock);
+                } else if LockType::Exclusive.is_blocked_by(lock.lock_type)
+                    && tx
+                        .session(&lock.session_id)?
+                        .is_some_and(|s| s.last_heartbeat >= alive_since)
                 {
-                    continue;
-                }
-                if tx
-                    .session(&lock.session_id)?
-                    .is_some_and(|s| s.last_heartbeat >= alive_since)
-                {
-                    blockers.push(lock);
+                    check.blockers.push(lock);
                 }
             }
-            Ok(blockers)
+            Ok(check)
         })
     }
 
@@ -71,10 +72,12 @@ impl Coordinator {
         paths: &[String],
     ) -> Result<CommitCheck> {
         let project = required_label("project", project)?;
-        let keys = paths
+        // A name git accepts but no lock can have (a control character, a huge path) is
+        // held by no one: skipping it beats refusing the whole commit.
+        let keys: Vec<String> = paths
             .iter()
-            .map(|p| path_key("file_path", p, None))
-            .collect::<Result<Vec<_>>>()?;
+            .filter_map(|p| path_key("file_path", p, None).ok())
+            .collect();
         self.look(None, |tx, _, now| {
             let alive_since = self.alive_since(now);
             let mut check = CommitCheck::default();
@@ -98,40 +101,6 @@ impl Coordinator {
                 .filter(|i| i.intent_type.rewrites_history() && !own.contains(&i.session_id))
                 .collect();
             Ok(check)
-        })
-    }
-
-    /// The live sessions an AI client registered: those its server or hooks recorded with one
-    /// of `pids` as their client process, and the one registered under `client_ref`.
-    pub fn client_sessions(&self, pids: &[u32], client_ref: Option<&str>) -> Result<Vec<Session>> {
-        self.look(None, |tx, _, now| {
-            let alive_since = self.alive_since(now);
-            Ok(tx
-                .client_sessions(pids, client_ref)?
-                .into_iter()
-                .filter(|s| s.last_heartbeat >= alive_since)
-                .collect())
-        })
-    }
-
-    /// A live session by id, or by name (unique among live sessions, within `project` when
-    /// given); `None` when there is no such session or the name is ambiguous.
-    pub fn find_session(&self, id_or_name: &str, project: Option<&str>) -> Result<Option<Session>> {
-        let wanted = id_or_name.trim();
-        self.look(None, |tx, _, now| {
-            let alive_since = self.alive_since(now);
-            if let Some(session) = tx.session(wanted)? {
-                return Ok(Some(session));
-            }
-            let mut named = tx.live_named(wanted, project, alive_since)?;
-            Ok(if named.len() == 1 { named.pop() } else { None })
-        })
-    }
-
-    /// The projects of live sessions working in `dir` or below it, most sessions first.
-    pub fn projects_in(&self, dir: &str) -> Result<Vec<String>> {
-        self.look(None, |tx, _, now| {
-            Ok(tx.projects_under(dir, self.alive_since(now))?)
         })
     }
 }
@@ -166,14 +135,15 @@ mod tests {
         let own = vec![me.clone()];
         let blocked = |path: &str| {
             h.coordinator
-                .edit_blockers("app", &own, path, Some("/work/me"))
-                .expect("blockers")
+                .edit_check("app", &own, path)
+                .expect("check")
+                .blockers
                 .into_iter()
                 .map(|l| l.file_path)
                 .collect::<Vec<_>>()
         };
         assert_eq!(blocked("src/a.ts"), ["src/a.ts"]);
-        assert_eq!(blocked("/work/me/src/b.ts"), ["src/b.ts"]);
+        assert_eq!(blocked("./src/b.ts"), ["src/b.ts"]);
         assert!(blocked("src/c.ts").is_empty(), "intent locks never block");
         assert_eq!(
             blocked("docs/guide.md"),
@@ -181,10 +151,16 @@ mod tests {
             "a directory lock covers it"
         );
         assert!(blocked("src/d.ts").is_empty(), "my own lock");
+        let mine = h
+            .coordinator
+            .edit_check("app", &own, "src/d.ts")
+            .expect("check");
+        assert_eq!(mine.own.len(), 1, "and it is reported as mine");
         assert!(
             h.coordinator
-                .edit_blockers("other-project", &own, "src/a.ts", None)
-                .expect("blockers")
+                .edit_check("other-project", &own, "src/a.ts")
+                .expect("check")
+                .blockers
                 .is_empty()
         );
 
@@ -220,6 +196,10 @@ mod tests {
             "a reader's shared lock does not stop a commit"
         );
         assert!(staged(&["src/b.ts"]).is_clear());
+        assert!(
+            staged(&["bad\nname"]).is_clear(),
+            "a name no lock can have is skipped"
+        );
 
         let mut rebase = IntentRequest {
             session_id: other.clone(),

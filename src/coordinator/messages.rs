@@ -15,7 +15,7 @@ use crate::store::{InboxFilter, MarkRead, NewMessage, WriteTx};
 pub enum Sender {
     /// A registered session (an AI), which must exist; the call is its heartbeat.
     Session(String),
-    /// A person at the command line or dashboard, writing into a project under a name.
+    /// A person at the command line, writing into a project under a name.
     Person { name: String, project: String },
 }
 

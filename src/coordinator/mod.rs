@@ -26,12 +26,12 @@ use serde::Serialize;
 
 pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
-pub use guard::CommitCheck;
+pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
-pub use operator::{Diagnosis, ForceReleased, Overview, SessionState};
+pub use operator::{Diagnosis, ForceReleased, Overview, Queued, SessionState};
 pub use queue::{Notifier, SessionLocks, Silent};
 pub use sessions::{
     Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,

@@ -1,4 +1,4 @@
-//! What people do from outside any session: the command line and the dashboard.
+//! What people do from outside any session, at the command line.
 //!
 //! A person is not a session: they hold no locks and have no inbox, and looking does not
 //! count as anyone's heartbeat. What they change goes through the same store methods and
@@ -9,10 +9,12 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::locks::waiting;
+use super::sessions::only_one;
 use super::{Coordinator, Deregistered, limit, optional_label, path_key, required_label};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::model::{Channel, Intent, Lock, Message, Priority, Session, SessionActivity, Waiter};
+use crate::patterns;
 use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreHealth};
 
 /// Most rows of each kind an overview shows.
@@ -36,10 +38,18 @@ pub struct Overview {
     /// Live and stale sessions, by project then age.
     pub sessions: Vec<SessionState>,
     pub locks: Vec<Lock>,
-    /// Requests waiting for a lock, first in line first for each path.
-    pub queue: Vec<Waiter>,
+    /// Requests waiting for a lock, in the order they are granted.
+    pub queue: Vec<Queued>,
     /// Announced and in-progress intents, newest first.
     pub intents: Vec<Intent>,
+}
+
+/// A waiting request, with the project it waits in.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Queued {
+    pub project: String,
+    #[serde(flatten)]
+    pub request: Waiter,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -60,32 +70,6 @@ pub struct Diagnosis {
     /// one swept less than a cleanup interval ago.
     pub stale_sessions: Vec<Session>,
     pub session_timeout_seconds: u64,
-}
-
-impl Diagnosis {
-    /// Problems that need a person: anything but a sound, current, WAL-mode database.
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if !self.store.journal_mode.eq_ignore_ascii_case("wal") {
-            problems.push(format!(
-                "journal mode is '{}', not 'wal': several processes cannot share it safely",
-                self.store.journal_mode
-            ));
-        }
-        if self.store.schema_version != self.store.schema_expected {
-            problems.push(format!(
-                "schema version {} where this program expects {}",
-                self.store.schema_version, self.store.schema_expected
-            ));
-        }
-        if self.store.integrity.iter().any(|line| line != "ok") {
-            problems.push(format!(
-                "integrity check failed: {}",
-                self.store.integrity.join("; ")
-            ));
-        }
-        problems
-    }
 }
 
 impl Coordinator {
@@ -126,7 +110,9 @@ impl Coordinator {
                 },
                 now,
             )?;
-            let mut queue: Vec<Waiter> = Vec::new();
+            // A request's place counts the earlier live requests on every overlapping key, as
+            // the grant decision does (invariant 11), not only those on its exact path.
+            let mut queue: Vec<Queued> = Vec::new();
             for entry in tx.all_waiters()? {
                 if project.is_some_and(|p| p != entry.project) || !waiting(&entry, alive_since, now)
                 {
@@ -134,9 +120,15 @@ impl Coordinator {
                 }
                 let position = 1 + queue
                     .iter()
-                    .filter(|w| w.project == entry.project && w.file_path == entry.file_path)
+                    .filter(|q| {
+                        q.project == entry.project
+                            && patterns::overlaps(&q.request.file_path, &entry.file_path)
+                    })
                     .count();
-                queue.push(Waiter { position, ..entry });
+                queue.push(Queued {
+                    project: entry.project.clone(),
+                    request: Waiter { position, ..entry },
+                });
             }
             let intents = tx.intents(IntentFilter {
                 project,
@@ -239,44 +231,23 @@ impl Coordinator {
     pub fn end_session(&self, session: &str, project: Option<&str>) -> Result<Deregistered> {
         let wanted = required_label("session", session)?;
         let project = optional_label("project", project)?;
-        let id = self.look(None, |tx, _, now| {
+        let id = self.look(None, |tx, _, _| {
             if tx.session(&wanted)?.is_some() {
                 return Ok(wanted.clone());
             }
-            let named: Vec<SessionActivity> = tx
-                .sessions(
-                    SessionFilter {
-                        project: project.as_deref(),
-                        branch: None,
-                        group: None,
-                        alive_since: Timestamp::from_millis(i64::MIN),
-                    },
-                    now,
-                )?
-                .into_iter()
-                .filter(|s| s.session.name == wanted)
-                .collect();
-            match named.as_slice() {
-                [one] => Ok(one.session.session_id.clone()),
-                [] => Err(Error::unknown_session(&wanted)),
-                many => Err(Error::invalid(
-                    "session",
-                    format!(
-                        "{} sessions are named '{wanted}'; pass an id: {}",
-                        many.len(),
-                        many.iter()
-                            .map(|s| format!("{} ({})", s.session.session_id, s.session.project))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )),
-            }
+            // Stale sessions too: ending a stuck one is what this is for.
+            let named = tx.named(
+                &wanted,
+                project.as_deref(),
+                Timestamp::from_millis(i64::MIN),
+            )?;
+            Ok(only_one(named, &wanted)?.session_id)
         })?;
         self.deregister(&id)
     }
 
-    /// A project's messages (every project's without one), newest first; `read` is true once
-    /// every recipient has read it.
+    /// A project's messages (every project's without one), newest first; `read` is true when
+    /// no recipient still has it unread.
     pub fn project_messages(
         &self,
         project: Option<&str>,
@@ -315,5 +286,87 @@ impl Coordinator {
                 session_timeout_seconds: self.session_timeout.as_secs(),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::LockRequest;
+    use super::super::testing::*;
+    use crate::model::LockType;
+
+    fn queued(h: &Harness, session: &str, path: &str) {
+        let outcome = h
+            .coordinator
+            .acquire_lock(LockRequest {
+                queue: true,
+                ..LockRequest::new(session, path, LockType::Exclusive)
+            })
+            .expect("queue");
+        assert!(outcome.queued, "{path}");
+    }
+
+    #[test]
+    fn queue_places_count_earlier_requests_on_overlapping_keys() {
+        let h = Harness::new();
+        let holder = h.session("holder", "app", None);
+        let (a, b) = (h.session("a", "app", None), h.session("b", "app", None));
+        h.coordinator
+            .acquire_lock(LockRequest::new(&holder, "src/", LockType::Exclusive))
+            .expect("lock");
+        queued(&h, &a, "src/");
+        queued(&h, &b, "src/a.ts");
+        let overview = h.coordinator.overview(Some("app")).expect("overview");
+        let places: Vec<_> = overview
+            .queue
+            .iter()
+            .map(|q| {
+                (
+                    q.request.session_name.as_str(),
+                    q.request.position,
+                    q.project.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(places, [("a", 1, "app"), ("b", 2, "app")]);
+        assert!(
+            h.coordinator
+                .overview(Some("other"))
+                .expect("other")
+                .queue
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_forced_release_needs_a_lock_on_exactly_that_key() {
+        let h = Harness::new();
+        let holder = h.session("holder", "app", None);
+        h.coordinator
+            .acquire_lock(LockRequest::new(&holder, "src/", LockType::Exclusive))
+            .expect("lock");
+        let err = h
+            .coordinator
+            .force_release("app", "src/a.ts", None, "dana")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "invalid argument `file_path`: no live lock on src/a.ts in project app; 'holder' holds src/ which covers it: release that key instead"
+            )
+        );
+        let done = h
+            .coordinator
+            .force_release("app", "src/", Some("holder"), "dana")
+            .expect("released");
+        assert_eq!(done.released.len(), 1);
+        assert_eq!(
+            h.coordinator
+                .unread(&holder)
+                .expect("unread")
+                .map(|u| u.count),
+            Some(1)
+        );
     }
 }

@@ -91,7 +91,8 @@ pub struct Deregistered {
 impl Coordinator {
     /// Registers a session. With `resume`, the id of a session the same caller registered
     /// before: when it still exists under the same name and project, it is continued (its
-    /// branch and working directory updated) instead of leaving a ghost twin behind.
+    /// branch and working directory updated) instead of leaving a ghost twin behind. A
+    /// registration with a `client_ref` continues (or replaces) the session of that reference.
     pub fn register(&self, registration: Registration, resume: Option<&str>) -> Result<Registered> {
         let name = required_label("name", &registration.name)?;
         let project = required_label("project", &registration.project)?;
@@ -113,15 +114,26 @@ impl Coordinator {
             client_ref: registration.client_ref.clone(),
         };
 
-        let (session, resumed, others) = self.store.write(|tx| {
-            let continued = match resume {
-                Some(id) => match tx.session(id)? {
-                    Some(s) if s.name == name && s.project == project => {
-                        tx.update_session_place(&fresh(id.to_owned()), now)?
-                    }
-                    _ => None,
-                },
-                None => None,
+        let (session, resumed, others, wakes) = self.store.write(|tx| {
+            // A hook names its client's session instead of remembering ours: the one registered
+            // under that name is continued, or replaced when renamed or moved, in this same
+            // transaction, so parallel hooks of one client never register twins.
+            let mut wakes = Vec::new();
+            let previous = match (resume, registration.client_ref.as_deref()) {
+                (Some(id), _) => tx.session(id)?,
+                (None, Some(client_ref)) => tx.session_of_client(client_ref)?,
+                (None, None) => None,
+            };
+            let continued = match previous {
+                Some(s) if s.name == name && s.project == project => {
+                    tx.update_session_place(&fresh(s.session_id), now)?
+                }
+                Some(s) if resume.is_none() => {
+                    tx.delete_session(&s.session_id, now)?;
+                    wakes = self.promote_everywhere(tx, now)?;
+                    None
+                }
+                _ => None,
             };
             let resumed = continued.is_some();
             let session = match continued {
@@ -136,8 +148,9 @@ impl Coordinator {
                 }
             };
             let others = tx.live_sessions(&project, self.alive_since(now))?;
-            Ok::<_, Error>((session, resumed, others))
+            Ok::<_, Error>((session, resumed, others, wakes))
         })?;
+        self.wake(&wakes);
 
         Ok(Registered {
             other_sessions: others
@@ -274,6 +287,50 @@ impl Coordinator {
         })
     }
 
+    /// The live sessions that know their client: the candidates for a hook's or guard's own.
+    pub fn client_sessions(&self) -> Result<Vec<Session>> {
+        self.look(None, |tx, _, now| {
+            Ok(tx.live_client_sessions(self.alive_since(now))?)
+        })
+    }
+
+    /// A live session by id, or by a name only one live session has (in `project`, when
+    /// given).
+    pub fn find_session(&self, id_or_name: &str, project: Option<&str>) -> Result<Session> {
+        let wanted = required_label("session", id_or_name)?;
+        self.look(None, |tx, _, now| {
+            let alive_since = self.alive_since(now);
+            if let Some(session) = tx.session(&wanted)? {
+                return if session.last_heartbeat >= alive_since {
+                    Ok(session)
+                } else {
+                    Err(Error::invalid(
+                        "session",
+                        format!("'{wanted}' went silent and is about to be swept"),
+                    ))
+                };
+            }
+            only_one(tx.named(&wanted, project, alive_since)?, &wanted)
+        })
+    }
+
+    /// The projects of live sessions working in any of `dirs` (or below), most sessions first.
+    pub fn projects_in(&self, dirs: &[String]) -> Result<Vec<String>> {
+        self.look(None, |tx, _, now| {
+            let mut counted: Vec<(String, i64)> = Vec::new();
+            for dir in dirs {
+                for (project, n) in tx.projects_under(dir, self.alive_since(now))? {
+                    match counted.iter_mut().find(|(p, _)| *p == project) {
+                        Some((_, total)) => *total += n,
+                        None => counted.push((project, n)),
+                    }
+                }
+            }
+            counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            Ok(counted.into_iter().map(|(p, _)| p).collect())
+        })
+    }
+
     /// Ends a session: its locks are released and its intents cleared.
     pub fn deregister(&self, session_id: &str) -> Result<Deregistered> {
         let now = self.now();
@@ -295,6 +352,25 @@ impl Coordinator {
         })?;
         self.wake(&wakes);
         Ok(gone)
+    }
+}
+
+/// The one session of `named`, or why there is not exactly one.
+pub(super) fn only_one(mut named: Vec<Session>, wanted: &str) -> Result<Session> {
+    match named.len() {
+        1 => Ok(named.remove(0)),
+        0 => Err(Error::unknown_session(wanted)),
+        n => Err(Error::invalid(
+            "session",
+            format!(
+                "{n} sessions are named '{wanted}'; pass an id: {}",
+                named
+                    .iter()
+                    .map(|s| format!("{} ({})", s.session_id, s.project))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
     }
 }
 
@@ -495,5 +571,40 @@ mod tests {
         assert_eq!(locks("frontend", None), ["page.tsx"]);
         assert!(locks("frontend", Some("api.rs")).is_empty());
         assert_eq!(locks("backend", Some("api.rs")), ["api.rs"]);
+    }
+
+    #[test]
+    fn a_client_reference_continues_its_session_or_replaces_it() {
+        let h = Harness::new();
+        let hooked = |name: &str| Registration {
+            client_ref: Some("claude-code:abc".into()),
+            ..registration(name)
+        };
+        let first = h.coordinator.register(hooked("a"), None).expect("first");
+        let again = h.coordinator.register(hooked("a"), None).expect("again");
+        assert_eq!(again.session.session_id, first.session.session_id);
+        assert!(again.resumed);
+        h.coordinator
+            .acquire_lock(super::super::LockRequest::new(
+                &first.session.session_id,
+                "x.ts",
+                crate::model::LockType::Exclusive,
+            ))
+            .expect("lock");
+        let renamed = h.coordinator.register(hooked("b"), None).expect("renamed");
+        assert_ne!(renamed.session.session_id, first.session.session_id);
+        assert!(
+            matches!(
+                h.coordinator.heartbeat(&first.session.session_id),
+                Err(Error::UnknownSession { .. })
+            ),
+            "the old one is gone, not left as a twin"
+        );
+        let list = h
+            .coordinator
+            .list_sessions(None, Some("my-app"), None, None)
+            .expect("list");
+        assert_eq!(list.count, 1);
+        assert_eq!(list.sessions[0].locks_held, 0, "with its lock");
     }
 }

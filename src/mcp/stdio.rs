@@ -6,6 +6,7 @@ use std::time::Duration;
 use rmcp::ServiceExt;
 
 use super::{CoordinatorServer, ToolListing};
+use crate::checkout::Checkout;
 use crate::coordinator::Coordinator;
 use crate::liveness::{self, Keepalive};
 use crate::wake::{self, Wakeup};
@@ -20,9 +21,11 @@ pub async fn serve_stdio(
     listing: &ToolListing,
 ) {
     let keepalive = Arc::new(Keepalive::default());
+    // The checkout's top folder, not the client's folder inside it: hooks and the git guard
+    // of the same checkout must compute the same keys.
     let root = std::env::current_dir()
         .ok()
-        .map(|dir| dir.display().to_string());
+        .map(|dir| Checkout::around(&dir).root_text());
     let server = CoordinatorServer::new(
         coordinator.clone(),
         keepalive.clone(),

@@ -90,8 +90,9 @@ impl ReadTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A project's messages (every project's without one), newest first, as a person reviewing the traffic sees them:
-    /// `read` is true once every recipient has read it.
+    /// A project's messages (every project's without one), newest first, as a person reviewing
+    /// the traffic sees them: `read` is true when no recipient still has it unread (also when it
+    /// reached no one, or its recipients have ended).
     pub fn project_messages(
         &self,
         project: Option<&str>,

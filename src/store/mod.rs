@@ -210,7 +210,9 @@ impl Store {
     }
 }
 
-/// What `doctor` reports of the database itself.
+/// What `doctor` reports of the database itself. Opening it already switched it to WAL and
+/// migrated it (or refused), so the journal mode and schema are shown as facts; the integrity
+/// check is what can still fail.
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct StoreHealth {
     pub database: PathBuf,
@@ -223,6 +225,12 @@ pub struct StoreHealth {
     pub size_bytes: u64,
     /// `PRAGMA integrity_check`: `["ok"]`, or the problems found.
     pub integrity: Vec<String>,
+}
+
+impl StoreHealth {
+    pub fn is_sound(&self) -> bool {
+        self.integrity.iter().all(|line| line == "ok")
+    }
 }
 
 impl Store {

@@ -1,7 +1,6 @@
 //! Statements on `sessions`.
 
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::{ReadTx, StoreError, WriteTx};
 use crate::clock::Timestamp;
@@ -98,28 +97,29 @@ impl ReadTx<'_> {
         })?)
     }
 
-    /// Sessions started by any of these client processes, or registered under this client
-    /// reference, oldest first: the ones a hook or guard run by the same client acts for.
-    pub fn client_sessions(
-        &self,
-        pids: &[u32],
-        client_ref: Option<&str>,
-    ) -> Result<Vec<Session>, StoreError> {
-        let marks = vec!["?"; pids.len()].join(", ");
-        let sql = format!(
+    /// Live sessions that know their client (a process, or the client's own id): the
+    /// candidates for a hook's or guard's own sessions.
+    pub fn live_client_sessions(&self, alive_since: Timestamp) -> Result<Vec<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM sessions
-             WHERE client_pid IN ({marks}) OR client_ref = ?
+             WHERE (client_pid IS NOT NULL OR client_ref IS NOT NULL) AND last_heartbeat >= ?1
              ORDER BY registered_at, id"
-        );
-        let mut values: Vec<Value> = pids.iter().map(|p| Value::from(i64::from(*p))).collect();
-        values.push(client_ref.map_or(Value::Null, |r| Value::from(r.to_owned())));
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values), session_from_row)?;
+        ))?;
+        let rows = stmt.query_map([alive_since.as_millis()], session_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Live sessions with this name (in `project`, when given).
-    pub fn live_named(
+    /// The session registered under a client's own id, live or not.
+    pub fn session_of_client(&self, client_ref: &str) -> Result<Option<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE client_ref = ?1"
+        ))?;
+        Ok(stmt.query_row([client_ref], session_from_row).optional()?)
+    }
+
+    /// Sessions with this name (in `project`, when given) whose last heartbeat is at or after
+    /// `alive_since`.
+    pub fn named(
         &self,
         name: &str,
         project: Option<&str>,
@@ -143,10 +143,10 @@ impl ReadTx<'_> {
         &self,
         dir: &str,
         alive_since: Timestamp,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let dir = dir.trim_end_matches('/');
         let mut stmt = self.conn.prepare_cached(
-            "SELECT project FROM sessions
+            "SELECT project, count(*) FROM sessions
              WHERE last_heartbeat >= ?3
                AND (working_directory = ?1
                     OR substr(working_directory, 1, length(?2)) = ?2)
@@ -154,7 +154,7 @@ impl ReadTx<'_> {
         )?;
         let rows = stmt.query_map(
             params![dir, format!("{dir}/"), alive_since.as_millis()],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -32,6 +32,27 @@ pub fn soak() -> usize {
         .unwrap_or(1)
 }
 
+/// Variables of ours a developer may have set, which tests must not inherit.
+pub const OURS: &[&str] = &[
+    "MCP_COORDINATOR_SESSION",
+    "MCP_COORDINATOR_PROJECT",
+    "MCP_COORDINATOR_CLIENT_PID",
+    "MCP_COORDINATOR_SESSION_NAME",
+    "MCP_COORDINATOR_GROUP",
+    "MCP_SESSION_TIMEOUT_SEC",
+    "MCP_CLEANUP_INTERVAL_SEC",
+    "MCP_COORDINATOR_TOOLS",
+    "MCP_COORDINATOR_OUTPUT_SCHEMAS",
+];
+
+/// Keeps git away from the developer's own configuration (a global hooks path, commit
+/// signing, template hooks) in tests that run it.
+pub const PLAIN_GIT: &[(&str, &str)] = &[
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_TEMPLATE_DIR", ""),
+];
+
 /// A database in a fresh temporary folder, shared by the servers a test spawns.
 pub struct Db {
     dir: TempDir,
@@ -91,6 +112,9 @@ fn command(db: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Command {
         .env("MCP_COORDINATOR_DB_PATH", db)
         .env("MCP_COORDINATOR_LOG", "warn")
         .stderr(Stdio::inherit());
+    for variable in OURS {
+        command.env_remove(variable);
+    }
     for (key, value) in env {
         command.env(key, value);
     }
@@ -249,6 +273,8 @@ pub struct Run {
     pub stdout: String,
     pub stderr: String,
     pub ok: bool,
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
 }
 
 impl Run {
@@ -269,12 +295,13 @@ impl Db {
             .args(args)
             .env("MCP_COORDINATOR_DB_PATH", self.path())
             .env("MCP_COORDINATOR_LOG", "warn")
-            .env_remove("MCP_COORDINATOR_SESSION")
-            .env_remove("MCP_COORDINATOR_PROJECT")
-            .env_remove("MCP_COORDINATOR_CLIENT_PID")
+            .envs(PLAIN_GIT.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for variable in OURS {
+            command.env_remove(variable);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
@@ -290,6 +317,7 @@ impl Db {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             ok: output.status.success(),
+            code: output.status.code(),
         }
     }
 
