@@ -19,7 +19,7 @@ use crate::model::Session;
 
 /// Names the session a hook or guard acts for (an id or a name).
 pub const SESSION_VAR: &str = "MCP_COORDINATOR_SESSION";
-/// Names the project, where sessions do not tell it.
+/// Names the project; it wins over what the sessions and the checkout suggest.
 pub const PROJECT_VAR: &str = "MCP_COORDINATOR_PROJECT";
 /// The name a hook registers its session under.
 pub const NAME_VAR: &str = "MCP_COORDINATOR_SESSION_NAME";
