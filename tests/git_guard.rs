@@ -37,6 +37,15 @@ fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, Stri
     (output.status.success(), text)
 }
 
+/// `git commit -q -m message` as `session` (its id or name), or as a person without one.
+fn commit(db: &Db, repo: &Path, message: &str, session: Option<&str>) -> (bool, String) {
+    let env: Vec<(&str, &str)> = session
+        .map(|id| ("MCP_COORDINATOR_SESSION", id))
+        .into_iter()
+        .collect();
+    git(db, repo, &["commit", "-q", "-m", message], &env)
+}
+
 /// A repository with one commit and the guard installed.
 fn repository(db: &Db) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary folder");
@@ -93,12 +102,7 @@ async fn a_commit_of_a_file_another_session_holds_is_refused() {
     .await;
 
     stage(&db, repo, "src/a.ts", "v2 by profile\n");
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "profile edits"],
-        &[("MCP_COORDINATOR_SESSION", &idb)],
-    );
+    let (ok, out) = commit(&db, repo, "profile edits", Some(&idb));
     assert!(!ok, "refused");
     assert!(
         out.contains("Commit refused by mcp-session-coordinator (project shop):"),
@@ -112,27 +116,17 @@ async fn a_commit_of_a_file_another_session_holds_is_refused() {
     );
     assert!(out.contains("git commit --no-verify"), "{out}");
 
-    let (ok, out) = git(&db, repo, &["commit", "-q", "-m", "a person commits"], &[]);
+    let (ok, out) = commit(&db, repo, "a person commits", None);
     assert!(
         !ok && out.contains("locked exclusively by 'auth'"),
         "a person is refused too; the project comes from the sessions in this checkout: {out}"
     );
 
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "auth's own work"],
-        &[("MCP_COORDINATOR_SESSION", "auth")],
-    );
+    let (ok, out) = commit(&db, repo, "auth's own work", Some("auth"));
     assert!(ok, "the holder commits its own file: {out}");
 
     stage(&db, repo, "src/b.ts", "v2\n");
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "b"],
-        &[("MCP_COORDINATOR_SESSION", &idb)],
-    );
+    let (ok, out) = commit(&db, repo, "b", Some(&idb));
     assert!(ok, "a reader's shared lock does not stop a commit: {out}");
 
     stage(&db, repo, "src/a.ts", "v3\n");
@@ -146,12 +140,7 @@ async fn a_commit_of_a_file_another_session_holds_is_refused() {
 
     std::fs::rename(repo.join("src/a.ts"), repo.join("src/moved.ts")).expect("move");
     assert!(git(&db, repo, &["add", "-A"], &[]).0);
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "move"],
-        &[("MCP_COORDINATOR_SESSION", &idb)],
-    );
+    let (ok, out) = commit(&db, repo, "move", Some(&idb));
     assert!(
         !ok && out.contains("src/a.ts is locked"),
         "moving a held file away: {out}"
@@ -159,12 +148,7 @@ async fn a_commit_of_a_file_another_session_holds_is_refused() {
 
     a.call("lock_release", json!({"file_path": "src/a.ts"}))
         .await;
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "move"],
-        &[("MCP_COORDINATOR_SESSION", &idb)],
-    );
+    let (ok, out) = commit(&db, repo, "move", Some(&idb));
     assert!(ok, "released: {out}");
 }
 
@@ -181,12 +165,7 @@ async fn no_commit_while_another_session_rebases() {
         )
         .await;
     stage(&db, repo, "src/b.ts", "v2\n");
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "b"],
-        &[("MCP_COORDINATOR_SESSION", &idb)],
-    );
+    let (ok, out) = commit(&db, repo, "b", Some(&idb));
     assert!(!ok);
     assert!(
         out.contains(&format!(
@@ -194,12 +173,7 @@ async fn no_commit_while_another_session_rebases() {
         )),
         "{out}"
     );
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "b"],
-        &[("MCP_COORDINATOR_SESSION", &ida)],
-    );
+    let (ok, out) = commit(&db, repo, "b", Some(&ida));
     assert!(
         ok,
         "its own rebase does not stop the rebasing session: {out}"
@@ -211,12 +185,7 @@ async fn no_commit_while_another_session_rebases() {
         json!({"intent_id": intent["intent_id"].clone()}),
     )
     .await;
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "b"],
-        &[("MCP_COORDINATOR_SESSION", &idb)],
-    );
+    let (ok, out) = commit(&db, repo, "b", Some(&idb));
     assert!(ok, "the rebase is over: {out}");
 }
 
@@ -262,7 +231,7 @@ async fn installing_keeps_a_foreign_hook_only_when_asked_and_runs_it_after() {
 
     std::fs::write(repo.join("x.txt"), "x").expect("x");
     assert!(git(&db, repo, &["add", "x.txt"], &[]).0);
-    let (ok, _) = git(&db, repo, &["commit", "-q", "-m", "x"], &[]);
+    let (ok, _) = commit(&db, repo, "x", None);
     assert!(!ok, "the kept hook still decides after the guard passed");
     assert!(repo.join("lint.out").exists(), "and it ran");
 }
@@ -337,7 +306,7 @@ async fn a_person_committing_in_a_linked_worktree_meets_the_locks_of_the_main_on
         .await;
 
     stage(&db, &worktree, "src/a.ts", "from the worktree\n");
-    let (ok, out) = git(&db, &worktree, &["commit", "-q", "-m", "side"], &[]);
+    let (ok, out) = commit(&db, &worktree, "side", None);
     assert!(!ok, "refused");
     assert!(
         out.contains("(project shop)") && out.contains("src/a.ts is locked exclusively by 'auth'"),

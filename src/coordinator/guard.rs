@@ -112,6 +112,17 @@ mod tests {
     use super::*;
     use crate::model::IntentType;
 
+    /// "me" and "other" in project app, other holding src/a.ts exclusively and src/b.ts shared.
+    fn me_and_other(h: &Harness) -> (String, String) {
+        let (me, other) = (
+            h.session("me", "app", None),
+            h.session("other", "app", None),
+        );
+        lock(h, &other, "src/a.ts", LockType::Exclusive);
+        lock(h, &other, "src/b.ts", LockType::Shared);
+        (me, other)
+    }
+
     fn lock(h: &Harness, session: &str, path: &str, lock_type: LockType) {
         let granted = h
             .coordinator
@@ -123,12 +134,7 @@ mod tests {
     #[test]
     fn an_edit_is_blocked_by_others_exclusive_and_shared_locks_only() {
         let h = Harness::new();
-        let (me, other) = (
-            h.session("me", "app", None),
-            h.session("other", "app", None),
-        );
-        lock(&h, &other, "src/a.ts", LockType::Exclusive);
-        lock(&h, &other, "src/b.ts", LockType::Shared);
+        let (me, other) = me_and_other(&h);
         lock(&h, &other, "src/c.ts", LockType::Intent);
         lock(&h, &other, "docs/", LockType::Exclusive);
         lock(&h, &me, "src/d.ts", LockType::Exclusive);
@@ -175,12 +181,7 @@ mod tests {
     #[test]
     fn a_commit_is_blocked_by_others_exclusive_locks_and_rewrites() {
         let h = Harness::new();
-        let (me, other) = (
-            h.session("me", "app", None),
-            h.session("other", "app", None),
-        );
-        lock(&h, &other, "src/a.ts", LockType::Exclusive);
-        lock(&h, &other, "src/b.ts", LockType::Shared);
+        let (me, other) = me_and_other(&h);
         let own = vec![me.clone()];
         let staged = |paths: &[&str]| {
             let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
