@@ -70,7 +70,9 @@ impl Checkout {
             {
                 // Each linked worktree records where its `.git` file is.
                 if let Ok(text) = std::fs::read_to_string(entry.path().join("gitdir")) {
-                    found.extend(Path::new(text.trim()).parent().map(real));
+                    // Absolute, or (worktree.useRelativePaths) relative to this entry.
+                    let dot_git = entry.path().join(text.trim());
+                    found.extend(dot_git.parent().map(real));
                 }
             }
         }
@@ -82,6 +84,24 @@ impl Checkout {
         }
         roots
     }
+}
+
+/// The checkout `file` belongs to (a relative `file` is taken from `cwd`), and its path inside
+/// it as written: symlinks inside the checkout are kept, as the MCP server, which never reads
+/// the filesystem, keys them. Outside any git checkout, `cwd` stands for one when the file is
+/// under it; otherwise `None`.
+pub fn locate(file: &Path, cwd: &Path) -> Option<(Checkout, String)> {
+    let file = cwd.join(file);
+    let top = file
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join(".git").exists())
+        .or_else(|| file.starts_with(cwd).then_some(cwd))?;
+    let inside = file.strip_prefix(top).ok()?;
+    Some((
+        Checkout::around(top),
+        inside.to_string_lossy().replace('\\', "/"),
+    ))
 }
 
 /// The git folder of the checkout at `root`: `.git` itself, or where a linked worktree's `.git`
@@ -177,6 +197,27 @@ mod tests {
 
         std::fs::write(meta.join("HEAD"), "0123456789abcdef\n").expect("detached");
         assert_eq!(Checkout::around(&worktree).branch, None);
+    }
+
+    #[test]
+    fn a_file_is_located_in_its_checkout_or_under_the_working_folder() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let base = real(dir.path());
+        std::fs::create_dir_all(base.join("repo/.git")).expect("repo");
+        std::fs::create_dir_all(base.join("plain")).expect("plain");
+        let (checkout, inside) =
+            locate(Path::new("src/new.ts"), &base.join("repo")).expect("in the repo");
+        assert_eq!(
+            (checkout.root, inside.as_str()),
+            (base.join("repo"), "src/new.ts")
+        );
+        let (checkout, inside) =
+            locate(&base.join("plain/a/b.ts"), &base.join("plain")).expect("under cwd");
+        assert_eq!(
+            (checkout.root, inside.as_str()),
+            (base.join("plain"), "a/b.ts")
+        );
+        assert!(locate(&base.join("elsewhere/x.ts"), &base.join("plain")).is_none());
     }
 
     #[cfg(unix)]

@@ -1,69 +1,70 @@
 //! Which AI client a process runs under, read off the process tree.
 //!
 //! An AI client (Claude Code, an editor) starts the coordinator's stdio server, runs its hooks,
-//! and runs the shell commands of its agent (`git commit`), all as its descendants. The stdio
-//! server records the client's pid on the sessions it registers; a hook or git guard walks up
-//! its own ancestors, and the sessions whose client is among them are its own: their locks do
-//! not stand in its way. Launchers between the client and us (`sh -c`, `cargo run`, `env`,
-//! `git` running a hook) are skipped, so the client is the first ancestor that is none of them.
-//! A wrapper the launcher list does not know (`npx`, a script) may stand between the client and
-//! a server; then the server's recorded "client" is the wrapper, and the hook finds its own
-//! client among the wrapper's ancestors instead.
+//! and runs the shell commands of its agent (`git commit`), all as its descendants. Each of them
+//! finds the same client: its nearest ancestor that is not a launcher (a shell, `git` running a
+//! hook, `cargo run`, a package runner such as `npx`). The stdio server records that pid on the
+//! sessions it registers, and a hook or git guard treats the sessions recorded with its own
+//! client as its own: their locks do not stand in its way.
 //!
-//! `MCP_COORDINATOR_CLIENT_PID` replaces the detection where the tree misleads (a container,
-//! a daemon in between): the pid of the client to act for, or `0` for none.
+//! Only the nearest client counts, never one further up: an AI that runs another AI (`claude -p`
+//! from its shell) must not share its sessions with it. A wrapper the launcher rules do not
+//! know (a Python script around the server) therefore becomes the recorded client; then
+//! `MCP_COORDINATOR_CLIENT_PID`, or `MCP_COORDINATOR_SESSION` for hooks, says what the tree
+//! cannot.
 //!
 //! Process ids mean something on one machine only; the SQLite store is one machine's.
 
-/// The variable that names the client explicitly.
+/// The variable that names the client explicitly: its pid, or `0` for none.
 pub const CLIENT_PID_VAR: &str = "MCP_COORDINATOR_CLIENT_PID";
 
-/// Programs that only launch another: a shell running a command, a build tool running a binary.
+/// Programs that only start another: shells (also as the interpreter of a script), `git`
+/// running a hook, build tools running a binary.
 const LAUNCHERS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", "csh", "busybox", "env", "nice",
     "nohup", "setsid", "timeout", "time", "cargo", "rustup", "git",
 ];
 
+/// Package runners that fetch a program and start it (`npx some-mcp-server`).
+const RUNNERS: &[&str] = &["npx", "npm", "pnpm", "yarn", "bunx", "uvx", "pipx"];
+
+/// What runs as pid 1 on a machine or in a container when no client does.
+const INITS: &[&str] = &[
+    "init",
+    "systemd",
+    "launchd",
+    "tini",
+    "dumb-init",
+    "catatonit",
+    "docker-init",
+    "s6-svscan",
+    "runit",
+];
+
 /// How far up the tree to look; real chains are a handful of processes deep.
 const MAX_DEPTH: usize = 64;
 
-/// The client named by [`CLIENT_PID_VAR`]: `Some(None)` for `0`, `None` when unset.
-fn named_client() -> Option<Option<u32>> {
-    let text = std::env::var(CLIENT_PID_VAR).ok()?;
-    let pid: u32 = text.trim().parse().ok()?;
-    Some((pid > 1).then_some(pid))
-}
-
-/// `pid` and its ancestors, nearest first, without the init process (pid 1).
-fn lineage(pid: u32) -> Vec<u32> {
-    let mut chain = vec![pid];
-    let mut at = pid;
-    while chain.len() < MAX_DEPTH {
-        match parent(at) {
-            Some((ppid, _)) if ppid > 1 => {
-                chain.push(ppid);
-                at = ppid;
-            }
-            _ => break,
-        }
-    }
-    chain
-}
-
-/// The AI client this process runs under: the named one, else its nearest ancestor that is not
-/// a launcher.
+/// The AI client this process runs under: the one [`CLIENT_PID_VAR`] names, else its nearest
+/// ancestor that is not a launcher (pid 1 too, when it is not an init: a client alone in a
+/// container).
 pub fn client_pid() -> Option<u32> {
-    if let Some(named) = named_client() {
-        return named;
+    if let Some(pid) = std::env::var(CLIENT_PID_VAR)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+    {
+        return (pid > 0).then_some(pid);
     }
     let mut pid = std::process::id();
     for _ in 0..MAX_DEPTH {
-        let (ppid, _) = parent(pid)?;
-        if ppid <= 1 {
+        let ppid = process(pid)?.ppid;
+        if ppid == 0 {
             return None;
         }
-        let name = parent(ppid).map(|(_, name)| name).unwrap_or_default();
-        if !LAUNCHERS.contains(&name.as_str()) {
+        let parent = process(ppid)?;
+        if ppid == 1 && INITS.contains(&parent.name.as_str()) {
+            return None;
+        }
+        if !parent.is_launcher() {
             return Some(ppid);
         }
         pid = ppid;
@@ -71,60 +72,64 @@ pub fn client_pid() -> Option<u32> {
     None
 }
 
-/// Where this process sits in the tree, to tell which sessions' clients are its own.
-#[derive(Debug, Clone)]
-pub struct Family {
-    ancestors: Vec<u32>,
-    client: Option<u32>,
+/// What the tree says about one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Process {
+    ppid: u32,
+    /// Its name as the kernel keeps it (a script's own name, not its interpreter's).
+    name: String,
+    /// The file name of the program it runs (the interpreter, for a script); empty if unknown.
+    program: String,
 }
 
-impl Family {
-    /// This process's: the named client alone, else its ancestors and its client.
-    pub fn of_this_process() -> Self {
-        match named_client() {
-            Some(named) => Self {
-                ancestors: named.into_iter().collect(),
-                client: named,
-            },
-            None => Self {
-                ancestors: lineage(std::process::id()).split_off(1),
-                client: client_pid(),
-            },
-        }
-    }
-
-    /// Whether a session recorded with client `session_client` is ours: that client is one
-    /// of our ancestors, or our client is among its ancestors (a wrapper in between).
-    pub fn owns(&self, session_client: u32) -> bool {
-        self.ancestors.contains(&session_client)
-            || self
-                .client
-                .is_some_and(|ours| lineage(session_client).contains(&ours))
+impl Process {
+    fn is_launcher(&self) -> bool {
+        let first_word = self.name.split(' ').next().unwrap_or_default();
+        LAUNCHERS.contains(&self.name.as_str())
+            || LAUNCHERS.contains(&self.program.as_str())
+            || RUNNERS.contains(&first_word)
     }
 }
 
-/// A process's parent pid and its own program name.
 #[cfg(target_os = "linux")]
-fn parent(pid: u32) -> Option<(u32, String)> {
+fn process(pid: u32) -> Option<Process> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat)
+    let (ppid, name) = parse_stat(&stat)?;
+    let program = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    Some(Process {
+        ppid,
+        name,
+        program,
+    })
 }
 
-/// A process's parent pid and its own program name, from `ps` where there is no `/proc`.
+/// From `ps` where there is no `/proc`.
 #[cfg(all(unix, not(target_os = "linux")))]
-fn parent(pid: u32) -> Option<(u32, String)> {
+fn process(pid: u32) -> Option<Process> {
     let out = std::process::Command::new("ps")
         .args(["-o", "ppid=", "-o", "comm=", "-p", &pid.to_string()])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let (ppid, comm) = text.trim().split_once(char::is_whitespace)?;
-    let name = comm.trim().rsplit('/').next().unwrap_or_default();
-    Some((ppid.trim().parse().ok()?, name.to_owned()))
+    let name = comm
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Some(Process {
+        ppid: ppid.trim().parse().ok()?,
+        program: name.clone(),
+        name,
+    })
 }
 
 #[cfg(not(unix))]
-fn parent(_pid: u32) -> Option<(u32, String)> {
+fn process(_pid: u32) -> Option<Process> {
     None
 }
 
@@ -158,22 +163,37 @@ mod tests {
         assert_eq!(parse_stat("garbage"), None);
     }
 
+    #[test]
+    fn shells_scripts_and_package_runners_are_launchers_and_clients_are_not() {
+        let named = |name: &str, program: &str| Process {
+            ppid: 2,
+            name: name.to_owned(),
+            program: program.to_owned(),
+        };
+        assert!(named("bash", "bash").is_launcher());
+        assert!(named("run-server.sh", "dash").is_launcher(), "a script");
+        assert!(named("npm exec @acme", "node").is_launcher(), "npx");
+        assert!(named("uvx", "uvx").is_launcher());
+        assert!(!named("claude", "node").is_launcher());
+        assert!(!named("code", "code").is_launcher());
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
-    fn our_family_owns_sessions_of_our_ancestors_and_of_wrappers_under_our_client() {
-        let chain = lineage(std::process::id());
-        let parent = std::os::unix::process::parent_id();
-        assert_eq!(chain.get(1), Some(&parent));
-        assert!(!chain.contains(&1));
-        let family = Family::of_this_process();
-        assert!(family.owns(parent), "a session our parent started");
-        assert!(!family.owns(std::process::id() + 1_000_000), "a stranger");
+    fn the_client_is_an_ancestor_and_no_launcher() {
+        if std::env::var_os(CLIENT_PID_VAR).is_some() {
+            return;
+        }
+        let mut chain = Vec::new();
+        let mut pid = std::process::id();
+        while let Some(p) = process(pid).filter(|p| p.ppid > 0) {
+            chain.push(p.ppid);
+            pid = p.ppid;
+        }
         if let Some(client) = client_pid() {
             assert!(chain.contains(&client));
-            let name = super::parent(client).map(|(_, n)| n).unwrap_or_default();
-            assert!(!LAUNCHERS.contains(&name.as_str()), "{name} is a launcher");
-            // A wrapper started by our client (here: this very process, a child of it).
-            assert!(family.owns(std::process::id()));
+            let launcher = process(client).is_some_and(|p| p.is_launcher());
+            assert!(!launcher, "{client} is a launcher");
         }
     }
 }

@@ -10,12 +10,13 @@ use serde_json::json;
 /// Masks what changes from run to run (session ids, relative times) and collapses column
 /// padding, whose width follows them; `assert_aligned` checks the padding on the raw output.
 fn masked(text: &str) -> String {
+    // "12s", "14m05s", "2h05m", "1m", "3d": digits and unit letters, ending in a unit.
     let is_time = |word: &str| {
-        word.ends_with('s')
-            && word.len() > 1
-            && word[..word.len() - 1]
+        word.starts_with(|c: char| c.is_ascii_digit())
+            && word.ends_with(['s', 'm', 'h', 'd'])
+            && word
                 .chars()
-                .all(|c| c.is_ascii_digit() || c == 'm' || c == 'h')
+                .all(|c| c.is_ascii_digit() || matches!(c, 's' | 'm' | 'h' | 'd'))
     };
     text.lines()
         .map(|line| {

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Db, OURS, PLAIN_GIT, Server};
+use common::{Db, NOT_INHERITED, PLAIN_GIT, Server};
 use serde_json::json;
 
 /// Runs git in `repo` as someone committing there; `env` says who (which session).
@@ -22,7 +22,7 @@ fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, Stri
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
         .env("GIT_COMMITTER_NAME", "t")
         .env("GIT_COMMITTER_EMAIL", "t@example.com");
-    for variable in OURS {
+    for variable in NOT_INHERITED {
         command.env_remove(variable);
     }
     for (key, value) in env {
@@ -312,4 +312,38 @@ async fn a_person_committing_in_a_linked_worktree_meets_the_locks_of_the_main_on
         out.contains("(project shop)") && out.contains("src/a.ts is locked exclusively by 'auth'"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn the_guard_knows_its_own_session_from_the_process_tree() {
+    // This test process is the AI client that runs `git commit`, as an agent's shell would;
+    // "auth" belongs to another client.
+    let db = Db::new();
+    let dir = repository(&db);
+    let repo = dir.path();
+    let other = db.server_of_client("525301", Some(repo)).await;
+    other.register("auth", "shop", "main").await;
+    let mine = Server::spawn_in(
+        &db.path(),
+        &[],
+        common::Lifecycle::Initialize(rmcp::model::ProtocolVersion::V_2025_06_18),
+        Some(repo),
+    )
+    .await;
+    mine.register("profile", "shop", "main").await;
+    other
+        .call("lock_acquire", json!({"file_path": "src/a.ts"}))
+        .await;
+    mine.call("lock_acquire", json!({"file_path": "src/b.ts"}))
+        .await;
+
+    stage(&db, repo, "src/b.ts", "mine\n");
+    let (ok, out) = commit(&db, repo, "my own file", None);
+    assert!(
+        ok,
+        "its own lock, found through git and the hook script: {out}"
+    );
+    stage(&db, repo, "src/a.ts", "theirs\n");
+    let (ok, out) = commit(&db, repo, "their file", None);
+    assert!(!ok && out.contains("locked exclusively by 'auth'"), "{out}");
 }

@@ -649,3 +649,169 @@ async fn a_copilot_hook_without_a_client_registers_nothing() {
     let status = db.cli(&["status", "--json"]).json();
     assert_eq!(status["sessions"], json!([]));
 }
+
+/// Writes an executable `#!/bin/sh` script at `path` that runs `body`.
+fn script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("script");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+#[tokio::test]
+async fn a_server_behind_a_wrapper_script_still_belongs_to_its_client() {
+    // This test process is the AI client; its MCP server runs through a script (as with a
+    // launcher script in a client's settings), which is not the client.
+    let db = Db::new();
+    let dir = repo();
+    let wrapper = dir.path().join("run-server.sh");
+    script(&wrapper, &format!("'{}' \"$@\"", common::BIN));
+    let server = db.server_through(&wrapper, Some(dir.path())).await;
+    server.register("mine", "shop", "main").await;
+    server
+        .call("lock_acquire", json!({"file_path": "src/a.ts"}))
+        .await;
+    let payload = json!({"session_id": "77777777-0000-0000-0000-000000000001",
+                         "cwd": dir.path(), "hook_event_name": "PreToolUse", "tool_name": "Edit",
+                         "tool_input": {"file_path": format!("{}/src/a.ts", dir.path().display())}});
+    let run = db.run(
+        &["hook", "claude-code"],
+        &[],
+        Some(dir.path()),
+        &payload.to_string(),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout, "", "its own session's lock: allowed");
+}
+
+#[tokio::test]
+async fn an_ai_run_by_another_ai_does_not_share_its_sessions() {
+    // This test process is the outer AI client, with its MCP server; an inner client (here a
+    // Python process standing for `claude -p` run from the outer one's shell) runs the hook.
+    let db = Db::new();
+    let dir = repo();
+    let outer = db.server().await;
+    outer.register("outer", "shop", "main").await;
+    outer
+        .call("lock_acquire", json!({"file_path": "src/a.ts"}))
+        .await;
+    let payload = json!({"session_id": "88888888-0000-0000-0000-000000000001",
+                         "cwd": dir.path(), "hook_event_name": "PreToolUse", "tool_name": "Edit",
+                         "tool_input": {"file_path": format!("{}/src/a.ts", dir.path().display())}});
+    let inner = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)";
+    let run = db.run(
+        &["hook", "claude-code"],
+        &[("MCP_COORDINATOR_PROJECT", "shop")],
+        Some(dir.path()),
+        &payload.to_string(),
+    );
+    assert_eq!(
+        run.stdout, "",
+        "run by the outer client itself: its own lock"
+    );
+    let mut command = std::process::Command::new("python3");
+    command
+        .args(["-c", inner, common::BIN, "hook", "claude-code"])
+        .env("MCP_COORDINATOR_DB_PATH", db.path())
+        .env("MCP_COORDINATOR_PROJECT", "shop")
+        .env_remove("MCP_COORDINATOR_CLIENT_PID")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("python3");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        payload.to_string().as_bytes(),
+    )
+    .expect("payload");
+    drop(child.stdin.take());
+    let output = child.wait_with_output().expect("inner client");
+    let answer: Value = serde_json::from_slice(&output.stdout).expect("a JSON answer");
+    assert_eq!(
+        answer["hookSpecificOutput"]["permissionDecision"], "deny",
+        "the inner client is another session: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn edits_outside_coordinated_projects_and_long_locks_are_left_alone() {
+    let db = Db::new();
+    let dir = repo();
+    let sibling = repo();
+    let root = dir.path().display().to_string();
+    let mcp = db.server_of_client("424271", Some(dir.path())).await;
+    mcp.register("feature", "shop", "main").await;
+    let long = mcp
+        .call(
+            "lock_acquire",
+            json!({"file_path": "src/long.ts", "ttl_seconds": 7200}),
+        )
+        .await;
+    let claude = Claude {
+        db: &db,
+        session_id: "99999999-0000-0000-0000-000000000001",
+        client_pid: "424271",
+        repo: dir.path(),
+    };
+    let edit = claude.edit(
+        &["--acquire"],
+        "Write",
+        &format!("{}/package.json", sibling.path().display()),
+    );
+    assert_eq!(edit.stdout, "", "a repository no session works in");
+    let home = claude.edit(&["--acquire"], "Write", "/home/me/.claude/CLAUDE.md");
+    assert_eq!(home.stdout, "");
+    assert_eq!(
+        db.cli(&["locks", "--json"]).json()["count"],
+        1,
+        "nothing locked outside the project"
+    );
+
+    let renewed = claude.edit(&["--acquire"], "Edit", &format!("{root}/src/long.ts"));
+    assert_eq!(renewed.stdout, "");
+    let check = mcp
+        .call("lock_check", json!({"file_path": "src/long.ts"}))
+        .await;
+    assert_eq!(
+        check["expires_at"], long["expires_at"],
+        "a two-hour lock is not cut to the hook's 15 minutes"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_holder_does_not_refuse_an_acquiring_edit() {
+    let db = Db::new();
+    let dir = repo();
+    let root = dir.path().display().to_string();
+    let holder = db
+        .server_with(&[
+            ("MCP_COORDINATOR_CLIENT_PID", "424281"),
+            ("MCP_SESSION_TIMEOUT_SEC", "1"),
+            ("MCP_CLEANUP_INTERVAL_SEC", "3600"),
+        ])
+        .await;
+    holder.register("sleepy", "shop", "main").await;
+    holder
+        .call("lock_acquire", json!({"file_path": "src/a.ts"}))
+        .await;
+    holder.signal("STOP");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let run = db.run(
+        &["hook", "claude-code", "--acquire", "--session-timeout", "1"],
+        &[
+            ("MCP_COORDINATOR_CLIENT_PID", "424282"),
+            ("MCP_COORDINATOR_PROJECT", "shop"),
+        ],
+        Some(dir.path()),
+        &json!({"session_id": "aaaaaaaa-0000", "cwd": root, "hook_event_name": "PreToolUse",
+                "tool_name": "Edit", "tool_input": {"file_path": format!("{root}/src/a.ts")}})
+        .to_string(),
+    );
+    holder.signal("CONT");
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        run.stdout, "",
+        "allowed; its lock is not swept yet, so none is taken"
+    );
+}

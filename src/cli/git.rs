@@ -62,6 +62,10 @@ pub fn pre_commit(settings: &Settings) -> Result<(String, bool), CliError> {
     };
     let checkout = Checkout::around(Path::new(&root));
     let me = workspace::identify(&coordinator, &checkout, None)?;
+    // No variable names a project and no session works in this repository.
+    if me.guessed {
+        return Ok((String::new(), true));
+    }
     let check = coordinator.commit_blockers(&me.project, &me.own_ids(), &staged)?;
     if check.is_clear() {
         return Ok((String::new(), true));
@@ -157,8 +161,6 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
                 local.display()
             )));
         }
-        std::fs::rename(&hook, &local)
-            .map_err(CliError::io(format!("cannot move {}", hook.display())))?;
         kept = format!(" Your previous hook runs after it, as {}.", local.display());
     }
     let exe = std::env::current_exe().map_err(CliError::io("cannot find this program's path"))?;
@@ -169,8 +171,9 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
          # Refuses a commit of files another live AI session holds exclusively, or one made\n\
          # while another session of the project rebases or merges. Skip it: git commit --no-verify\n\
          exe={exe}\n\
+         db={db}\n\
          if [ -x \"$exe\" ]; then\n\
-         \x20   MCP_COORDINATOR_DB_PATH=\"${{MCP_COORDINATOR_DB_PATH:-{db}}}\" \"$exe\" guard pre-commit\n\
+         \x20   MCP_COORDINATOR_DB_PATH=\"${{MCP_COORDINATOR_DB_PATH:-$db}}\" \"$exe\" guard pre-commit\n\
          \x20   status=$?\n\
          \x20   [ \"$status\" -eq {REFUSED} ] && exit 1\n\
          \x20   [ \"$status\" -ne 0 ] && echo \"mcp-session-coordinator: could not check this commit (exit $status); committing anyway\" >&2\n\
@@ -179,12 +182,20 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
          fi\n\
          local_hook=\"$(dirname \"$0\")/pre-commit.local\"\n\
          if [ -x \"$local_hook\" ]; then exec \"$local_hook\" \"$@\"; fi\n",
-        db = shell_quote_inner(&db.display().to_string()),
         exe = shell_quote(&exe.display().to_string()),
+        db = shell_quote(&db.display().to_string()),
     );
-    std::fs::write(&hook, script)
+    // Written aside first, so a failure leaves the previous hook where it was.
+    let fresh = hooks.join("pre-commit.new");
+    std::fs::write(&fresh, script)
+        .map_err(CliError::io(format!("cannot write {}", fresh.display())))?;
+    make_executable(&fresh)?;
+    if foreign {
+        std::fs::rename(&hook, &local)
+            .map_err(CliError::io(format!("cannot move {}", hook.display())))?;
+    }
+    std::fs::rename(&fresh, &hook)
         .map_err(CliError::io(format!("cannot write {}", hook.display())))?;
-    make_executable(&hook)?;
     Ok(format!(
         "Installed the pre-commit guard at {} (it runs {} on {}).{kept} \
          `git commit --no-verify` skips it.\n",
@@ -197,16 +208,6 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
 /// `text` as one single-quoted shell word.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// `text` safe inside double quotes.
-fn shell_quote_inner(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| match c {
-            '"' | '\\' | '$' | '`' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect()
 }
 
 #[cfg(unix)]
@@ -230,9 +231,5 @@ mod tests {
     fn paths_are_quoted_for_the_shell() {
         assert_eq!(shell_quote("/opt/my tools/x"), "'/opt/my tools/x'");
         assert_eq!(shell_quote("/it's"), r"'/it'\''s'");
-        assert_eq!(
-            shell_quote_inner(r#"/a "b" $HOME\"#),
-            r#"/a \"b\" \$HOME\\"#
-        );
     }
 }

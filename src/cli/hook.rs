@@ -18,13 +18,14 @@
 //! non-zero, which both clients report without blocking the edit: coordination must not stop
 //! people from working when it is itself broken.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::table::{clock, countdown};
 use super::workspace::{self, GROUP_VAR, Me, NAME_VAR};
-use std::path::{Path, PathBuf};
-
 use super::{CliError, HookArgs};
 use crate::checkout::{self, Checkout};
 use crate::clients;
@@ -227,7 +228,7 @@ pub fn run(
     };
     let reply = match &incoming.event {
         Event::Start => hook.session_start(&Checkout::around(&cwd))?,
-        Event::Edit(file) => hook.edit(&cwd.join(file))?,
+        Event::Edit(file) => hook.edit(Path::new(file), &cwd)?,
         Event::Alive => hook.heartbeat(&Checkout::around(&cwd))?,
         Event::End => hook.session_end(&Checkout::around(&cwd))?,
         Event::Other => Reply::Nothing,
@@ -247,13 +248,6 @@ struct Hook<'a> {
 impl Hook<'_> {
     fn me(&self, checkout: &Checkout) -> Result<Me, CliError> {
         workspace::identify(self.coordinator, checkout, self.client_ref.as_deref())
-    }
-
-    /// The session this hook registered for the client's session, if it is alive.
-    fn hook_session<'m>(&self, me: &'m Me) -> Option<&'m Session> {
-        me.own
-            .iter()
-            .find(|s| s.client_ref.is_some() && s.client_ref == self.client_ref)
     }
 
     fn session_start(&self, checkout: &Checkout) -> Result<Reply, CliError> {
@@ -327,7 +321,7 @@ impl Hook<'_> {
     /// Keeps the hook's session alive between replies, for up to one session timeout.
     fn heartbeat(&self, checkout: &Checkout) -> Result<Reply, CliError> {
         let me = self.me(checkout)?;
-        if let Some(session) = self.hook_session(&me) {
+        if let Some(session) = me.hook.as_ref() {
             self.coordinator.heartbeat(&session.session_id)?;
         }
         Ok(Reply::Nothing)
@@ -335,23 +329,26 @@ impl Hook<'_> {
 
     fn session_end(&self, checkout: &Checkout) -> Result<Reply, CliError> {
         let me = self.me(checkout)?;
-        if let Some(session) = self.hook_session(&me) {
+        if let Some(session) = me.hook.as_ref() {
             self.coordinator.deregister(&session.session_id)?;
         }
         Ok(Reply::Nothing)
     }
 
-    fn edit(&self, file: &Path) -> Result<Reply, CliError> {
-        // Keys are relative to the checkout around the file itself, as the file really is:
-        // the session may have `cd`-ed elsewhere, and a symlink must not hide a lock.
-        let file = checkout::real(file);
-        let checkout = Checkout::around(file.parent().unwrap_or(&file));
-        let Ok(key) = paths::normalize(&file.display().to_string(), Some(&checkout.root_text()))
-        else {
+    fn edit(&self, file: &Path, cwd: &Path) -> Result<Reply, CliError> {
+        // Keys are relative to the checkout around the file itself (the session may have
+        // `cd`-ed elsewhere); a file outside any coordinated project is no one's business.
+        let Some((checkout, inside)) = checkout::locate(file, cwd) else {
+            return Ok(Reply::Nothing);
+        };
+        let Ok(key) = paths::normalize(&inside, None) else {
             return Ok(Reply::Nothing);
         };
         let me = self.me(&checkout)?;
-        if let Some(session) = self.hook_session(&me) {
+        if me.guessed {
+            return Ok(Reply::Nothing);
+        }
+        if let Some(session) = &me.hook {
             self.coordinator.heartbeat(&session.session_id)?;
         }
         let check = self
@@ -369,12 +366,22 @@ impl Hook<'_> {
         if !self.args.acquire || covered {
             return Ok(Reply::Nothing);
         }
-        // Renew (or upgrade) as the session holding this very key, else act as the AI.
+        let now = self.coordinator.now();
+        let ttl = Duration::from_secs(self.args.ttl);
+        // Renew (or upgrade) as the session holding this very key, unless that would shorten
+        // a longer lock it took itself; else act as the AI.
         let holder = check.own.iter().find(|l| l.file_path == key);
-        let acting = match (holder, me.acting()) {
-            (Some(lock), _) => lock.session_id.clone(),
-            (None, Some(session)) => session.session_id.clone(),
-            (None, None) => match self.register(&me, &checkout)? {
+        let acting = match (holder, me.acting(), &me.hook) {
+            (Some(lock), _, _)
+                if lock.lock_type == LockType::Exclusive && lock.expires_at >= now.plus(ttl) =>
+            {
+                return Ok(Reply::Nothing);
+            }
+            (Some(lock), _, _) => lock.session_id.clone(),
+            (None, Some(session), _) => session.session_id.clone(),
+            // The hook's session works in another project: moving it would drop its locks.
+            (None, None, Some(_)) => return Ok(Reply::Nothing),
+            (None, None, None) => match self.register(&me, &checkout)? {
                 Some(session) => session.session_id,
                 None => return Ok(Reply::Nothing),
             },
@@ -383,16 +390,11 @@ impl Hook<'_> {
             ttl_seconds: Some(self.args.ttl),
             ..LockRequest::new(&acting, &key, LockType::Exclusive)
         })?;
-        if !outcome.granted {
-            let reason = outcome
-                .reason
-                .unwrap_or_else(|| format!("{key} could not be locked for this session"));
-            return Ok(Reply::Deny(reason));
-        }
-        if outcome.renewed {
+        // Not granted although no live session holds it: a silent holder not swept yet, or a
+        // request queued first. Only live holders refuse an edit (invariant 16).
+        if !outcome.granted || outcome.renewed {
             return Ok(Reply::Nothing);
         }
-        let now = self.coordinator.now();
         Ok(Reply::Locked(
             match (outcome.expires_at, outcome.fencing_token) {
                 (Some(expires), Some(token)) => format!(

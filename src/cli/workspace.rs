@@ -3,17 +3,18 @@
 //!
 //! Their own sessions, whose locks never stand in their way, are:
 //! - the one `MCP_COORDINATOR_SESSION` names (an id, or a name), when set;
-//! - those whose client process is this process's own AI client ([`Family`]): the client
+//! - those whose client process is this process's own AI client ([`clients`]): the client
 //!   running this hook or this `git commit` also started those sessions' servers;
 //! - the one a hook registered for the client's own session id (`client_ref`).
 //!
-//! Their project is `MCP_COORDINATOR_PROJECT` when set, else that of their own sessions (those
-//! working in this checkout first), else that of the live sessions working in any worktree of
-//! this repository, else the checkout's folder name.
+//! Their project is `MCP_COORDINATOR_PROJECT` when set, else that of their own sessions working
+//! in this checkout (or the named one), else that of the live sessions working in any worktree
+//! of this repository, else a guess from the checkout's folder name, where nothing is
+//! coordinated.
 
 use super::CliError;
 use crate::checkout::Checkout;
-use crate::clients::Family;
+use crate::clients;
 use crate::coordinator::Coordinator;
 use crate::model::Session;
 
@@ -37,11 +38,16 @@ pub fn var(name: &str) -> Option<String> {
 /// Who is asking: the sessions that count as the caller's own, and the project.
 #[derive(Debug, Clone)]
 pub struct Me {
-    /// The session `MCP_COORDINATOR_SESSION` names, when set.
+    /// The session `MCP_COORDINATOR_SESSION` names, when set (and of this project).
     pub named: Option<Session>,
     /// Every own session of the project, the named one included.
     pub own: Vec<Session>,
+    /// The session a hook registered for the client's session, whatever its project.
+    pub hook: Option<Session>,
     pub project: String,
+    /// True when nothing but the folder's name suggested the project: no variable, and no
+    /// session works in this checkout. Nothing there is coordinated.
+    pub guessed: bool,
 }
 
 impl Me {
@@ -67,15 +73,19 @@ pub fn identify(
     client_ref: Option<&str>,
 ) -> Result<Me, CliError> {
     let project_var = var(PROJECT_VAR);
-    let family = Family::of_this_process();
+    let client = clients::client_pid();
     let mut own: Vec<Session> = coordinator
         .client_sessions()?
         .into_iter()
         .filter(|s| {
             (client_ref.is_some() && s.client_ref.as_deref() == client_ref)
-                || s.client_pid.is_some_and(|pid| family.owns(pid))
+                || (client.is_some() && s.client_pid == client)
         })
         .collect();
+    let hook = own
+        .iter()
+        .find(|s| client_ref.is_some() && s.client_ref.as_deref() == client_ref)
+        .cloned();
     let named = match var(SESSION_VAR) {
         Some(wanted) => Some(
             coordinator
@@ -98,21 +108,16 @@ pub fn identify(
             .as_deref()
             .is_some_and(|wd| roots.iter().any(|root| within(wd, root)))
     };
-    let project = match project_var {
-        Some(project) => project,
-        None => match own
-            .iter()
-            .rev()
-            .find(works_here)
-            .or(named.as_ref())
-            .or(own.last())
-        {
-            Some(session) => session.project.clone(),
-            None => coordinator
-                .projects_in(&roots)?
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| checkout.folder_name()),
+    // An own session elsewhere says nothing about this checkout: a file in a sibling
+    // repository belongs to that repository's project, not to the AI's.
+    let (project, guessed) = match project_var {
+        Some(project) => (project, false),
+        None => match own.iter().rev().find(works_here).or(named.as_ref()) {
+            Some(session) => (session.project.clone(), false),
+            None => match coordinator.projects_in(&roots)?.into_iter().next() {
+                Some(project) => (project, false),
+                None => (checkout.folder_name(), true),
+            },
         },
     };
     // Sessions of another project share nothing with this one.
@@ -120,7 +125,9 @@ pub fn identify(
     Ok(Me {
         named: named.filter(|s| s.project == project),
         own,
+        hook,
         project,
+        guessed,
     })
 }
 

@@ -32,8 +32,12 @@ pub fn soak() -> usize {
         .unwrap_or(1)
 }
 
-/// Variables of ours a developer may have set, which tests must not inherit.
-pub const OURS: &[&str] = &[
+/// Variables a developer (or an outer git hook) may have set, which tests must not inherit.
+pub const NOT_INHERITED: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
     "MCP_COORDINATOR_SESSION",
     "MCP_COORDINATOR_PROJECT",
     "MCP_COORDINATOR_CLIENT_PID",
@@ -107,12 +111,16 @@ pub struct Server<H: ClientHandler = ClientConfig> {
 
 /// What `Server::spawn` sets up unless a test overrides it.
 fn command(db: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Command {
-    let mut command = Command::new(BIN);
+    command_for(Path::new(BIN), db, env, cwd)
+}
+
+fn command_for(program: &Path, db: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Command {
+    let mut command = Command::new(program);
     command
         .env("MCP_COORDINATOR_DB_PATH", db)
         .env("MCP_COORDINATOR_LOG", "warn")
         .stderr(Stdio::inherit());
-    for variable in OURS {
+    for variable in NOT_INHERITED {
         command.env_remove(variable);
     }
     for (key, value) in env {
@@ -135,15 +143,21 @@ impl Server {
         lifecycle: Lifecycle,
         cwd: Option<&Path>,
     ) -> Self {
-        let mut config = ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("integration-test", "1"),
-        );
-        if let Lifecycle::Initialize(version) = &lifecycle {
-            config.protocol_version = version.clone();
-        }
+        let config = client_config(&lifecycle);
         Server::connect(command(db, env, cwd), config, lifecycle).await
     }
+}
+
+/// The test client's side of the handshake.
+fn client_config(lifecycle: &Lifecycle) -> ClientConfig {
+    let mut config = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("integration-test", "1"),
+    );
+    if let Lifecycle::Initialize(version) = lifecycle {
+        config.protocol_version = version.clone();
+    }
+    config
 }
 
 impl<H: ClientHandler> Server<H> {
@@ -299,7 +313,7 @@ impl Db {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for variable in OURS {
+        for variable in NOT_INHERITED {
             command.env_remove(variable);
         }
         for (key, value) in env {
@@ -326,6 +340,18 @@ impl Db {
         let run = self.run(args, &[], None, "");
         assert!(run.ok, "{args:?} failed: {}{}", run.stdout, run.stderr);
         run
+    }
+
+    /// A server on this database started through `program` (a wrapper script that runs the
+    /// binary), working in `cwd`.
+    pub async fn server_through(&self, program: &Path, cwd: Option<&Path>) -> Server {
+        let version = ProtocolVersion::V_2025_06_18;
+        Server::connect(
+            command_for(program, &self.path(), &[], cwd),
+            client_config(&Lifecycle::Initialize(version.clone())),
+            Lifecycle::Initialize(version),
+        )
+        .await
     }
 
     /// A server on this database whose client process is `client_pid` (as if a separate AI
