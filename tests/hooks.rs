@@ -98,6 +98,13 @@ fn assert_documented(answer: &Value, event: &str) {
     }
 }
 
+/// Claude Code's PreToolUse event for an Edit of `file` (relative to `repo`), from `session`.
+fn edit_event(session: &str, repo: &Path, file: &str) -> String {
+    json!({"session_id": session, "cwd": repo, "hook_event_name": "PreToolUse",
+           "tool_name": "Edit", "tool_input": {"file_path": repo.join(file)}})
+    .to_string()
+}
+
 fn denial(run: &Run) -> String {
     let answer = run.json();
     assert_documented(&answer, "PreToolUse");
@@ -392,19 +399,12 @@ async fn the_ai_client_is_found_from_the_process_tree() {
     server
         .call("lock_acquire", json!({"file_path": "src/a.ts"}))
         .await;
-    let payload = json!({
-        "session_id": "33333333-0000-0000-0000-000000000001",
-        "cwd": dir.path(),
-        "hook_event_name": "PreToolUse",
-        "tool_name": "Edit",
-        "tool_input": {"file_path": format!("{}/src/a.ts", dir.path().display())},
-    });
-    let run = db.run(
-        &["hook", "claude-code"],
-        &[],
-        Some(dir.path()),
-        &payload.to_string(),
+    let payload = edit_event(
+        "33333333-0000-0000-0000-000000000001",
+        dir.path(),
+        "src/a.ts",
     );
+    let run = db.run(&["hook", "claude-code"], &[], Some(dir.path()), &payload);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(run.stdout, "", "its own session's lock: allowed");
 
@@ -415,7 +415,7 @@ async fn the_ai_client_is_found_from_the_process_tree() {
             ("MCP_COORDINATOR_PROJECT", "shop"),
         ],
         Some(dir.path()),
-        &payload.to_string(),
+        &payload,
     );
     assert!(denial(&stranger).contains("locked exclusively by 'mine'"));
 }
@@ -441,9 +441,7 @@ async fn a_broken_input_fails_open_with_a_reason() {
         &["hook", "claude-code"],
         &[("MCP_COORDINATOR_SESSION", "nobody")],
         Some(dir.path()),
-        &json!({"hook_event_name": "PreToolUse", "tool_name": "Edit",
-                "tool_input": {"file_path": format!("{}/a.ts", dir.path().display())}})
-        .to_string(),
+        &edit_event("bbbbbbbb-0000", dir.path(), "a.ts"),
     );
     assert_eq!(named.code, Some(1));
     assert!(
@@ -673,15 +671,12 @@ async fn a_server_behind_a_wrapper_script_still_belongs_to_its_client() {
     server
         .call("lock_acquire", json!({"file_path": "src/a.ts"}))
         .await;
-    let payload = json!({"session_id": "77777777-0000-0000-0000-000000000001",
-                         "cwd": dir.path(), "hook_event_name": "PreToolUse", "tool_name": "Edit",
-                         "tool_input": {"file_path": format!("{}/src/a.ts", dir.path().display())}});
-    let run = db.run(
-        &["hook", "claude-code"],
-        &[],
-        Some(dir.path()),
-        &payload.to_string(),
+    let payload = edit_event(
+        "77777777-0000-0000-0000-000000000001",
+        dir.path(),
+        "src/a.ts",
     );
+    let run = db.run(&["hook", "claude-code"], &[], Some(dir.path()), &payload);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(run.stdout, "", "its own session's lock: allowed");
 }
@@ -697,15 +692,17 @@ async fn an_ai_run_by_another_ai_does_not_share_its_sessions() {
     outer
         .call("lock_acquire", json!({"file_path": "src/a.ts"}))
         .await;
-    let payload = json!({"session_id": "88888888-0000-0000-0000-000000000001",
-                         "cwd": dir.path(), "hook_event_name": "PreToolUse", "tool_name": "Edit",
-                         "tool_input": {"file_path": format!("{}/src/a.ts", dir.path().display())}});
+    let payload = edit_event(
+        "88888888-0000-0000-0000-000000000001",
+        dir.path(),
+        "src/a.ts",
+    );
     let inner = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)";
     let run = db.run(
         &["hook", "claude-code"],
         &[("MCP_COORDINATOR_PROJECT", "shop")],
         Some(dir.path()),
-        &payload.to_string(),
+        &payload,
     );
     assert_eq!(
         run.stdout, "",
@@ -720,11 +717,8 @@ async fn an_ai_run_by_another_ai_does_not_share_its_sessions() {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped());
     let mut child = command.spawn().expect("python3");
-    std::io::Write::write_all(
-        child.stdin.as_mut().expect("stdin"),
-        payload.to_string().as_bytes(),
-    )
-    .expect("payload");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), payload.as_bytes())
+        .expect("payload");
     drop(child.stdin.take());
     let output = child.wait_with_output().expect("inner client");
     let answer: Value = serde_json::from_slice(&output.stdout).expect("a JSON answer");
@@ -783,7 +777,6 @@ async fn edits_outside_coordinated_projects_and_long_locks_are_left_alone() {
 async fn a_silent_holder_does_not_refuse_an_acquiring_edit() {
     let db = Db::new();
     let dir = repo();
-    let root = dir.path().display().to_string();
     let holder = db
         .server_with(&[
             ("MCP_COORDINATOR_CLIENT_PID", "424281"),
@@ -804,9 +797,7 @@ async fn a_silent_holder_does_not_refuse_an_acquiring_edit() {
             ("MCP_COORDINATOR_PROJECT", "shop"),
         ],
         Some(dir.path()),
-        &json!({"session_id": "aaaaaaaa-0000", "cwd": root, "hook_event_name": "PreToolUse",
-                "tool_name": "Edit", "tool_input": {"file_path": format!("{root}/src/a.ts")}})
-        .to_string(),
+        &edit_event("aaaaaaaa-0000", dir.path(), "src/a.ts"),
     );
     holder.signal("CONT");
     assert!(run.ok, "{}", run.stderr);

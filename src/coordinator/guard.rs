@@ -9,9 +9,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Coordinator, path_key, required_label};
+use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::model::{Intent, Lock, LockType};
-use crate::store::Overlap;
+use crate::store::{Overlap, ReadTx};
 
 /// What stands on an edit.
 #[derive(Debug, Clone, Default)]
@@ -52,9 +53,7 @@ impl Coordinator {
                 if own.contains(&lock.session_id) {
                     check.own.push(lock);
                 } else if LockType::Exclusive.is_blocked_by(lock.lock_type)
-                    && tx
-                        .session(&lock.session_id)?
-                        .is_some_and(|s| s.last_heartbeat >= alive_since)
+                    && holder_alive(tx, &lock, alive_since)?
                 {
                     check.blockers.push(lock);
                 }
@@ -86,11 +85,7 @@ impl Coordinator {
                     let counts = lock.lock_type == LockType::Exclusive
                         && !own.contains(&lock.session_id)
                         && !check.locked.iter().any(|l| l.lock_id == lock.lock_id);
-                    if counts
-                        && tx
-                            .session(&lock.session_id)?
-                            .is_some_and(|s| s.last_heartbeat >= alive_since)
-                    {
+                    if counts && holder_alive(tx, &lock, alive_since)? {
                         check.locked.push(lock);
                     }
                 }
@@ -103,6 +98,13 @@ impl Coordinator {
             Ok(check)
         })
     }
+}
+
+/// Whether the session holding `lock` has been heard from since `alive_since`.
+fn holder_alive(tx: &ReadTx<'_>, lock: &Lock, alive_since: Timestamp) -> Result<bool> {
+    Ok(tx
+        .session(&lock.session_id)?
+        .is_some_and(|s| s.last_heartbeat >= alive_since))
 }
 
 #[cfg(test)]

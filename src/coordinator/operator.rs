@@ -17,6 +17,9 @@ use crate::model::{Channel, Intent, Lock, Message, Priority, Session, SessionAct
 use crate::patterns;
 use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreHealth};
 
+/// "Heard from since ever": a liveness cutoff that keeps stale sessions, which people see.
+const EVER: Timestamp = Timestamp::from_millis(i64::MIN);
+
 /// Most rows of each kind an overview shows.
 const OVERVIEW_LIMIT: usize = 1_000;
 
@@ -86,7 +89,7 @@ impl Coordinator {
                         project,
                         branch: None,
                         group: None,
-                        alive_since: Timestamp::from_millis(i64::MIN),
+                        alive_since: EVER,
                     },
                     now,
                 )?
@@ -236,11 +239,7 @@ impl Coordinator {
                 return Ok(wanted.clone());
             }
             // Stale sessions too: ending a stuck one is what this is for.
-            let named = tx.named(
-                &wanted,
-                project.as_deref(),
-                Timestamp::from_millis(i64::MIN),
-            )?;
+            let named = tx.named(&wanted, project.as_deref(), EVER)?;
             Ok(only_one(named, &wanted)?.session_id)
         })?;
         self.deregister(&id)
@@ -270,7 +269,7 @@ impl Coordinator {
                     project: None,
                     branch: None,
                     group: None,
-                    alive_since: Timestamp::from_millis(i64::MIN),
+                    alive_since: EVER,
                 },
                 now,
             )?;

@@ -115,17 +115,27 @@ fn command(db: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Command {
 }
 
 fn command_for(program: &Path, db: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Command {
-    let mut command = Command::new(program);
+    let mut command = Command::from(prepared(program, db, env, cwd));
+    command.stderr(Stdio::inherit());
+    command
+}
+
+/// `program` on database `db`, with `env` over an environment cleared of what a test must
+/// not inherit, in `cwd`.
+fn prepared(
+    program: &Path,
+    db: &Path,
+    env: &[(&str, &str)],
+    cwd: Option<&Path>,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
     command
         .env("MCP_COORDINATOR_DB_PATH", db)
-        .env("MCP_COORDINATOR_LOG", "warn")
-        .stderr(Stdio::inherit());
+        .env("MCP_COORDINATOR_LOG", "warn");
     for variable in NOT_INHERITED {
         command.env_remove(variable);
     }
-    for (key, value) in env {
-        command.env(key, value);
-    }
+    command.envs(env.iter().copied());
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
     }
@@ -304,24 +314,13 @@ impl Db {
     /// `stdin` as its input.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>, stdin: &str) -> Run {
         use std::io::Write;
-        let mut command = std::process::Command::new(BIN);
+        let env: Vec<(&str, &str)> = PLAIN_GIT.iter().chain(env).copied().collect();
+        let mut command = prepared(Path::new(BIN), &self.path(), &env, cwd);
         command
             .args(args)
-            .env("MCP_COORDINATOR_DB_PATH", self.path())
-            .env("MCP_COORDINATOR_LOG", "warn")
-            .envs(PLAIN_GIT.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for variable in NOT_INHERITED {
-            command.env_remove(variable);
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        if let Some(cwd) = cwd {
-            command.current_dir(cwd);
-        }
         let mut child = command.spawn().expect("spawn the binary");
         if let Some(mut input) = child.stdin.take() {
             input.write_all(stdin.as_bytes()).expect("write stdin");
