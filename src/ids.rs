@@ -23,6 +23,24 @@ pub fn new_session_id() -> Result<String, getrandom::Error> {
     Ok(id)
 }
 
+/// A session's secret: 256 random bits, in hex. Only its [`token_hash`] is stored.
+pub fn new_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex(&bytes))
+}
+
+/// What the database keeps of a token: its SHA-256, so a copy of the database lends nobody
+/// the sessions' credentials.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 macro_rules! numeric_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $example:literal) => {
         $(#[$doc])*

@@ -6,13 +6,14 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::conflicts::{Conflict, Planned};
+use super::events::{self, EventKind};
 use super::{
     Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, limit, optional_label, optional_text, path_key,
     scope,
 };
 use crate::error::{Error, Result};
 use crate::ids::IntentId;
-use crate::model::{Intent, IntentStatus, IntentType, Session};
+use crate::model::{Intent, IntentStatus, IntentType, Session, Severity};
 use crate::paths;
 use crate::store::{IntentFilter, NewIntent, WriteTx};
 
@@ -132,6 +133,30 @@ impl Coordinator {
                 target: target.as_deref(),
             };
             let report = self.conflicts(tx, &me, &planned, now)?;
+            for conflict in report
+                .conflicts
+                .iter()
+                .filter(|c| c.severity == Severity::High)
+            {
+                events::record(
+                    tx,
+                    EventKind::Conflict,
+                    &me.project,
+                    &format!("{intent_id}\u{1f}{}", conflict.session_id),
+                    &format!(
+                        "'{}' announced {intent_type}, which conflicts with '{}': {}",
+                        me.name, conflict.session_name, conflict.description
+                    ),
+                    serde_json::json!({
+                        "intent_id": intent_id,
+                        "session_id": me.session_id,
+                        "name": me.name,
+                        "intent_type": intent_type,
+                        "conflict": conflict,
+                    }),
+                    now,
+                )?;
+            }
             Ok(Announced {
                 intent_id,
                 status: IntentStatus::Announced,

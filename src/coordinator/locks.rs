@@ -13,6 +13,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::events::{self, EventKind};
 use super::{Coordinator, limit, optional_label, path_key, root_for, scope};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -366,13 +367,9 @@ impl Coordinator {
             };
 
             if !request.queue && wait.is_none() {
-                return Ok(refusal(
-                    &path,
-                    request.lock_type,
-                    blocked,
-                    others.len(),
-                    None,
-                ));
+                let outcome = refusal(&path, request.lock_type, blocked, others.len(), None);
+                contention(tx, &me, request.lock_type, &outcome, now)?;
+                return Ok(outcome);
             }
             let id = tx.put_waiter(&NewWaiter {
                 project: &me.project,
@@ -388,13 +385,15 @@ impl Coordinator {
                 now,
             })?;
             let position = earlier.iter().filter(|w| w.id < id).count() + 1;
-            Ok(refusal(
+            let outcome = refusal(
                 &path,
                 request.lock_type,
                 blocked,
                 others.len(),
                 Some(position),
-            ))
+            );
+            contention(tx, &me, request.lock_type, &outcome, now)?;
+            Ok(outcome)
         })?;
         self.wake(&wakes);
         Ok(outcome)
@@ -743,6 +742,45 @@ fn article(lock_type: LockType) -> &'static str {
 }
 
 /// The answer when `wanted` is not granted now: queued at `position`, or denied.
+/// Records a refused or queued request as an event for people watching the project.
+fn contention(
+    tx: &WriteTx<'_>,
+    me: &Session,
+    wanted: LockType,
+    outcome: &LockOutcome,
+    now: Timestamp,
+) -> Result<()> {
+    let holder = outcome.holder_name.as_deref().unwrap_or("another session");
+    let text = format!(
+        "'{}' wants {} lock on {}, held by '{holder}'{}",
+        me.name,
+        article(wanted),
+        outcome.file_path,
+        if outcome.queued {
+            "; queued"
+        } else {
+            "; refused"
+        }
+    );
+    events::record(
+        tx,
+        EventKind::LockContention,
+        &me.project,
+        &format!("{}\u{1f}{}", me.session_id, outcome.file_path),
+        &text,
+        serde_json::json!({
+            "file_path": outcome.file_path,
+            "requested_by": {"session_id": me.session_id, "name": me.name},
+            "lock_type": wanted,
+            "held_by": {"session_id": outcome.held_by, "name": outcome.holder_name},
+            "queued": outcome.queued,
+            "queue_position": outcome.queue_position,
+        }),
+        now,
+    )?;
+    Ok(())
+}
+
 pub(super) fn refusal(
     path: &str,
     wanted: LockType,

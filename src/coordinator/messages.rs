@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::events::{self, EventKind};
 use super::{Coordinator, MAX_MESSAGE_CHARS, limit, optional_label, required_label, required_text};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -135,6 +136,27 @@ impl Coordinator {
             })?;
             for recipient in &recipients {
                 tx.deliver(message_id, &recipient.session_id)?;
+            }
+            if message.priority == Priority::Urgent || message.channel == Channel::Alerts {
+                events::record(
+                    tx,
+                    EventKind::UrgentMessage,
+                    &project,
+                    &message_id.to_string(),
+                    &format!(
+                        "{} ({} on {}): {content}",
+                        from_name, message.priority, message.channel
+                    ),
+                    serde_json::json!({
+                        "message_id": message_id,
+                        "from_name": from_name,
+                        "from_session": sender,
+                        "channel": message.channel,
+                        "priority": message.priority,
+                        "recipients": recipients.len(),
+                    }),
+                    now,
+                )?;
             }
             let wakes: Vec<String> = recipients.iter().filter_map(|s| s.wake.clone()).collect();
             let sent = Sent {

@@ -10,6 +10,7 @@
 
 mod conflicts;
 mod context;
+mod events;
 mod guard;
 mod intents;
 mod locks;
@@ -26,6 +27,7 @@ use serde::Serialize;
 
 pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
+pub use events::{Delivery, Due, EventKind};
 pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
@@ -172,6 +174,26 @@ impl Coordinator {
                     .delete_finished_intents(now.minus(FINISHED_INTENT_RETENTION))?,
             };
             tx.delete_lock_events(now.minus(LOCK_EVENT_RETENTION))?;
+            tx.prune_events(now.minus(events::EVENT_RETENTION))?;
+            for session in &report.stale_sessions {
+                events::record(
+                    tx,
+                    EventKind::StaleSession,
+                    &session.project,
+                    &session.session_id,
+                    &format!(
+                        "Session '{}' went silent for over {}s and was removed; its locks and intents were released",
+                        session.name,
+                        self.session_timeout.as_secs()
+                    ),
+                    serde_json::json!({
+                        "session_id": session.session_id,
+                        "name": session.name,
+                        "last_heartbeat": session.last_heartbeat,
+                    }),
+                    now,
+                )?;
+            }
             let wakes = self.promote_everywhere(tx, now)?;
             Ok::<_, Error>((report, wakes))
         })?;

@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::events::{self, EventKind};
 use super::locks::{blocker, grant, granted, refusal, rule, waiting};
 use super::{Coordinator, path_key};
 use crate::clock::Timestamp;
@@ -127,6 +128,25 @@ impl Coordinator {
                 now,
             )
         })?;
+        events::record(
+            tx,
+            EventKind::LockGranted,
+            &session.project,
+            &format!("{}\u{1f}{token}", session.session_id),
+            &format!(
+                "'{}' was granted the {} lock on {} it queued for",
+                session.name, entry.lock_type, entry.file_path
+            ),
+            serde_json::json!({
+                "file_path": entry.file_path,
+                "session_id": session.session_id,
+                "name": session.name,
+                "lock_type": entry.lock_type,
+                "fencing_token": token,
+                "expires_at": expires_at,
+            }),
+            now,
+        )?;
         if unattended {
             let content = format!(
                 "Your queued {} lock on {} was granted (fencing_token {token}, expires at \

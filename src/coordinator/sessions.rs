@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Coordinator, optional_label, required_label};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::ids::new_session_id;
+use crate::ids::{new_session_id, new_token, token_hash};
 use crate::model::{Channel, Intent, Lock, Priority, Session, SessionActivity};
 use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreError};
 
@@ -50,6 +50,9 @@ pub struct Registered {
     pub session_timeout_seconds: u64,
     /// The other live sessions of this project.
     pub other_sessions: Vec<Peer>,
+    /// The session's secret: over HTTP, pass it as session_token to act for this session from
+    /// another connection. Registering again replaces it.
+    pub session_token: String,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -114,6 +117,7 @@ impl Coordinator {
             client_ref: registration.client_ref.clone(),
         };
 
+        let token = new_token().map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
         let (session, resumed, others, wakes) = self.store.write(|tx| {
             // A hook names its client's session instead of remembering ours: the one registered
             // under that name is continued, or replaced when renamed or moved, in this same
@@ -147,6 +151,7 @@ impl Coordinator {
                     session
                 }
             };
+            tx.set_token_hash(&session.session_id, &token_hash(&token))?;
             let others = tx.live_sessions(&project, self.alive_since(now))?;
             Ok::<_, Error>((session, resumed, others, wakes))
         })?;
@@ -165,8 +170,26 @@ impl Coordinator {
             session,
             status: "registered",
             resumed,
+            session_token: token,
             session_timeout_seconds: self.session_timeout.as_secs(),
         })
+    }
+
+    /// The session a token was issued to. A token ends with its session, and registering
+    /// again replaces it.
+    pub fn authenticate(&self, token: &str) -> Result<String> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(Error::invalid("session_token", "must not be empty"));
+        }
+        self.store
+            .read(|tx| tx.session_of_token(&token_hash(token)))?
+            .ok_or_else(|| {
+                Error::invalid(
+                    "session_token",
+                    "belongs to no live session: it ends with its session (deregistered or timed out) and is replaced when the session registers again; use the one session_register returned last",
+                )
+            })
     }
 
     pub fn heartbeat(&self, session_id: &str) -> Result<Heartbeat> {

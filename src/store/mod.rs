@@ -11,6 +11,7 @@
 //! and [`WriteTx`] (changes); a read transaction therefore cannot write, by construction.
 
 mod context;
+mod events;
 mod intents;
 mod locks;
 mod messages;
@@ -25,6 +26,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use context::ContextQuery;
+pub use events::{Cursor, EventRow, NewEvent};
 pub use intents::{IntentFilter, NewIntent, Overlap};
 pub use locks::{LockFilter, NewLock, NewWaiter};
 pub use messages::{InboxFilter, MarkRead, NewMessage};
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_resource_capacity.sql"),
     include_str!("migrations/005_unread_counters.sql"),
     include_str!("migrations/006_groups_and_clients.sql"),
+    include_str!("migrations/007_tokens_and_events.sql"),
 ];
 
 /// How long a write waits for another process's transaction before giving up.

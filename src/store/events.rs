@@ -1,0 +1,191 @@
+//! Statements on `events` (the outbox), `webhook_cursors`, and session tokens.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{ReadTx, StoreError, WriteTx};
+use crate::clock::Timestamp;
+
+/// An event to append in the transaction of the change it reports.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub project: &'a str,
+    pub text: &'a str,
+    /// JSON.
+    pub data: &'a str,
+    /// Repeats with this key inside the dedupe window are not recorded again.
+    pub dedupe: Option<&'a str>,
+    pub now: Timestamp,
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: i64,
+    pub kind: String,
+    pub project: String,
+    pub text: String,
+    pub data: String,
+    pub created_at: Timestamp,
+}
+
+/// Where a webhook endpoint's delivery stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub delivered_through: i64,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub leased_until: Timestamp,
+    pub last_error: Option<String>,
+}
+
+impl ReadTx<'_> {
+    /// The session id a token hash belongs to.
+    pub fn session_of_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM sessions WHERE token_hash = ?1")?;
+        Ok(stmt.query_row([token_hash], |row| row.get(0)).optional()?)
+    }
+
+    pub fn cursor(&self, url: &str) -> Result<Option<Cursor>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT delivered_through, attempts, next_attempt_at, leased_until, last_error
+             FROM webhook_cursors WHERE url = ?1",
+        )?;
+        Ok(stmt
+            .query_row([url], |row| {
+                Ok(Cursor {
+                    delivered_through: row.get(0)?,
+                    attempts: row.get(1)?,
+                    next_attempt_at: Timestamp::from_millis(row.get(2)?),
+                    leased_until: Timestamp::from_millis(row.get(3)?),
+                    last_error: row.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The newest event's id (0 when there is none).
+    pub fn last_event_id(&self) -> Result<i64, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?;
+        Ok(stmt.query_row([], |row| row.get(0))?)
+    }
+
+    /// Events after `id`, oldest first.
+    pub fn events_after(&self, id: i64, limit: usize) -> Result<Vec<EventRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kind, project, text, data, created_at FROM events
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![id, limit as i64], |row| {
+            Ok(EventRow {
+                id: row.get(0)?,
+                kind: row.get(1)?,
+                project: row.get(2)?,
+                text: row.get(3)?,
+                data: row.get(4)?,
+                created_at: Timestamp::from_millis(row.get(5)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn set_token_hash(&self, session_id: &str, token_hash: &str) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("UPDATE sessions SET token_hash = ?2 WHERE id = ?1")?;
+        stmt.execute([session_id, token_hash])?;
+        Ok(())
+    }
+
+    /// Appends an event unless one with the same dedupe key was recorded at or after
+    /// `repeat_after`; returns whether it was recorded.
+    pub fn record_event(
+        &self,
+        event: &NewEvent<'_>,
+        repeat_after: Timestamp,
+    ) -> Result<bool, StoreError> {
+        if let Some(key) = event.dedupe {
+            let mut seen = self.conn.prepare_cached(
+                "SELECT 1 FROM events WHERE dedupe = ?1 AND created_at >= ?2 LIMIT 1",
+            )?;
+            if seen.exists(params![key, repeat_after.as_millis()])? {
+                return Ok(false);
+            }
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO events (kind, project, text, data, dedupe, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        stmt.execute(params![
+            event.kind,
+            event.project,
+            event.text,
+            event.data,
+            event.dedupe,
+            event.now.as_millis()
+        ])?;
+        Ok(true)
+    }
+
+    /// Deletes events recorded before `cutoff`; returns how many.
+    pub fn prune_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE created_at < ?1")?;
+        Ok(stmt.execute([cutoff.as_millis()])?)
+    }
+
+    /// Starts delivering to `url` after the newest event, unless it already has a cursor.
+    pub fn open_cursor(&self, url: &str) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO webhook_cursors (url, delivered_through)
+             VALUES (?1, (SELECT coalesce(max(id), 0) FROM events))
+             ON CONFLICT (url) DO NOTHING",
+        )?;
+        stmt.execute([url])?;
+        Ok(())
+    }
+
+    pub fn lease_cursor(&self, url: &str, until: Timestamp) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("UPDATE webhook_cursors SET leased_until = ?2 WHERE url = ?1")?;
+        stmt.execute(params![url, until.as_millis()])?;
+        Ok(())
+    }
+
+    /// Records that everything up to `through` reached `url`; clears failures and the lease.
+    pub fn advance_cursor(&self, url: &str, through: i64) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE webhook_cursors
+             SET delivered_through = max(delivered_through, ?2), attempts = 0,
+                 next_attempt_at = 0, leased_until = 0, last_error = NULL
+             WHERE url = ?1",
+        )?;
+        stmt.execute(params![url, through])?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: the next one waits until `retry_at`.
+    pub fn fail_cursor(
+        &self,
+        url: &str,
+        attempts: i64,
+        retry_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE webhook_cursors
+             SET attempts = ?2, next_attempt_at = ?3, leased_until = 0, last_error = ?4
+             WHERE url = ?1",
+        )?;
+        stmt.execute(params![url, attempts, retry_at.as_millis(), error])?;
+        Ok(())
+    }
+}
