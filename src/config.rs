@@ -86,6 +86,16 @@ pub struct Settings {
     )]
     tools: ToolSelection,
 
+    /// Deliver events (lock contention, grants from a queue, urgent messages, high conflicts, stale sessions) to this URL as JSON POSTs; repeatable, or comma-separated in the variable. Slack and Discord incoming webhooks read them as is
+    #[arg(
+        long = "webhook",
+        env = "MCP_COORDINATOR_WEBHOOKS",
+        value_name = "URL",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub webhooks: Vec<String>,
+
     /// List each tool's output schema too, for clients that validate structuredContent (off by default: it would triple what the model's context pays for the list)
     #[arg(long, env = "MCP_COORDINATOR_OUTPUT_SCHEMAS")]
     output_schemas: bool,

@@ -5,7 +5,8 @@
 //! without exiting cleanly (SIGKILL, a crash, a pulled plug) stops heartbeating; every other
 //! process runs the sweeper, which removes its sessions after the timeout and so frees its locks.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -31,6 +32,11 @@ impl Keepalive {
 
     pub fn forget(&self, session_id: &str) {
         self.sessions().retain(|(id, _)| id != session_id);
+    }
+
+    /// Whether this connection registered the session.
+    pub fn holds(&self, session_id: &str) -> bool {
+        self.sessions().iter().any(|(id, _)| id == session_id)
     }
 
     /// The session calls default to: the most recently registered one.
@@ -84,15 +90,94 @@ impl Keepalive {
     }
 }
 
+/// The keepalives of a process's open connections (one for stdio, one per MCP connection over
+/// HTTP), heartbeated together. A connection's keepalive leaves the list when it is dropped.
+#[derive(Debug, Default)]
+pub struct Keepalives {
+    open: Mutex<Vec<Weak<Keepalive>>>,
+}
+
+impl Keepalives {
+    /// A keepalive for a new connection.
+    pub fn open(&self) -> Arc<Keepalive> {
+        let keepalive = Arc::new(Keepalive::default());
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|k| k.strong_count() > 0);
+        open.push(Arc::downgrade(&keepalive));
+        keepalive
+    }
+
+    fn live(&self) -> Vec<Arc<Keepalive>> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|k| k.strong_count() > 0);
+        open.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    pub fn beat(&self, coordinator: &Coordinator) {
+        for keepalive in self.live() {
+            keepalive.beat(coordinator);
+        }
+    }
+
+    /// Deregisters the sessions of every open connection (the process is exiting).
+    pub fn release_all(&self, coordinator: &Coordinator) -> usize {
+        self.live()
+            .iter()
+            .map(|keepalive| keepalive.release_all(coordinator))
+            .sum()
+    }
+}
+
+/// Deregisters an HTTP connection's sessions when the connection is dropped (the client
+/// closed its MCP session, or it went idle past the server's limit), as a stdio server does
+/// when its process exits. Armed by the handshake: a stateless request is dropped after its
+/// answer, and the session it registered must outlive it.
+pub struct Farewell {
+    coordinator: Arc<Coordinator>,
+    keepalive: Arc<Keepalive>,
+    armed: AtomicBool,
+}
+
+impl Farewell {
+    pub fn new(coordinator: Arc<Coordinator>, keepalive: Arc<Keepalive>) -> Self {
+        Self {
+            coordinator,
+            keepalive,
+            armed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Farewell {
+    fn drop(&mut self) {
+        if !self.armed.load(Ordering::Relaxed) {
+            return;
+        }
+        let (coordinator, keepalive) = (self.coordinator.clone(), self.keepalive.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || keepalive.release_all(&coordinator));
+            }
+            Err(_) => {
+                keepalive.release_all(&coordinator);
+            }
+        }
+    }
+}
+
 /// How often to heartbeat: three beats per timeout, so one late beat is harmless.
 pub fn heartbeat_interval(session_timeout: Duration) -> Duration {
     (session_timeout / 3).max(Duration::from_millis(100))
 }
 
-/// Heartbeats `keepalive`'s sessions every `every`.
+/// Heartbeats the sessions of every open connection every `every`.
 pub fn spawn_heartbeats(
     coordinator: Arc<Coordinator>,
-    keepalive: Arc<Keepalive>,
+    keepalive: Arc<Keepalives>,
     every: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {

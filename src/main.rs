@@ -9,9 +9,11 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use mcp_session_coordinator::cli::Command;
 use mcp_session_coordinator::config::Settings;
+use mcp_session_coordinator::http::{self, Access, Mode};
 use mcp_session_coordinator::wake::Wakeup;
-use mcp_session_coordinator::{cli, mcp};
+use mcp_session_coordinator::{cli, mcp, webhooks};
 
 fn main() -> anyhow::Result<ExitCode> {
     let settings = Settings::parse();
@@ -26,6 +28,28 @@ fn main() -> anyhow::Result<ExitCode> {
         .init();
 
     match &settings.command {
+        Some(Command::Serve(args)) => {
+            let access = Access::new(
+                args.http,
+                args.access.token.clone(),
+                &args.access.allowed_hosts,
+                &args.access.allowed_origins,
+            )?;
+            let mode = Mode::Server {
+                listing: settings.tool_listing(),
+                cleanup_interval: settings.cleanup_interval(),
+            };
+            serve_http(&settings, args.http, access, mode).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Dashboard(args)) => {
+            let access = Access::new(
+                args.listen,
+                args.access.token.clone(),
+                &args.access.allowed_hosts,
+                &args.access.allowed_origins,
+            )?;
+            serve_http(&settings, args.listen, access, Mode::Dashboard).map(|()| ExitCode::SUCCESS)
+        }
         Some(command) => Ok(cli::run(command, &settings).unwrap_or_else(|error| {
             // One line a person (or a hook's caller) reads, not a backtrace.
             let mut text = format!("mcp-session-coordinator: {error}");
@@ -41,19 +65,41 @@ fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
-fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let coordinator = Arc::new(settings.coordinator()?);
-    tracing::info!(db = %settings.db_path()?.display(), "coordinator starting");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .context("cannot start the async runtime")
+}
+
+/// The HTTP server or the dashboard, with webhook delivery when configured.
+fn serve_http(
+    settings: &Settings,
+    listen: std::net::SocketAddr,
+    access: Access,
+    mode: Mode,
+) -> anyhow::Result<()> {
+    let coordinator = Arc::new(settings.coordinator()?);
+    tracing::info!(db = %settings.db_path()?.display(), "coordinator starting");
+    runtime()?.block_on(async {
+        let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
+        http::serve(coordinator, listen, access, mode).await?;
+        Ok(())
+    })
+}
+
+fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let coordinator = Arc::new(settings.coordinator()?);
+    tracing::info!(db = %settings.db_path()?.display(), "coordinator starting");
+    let runtime = runtime()?;
     runtime.block_on(async {
+        let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
         let wakeup = Wakeup::start();
         let listing = settings.tool_listing();
-        mcp::serve_stdio(coordinator, wakeup, settings.cleanup_interval(), &listing).await
-    });
+        mcp::serve_stdio(coordinator, wakeup, settings.cleanup_interval(), &listing).await;
+        Ok::<_, anyhow::Error>(())
+    })?;
     // A read of stdin may still be parked on a blocking thread; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(())

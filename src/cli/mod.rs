@@ -46,6 +46,10 @@ pub enum Command {
     Guard(GuardKind),
     /// Install `guard pre-commit` as the pre-commit hook of a git repository
     InstallGitHook(InstallArgs),
+    /// One shared server: MCP over Streamable HTTP at /mcp, with the dashboard at /
+    Serve(crate::http::ServeArgs),
+    /// The web dashboard alone, over the database the stdio servers share
+    Dashboard(crate::http::DashboardArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,6 +286,11 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError>
             (text, false) => (text, ExitCode::from(git::REFUSED)),
         },
         Command::InstallGitHook(args) => ok(git::install(settings, args)?),
+        Command::Serve(_) | Command::Dashboard(_) => {
+            return Err(CliError::Usage(
+                "serve and dashboard are servers; the binary starts them itself".to_owned(),
+            ));
+        }
     };
     print!("{text}");
     Ok(code)

@@ -33,7 +33,7 @@ pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
-pub use operator::{Diagnosis, ForceReleased, Overview, Queued, SessionState};
+pub use operator::{Contested, Diagnosis, ForceReleased, Overview, Queued, SessionState, Toucher};
 pub use queue::{Notifier, SessionLocks, Silent};
 pub use sessions::{
     Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,

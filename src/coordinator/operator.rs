@@ -24,7 +24,7 @@ const EVER: Timestamp = Timestamp::from_millis(i64::MIN);
 const OVERVIEW_LIMIT: usize = 1_000;
 
 /// A session as a person reviewing the project sees it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SessionState {
     #[serde(flatten)]
     pub activity: SessionActivity,
@@ -48,11 +48,137 @@ pub struct Overview {
 }
 
 /// A waiting request, with the project it waits in.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Queued {
     pub project: String,
     #[serde(flatten)]
     pub request: Waiter,
+}
+
+/// A file (or directory, or glob) that two or more live sessions are touching at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Contested {
+    pub project: String,
+    pub file_path: String,
+    /// "high" when someone writes it (an exclusive lock or a write intent), else "medium".
+    pub severity: &'static str,
+    pub sessions: Vec<Toucher>,
+}
+
+/// A session touching a contested path, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Toucher {
+    pub session_id: String,
+    pub name: String,
+    /// "exclusive lock", "shared lock", "intent lock", "queued for it", or the intent type.
+    pub how: String,
+}
+
+impl Overview {
+    /// The paths two or more live sessions touch through their locks, queued requests or
+    /// active intents, overlapping keys counted as one (a lock on `src/` touches
+    /// `src/a.rs`). What a person watching should look at first.
+    pub fn contested(&self) -> Vec<Contested> {
+        let live = |id: &str| {
+            self.sessions
+                .iter()
+                .any(|s| s.activity.session.session_id == id && s.state == "active")
+        };
+        struct Touch<'a> {
+            project: &'a str,
+            path: &'a str,
+            session_id: &'a str,
+            name: &'a str,
+            how: String,
+            writes: bool,
+        }
+        let mut touches: Vec<Touch<'_>> = Vec::new();
+        for lock in &self.locks {
+            touches.push(Touch {
+                project: &lock.project,
+                path: &lock.file_path,
+                session_id: &lock.session_id,
+                name: &lock.holder_name,
+                how: format!("{} lock", lock.lock_type),
+                writes: lock.lock_type == crate::model::LockType::Exclusive,
+            });
+        }
+        for queued in &self.queue {
+            touches.push(Touch {
+                project: &queued.project,
+                path: &queued.request.file_path,
+                session_id: &queued.request.session_id,
+                name: &queued.request.session_name,
+                how: "queued for it".to_owned(),
+                writes: queued.request.lock_type == crate::model::LockType::Exclusive,
+            });
+        }
+        for intent in &self.intents {
+            for file in &intent.files {
+                touches.push(Touch {
+                    project: &intent.project,
+                    path: file,
+                    session_id: &intent.session_id,
+                    name: &intent.session_name,
+                    how: format!("{} intent", intent.intent_type),
+                    writes: intent.intent_type.is_write(),
+                });
+            }
+        }
+        touches.retain(|t| live(t.session_id));
+
+        let mut contested: Vec<Contested> = Vec::new();
+        for touch in &touches {
+            let around: Vec<&Touch<'_>> = touches
+                .iter()
+                .filter(|t| t.project == touch.project && patterns::overlaps(t.path, touch.path))
+                .collect();
+            let mut sessions: Vec<Toucher> = Vec::new();
+            for t in &around {
+                if !sessions
+                    .iter()
+                    .any(|s| s.session_id == t.session_id && s.how == t.how)
+                {
+                    sessions.push(Toucher {
+                        session_id: t.session_id.to_owned(),
+                        name: t.name.to_owned(),
+                        how: t.how.clone(),
+                    });
+                }
+            }
+            let distinct = {
+                let mut ids: Vec<&str> = sessions.iter().map(|s| s.session_id.as_str()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.len()
+            };
+            if distinct < 2
+                || contested
+                    .iter()
+                    .any(|c| c.project == touch.project && c.file_path == touch.path)
+            {
+                continue;
+            }
+            contested.push(Contested {
+                project: touch.project.to_owned(),
+                file_path: touch.path.to_owned(),
+                severity: if around.iter().any(|t| t.writes) {
+                    "high"
+                } else {
+                    "medium"
+                },
+                sessions,
+            });
+        }
+        contested.sort_by(|a, b| {
+            (a.severity != "high", &a.project, &a.file_path).cmp(&(
+                b.severity != "high",
+                &b.project,
+                &b.file_path,
+            ))
+        });
+        contested
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -293,6 +419,63 @@ mod tests {
     use super::super::LockRequest;
     use super::super::testing::*;
     use crate::model::LockType;
+
+    #[test]
+    fn contested_paths_are_those_two_live_sessions_touch() {
+        let h = Harness::new();
+        let alice = h.session("alice", "app", None);
+        let bob = h.session("bob", "app", None);
+        let carol = h.session("carol", "other", None);
+        let lock = |s: &str, path: &str, lock_type| {
+            h.coordinator
+                .acquire_lock(LockRequest::new(s, path, lock_type))
+                .expect("lock");
+        };
+        lock(&alice, "src/", LockType::Shared);
+        lock(&bob, "src/a.rs", LockType::Shared);
+        lock(&alice, "docs/x.md", LockType::Exclusive);
+        lock(&carol, "src/a.rs", LockType::Exclusive);
+        h.coordinator
+            .announce_intent(crate::coordinator::IntentRequest {
+                session_id: bob.clone(),
+                intent_type: crate::model::IntentType::FileEdit,
+                target: None,
+                description: None,
+                files: vec!["docs/x.md".into()],
+            })
+            .expect("intent");
+        let contested = h.coordinator.overview(None).expect("overview").contested();
+        let paths: Vec<(&str, &str)> = contested
+            .iter()
+            .map(|c| (c.file_path.as_str(), c.severity))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("docs/x.md", "high"),
+                ("src/", "medium"),
+                ("src/a.rs", "medium")
+            ],
+            "{contested:#?}"
+        );
+        assert!(
+            contested.iter().all(|c| c.project == "app"),
+            "carol is alone in hers"
+        );
+        let docs = &contested[0];
+        let hows: Vec<&str> = docs.sessions.iter().map(|s| s.how.as_str()).collect();
+        assert_eq!(hows, ["exclusive lock", "file_edit intent"]);
+
+        h.advance(h.coordinator.session_timeout() * 2);
+        assert!(
+            h.coordinator
+                .overview(None)
+                .expect("overview")
+                .contested()
+                .is_empty(),
+            "stale sessions contest nothing"
+        );
+    }
 
     fn queued(h: &Harness, session: &str, path: &str) {
         let outcome = h

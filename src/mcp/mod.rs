@@ -7,13 +7,15 @@
 //! process's transaction), and shapes the answer.
 
 mod catalog;
+mod http;
 mod params;
 mod reply;
 mod resources;
 mod stdio;
 mod tools;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
@@ -26,11 +28,12 @@ use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{Json, ServerHandler, tool_handler};
 
 pub use catalog::{ToolListing, ToolSelection};
+pub use http::{HttpService, http_service};
 pub use reply::{Answer, ToolError};
-pub use stdio::serve_stdio;
+pub use stdio::{serve_stdio, terminated};
 
 use crate::coordinator::Coordinator;
-use crate::liveness::Keepalive;
+use crate::liveness::{Farewell, Keepalive};
 use crate::wake::Wakeup;
 
 /// Read by the model when it connects: the workflow in a few lines.
@@ -42,10 +45,26 @@ intent_update/intent_clear it when finished. \
 Answers carry unread_messages when others wrote to you: read them with message_list. \
 Share decisions and discoveries with context_share; check context_query when starting a task.";
 
+/// Which sessions a connection may act for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Any it names: a stdio server runs for one client on that client's machine, which can
+    /// open the database itself, and the original product lets any call name a session_id.
+    Process,
+    /// Only those it registered, or whose session_token it showed: an HTTP server serves
+    /// many clients, and session ids are public (session_list shows them).
+    Connection,
+}
+
 #[derive(Clone)]
 pub struct CoordinatorServer {
     coordinator: Arc<Coordinator>,
     keepalive: Arc<Keepalive>,
+    trust: Trust,
+    /// Sessions this connection proved with their token, most recent last.
+    proven: Arc<Mutex<BTreeSet<String>>>,
+    /// Ends this connection's sessions when an HTTP connection goes away.
+    farewell: Option<Arc<Farewell>>,
     /// Rings when a queued request of this process was granted.
     wakeup: Arc<Wakeup>,
     /// Where sessions registered without a working_directory are rooted: the directory the MCP
@@ -70,6 +89,7 @@ impl CoordinatorServer {
         default_root: Option<String>,
         client_pid: Option<u32>,
         listing: &ToolListing,
+        trust: Trust,
     ) -> Self {
         let tool_router = Self::tools();
         let all = tool_router.list_all();
@@ -77,9 +97,14 @@ impl CoordinatorServer {
             Some(note) => format!("{INSTRUCTIONS}{note}"),
             None => INSTRUCTIONS.to_owned(),
         };
+        let farewell = (trust == Trust::Connection)
+            .then(|| Arc::new(Farewell::new(coordinator.clone(), keepalive.clone())));
         Self {
             coordinator,
             keepalive,
+            trust,
+            proven: Arc::default(),
+            farewell,
             wakeup,
             default_root,
             client_pid,
@@ -90,17 +115,87 @@ impl CoordinatorServer {
         }
     }
 
+    /// The same server for a new connection: its own sessions, proofs and subscriptions.
+    fn for_connection(&self, keepalive: Arc<Keepalive>) -> Self {
+        Self {
+            farewell: self
+                .farewell
+                .as_ref()
+                .map(|_| Arc::new(Farewell::new(self.coordinator.clone(), keepalive.clone()))),
+            keepalive,
+            proven: Arc::default(),
+            subscriptions: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    fn proven(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.proven.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The session a call acts for: the one named, else the one this connection registered.
-    fn acting(&self, named: Option<String>, argument: &str) -> Result<String, ToolError> {
-        named
+    /// Over HTTP, a named session must be this connection's, or `token` must prove it.
+    async fn acting(
+        &self,
+        named: Option<String>,
+        token: Option<String>,
+        argument: &str,
+    ) -> Result<String, ToolError> {
+        let named = named
             .map(|id| id.trim().to_owned())
-            .filter(|id| !id.is_empty())
-            .or_else(|| self.keepalive.current())
-            .ok_or_else(|| {
+            .filter(|id| !id.is_empty());
+        if let Some(token) = token.filter(|t| !t.trim().is_empty()) {
+            let proven = self.prove(token).await?;
+            return match named {
+                Some(id) if id != proven => Err(ToolError::new(format!(
+                    "invalid argument `session_token`: it belongs to session {proven}, not to {argument} {id}"
+                ))),
+                _ => Ok(proven),
+            };
+        }
+        let Some(id) = named else {
+            return self.default_session().ok_or_else(|| {
                 ToolError::new(format!(
                     "invalid arguments: `{argument}` is required: call session_register first (this connection then remembers the session), or pass the session_id it returned"
                 ))
-            })
+            });
+        };
+        if self.trust == Trust::Process || self.keepalive.holds(&id) || self.proven().contains(&id)
+        {
+            return Ok(id);
+        }
+        Err(ToolError::new(format!(
+            "not permitted: session {id} was not registered on this connection; pass the session_token its session_register returned to act for it"
+        )))
+    }
+
+    /// The session a token belongs to; this connection may act for it from now on.
+    async fn prove(&self, token: String) -> Result<String, ToolError> {
+        let coordinator = self.coordinator.clone();
+        let id = tokio::task::spawn_blocking(move || coordinator.authenticate(&token))
+            .await
+            .map_err(|error| ToolError::new(format!("internal error: {error}")))??;
+        self.proven().insert(id.clone());
+        Ok(id)
+    }
+
+    /// This connection's session, when a call names none.
+    fn default_session(&self) -> Option<String> {
+        self.keepalive.current().or_else(|| {
+            let proven = self.proven();
+            (proven.len() == 1)
+                .then(|| proven.iter().next().cloned())
+                .flatten()
+        })
+    }
+
+    /// The session a look is about: any session may be looked at.
+    fn target(&self, named: Option<String>) -> Result<String, ToolError> {
+        self.viewer(named).ok_or_else(|| {
+            ToolError::new(
+                "invalid arguments: `session_id` is required: call session_register first, or name the session to describe",
+            )
+        })
     }
 
     /// The session a look is made by, if known: the one named, else this connection's.
@@ -108,7 +203,7 @@ impl CoordinatorServer {
         named
             .map(|id| id.trim().to_owned())
             .filter(|id| !id.is_empty())
-            .or_else(|| self.keepalive.current())
+            .or_else(|| self.default_session())
     }
 
     /// Runs `work` on the blocking pool and answers with its result plus `session`'s unread
@@ -181,6 +276,14 @@ impl ServerHandler for CoordinatorServer {
             result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Public);
         }
         Ok(result)
+    }
+
+    async fn on_initialized(&self, _context: rmcp::service::NotificationContext<RoleServer>) {
+        // A connection with a handshake lives until the client ends it; stateless requests
+        // (2026-07-28) have none, and their sessions live by their calls alone.
+        if let Some(farewell) = &self.farewell {
+            farewell.arm();
+        }
     }
 
     async fn list_resources(

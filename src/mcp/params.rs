@@ -182,6 +182,9 @@ pub struct SessionRegister {
     /// Group (team) inside the project, e.g. "frontend"; others can list and message it.
     #[serde(default)]
     pub group: Option<String>,
+    /// Over HTTP: the session_token of a session to continue from this connection.
+    #[serde(default)]
+    pub session_token: Option<String>,
 }
 
 /// Arguments of tools that act for a session and need nothing else.
@@ -191,6 +194,9 @@ pub struct SessionOnly {
     /// Your session id from session_register; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
 }
 
 /// Arguments of `session_list`.
@@ -224,6 +230,9 @@ pub struct LockAcquire {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// File to lock, relative to the project root (or absolute inside your working directory). src/auth/ locks a directory, src/**/*.test.ts a glob, resource:NAME something that is not a file (resource:playwright).
     pub file_path: String,
     /// exclusive (default): you edit it, no one else may lock it; shared: you read it, blocks exclusive locks; intent: advisory, never blocks, others get warned.
@@ -250,6 +259,9 @@ pub struct LockRelease {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// The locked file (or directory/glob), spelled any way that names the same path. Also withdraws your queued request for it.
     pub file_path: String,
 }
@@ -299,6 +311,9 @@ pub struct IntentAnnounce {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// What you are about to do.
     pub intent_type: IntentType,
     /// What it acts on: the file for file_edit/refactor, the branch for git operations (default: your branch), a component for build/test.
@@ -320,6 +335,9 @@ pub struct IntentUpdate {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// The intent_id from intent_announce, e.g. "int-42".
     pub intent_id: IntentId,
     /// in_progress when you start, completed or abandoned when you stop.
@@ -360,6 +378,9 @@ pub struct IntentClear {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// The intent_id from intent_announce, e.g. "int-42".
     pub intent_id: IntentId,
 }
@@ -371,6 +392,9 @@ pub struct MessageSend {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub from_session: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// Recipient's session id or name; omit (and to_group) to broadcast to every live session of your project.
     #[serde(default)]
     pub to_session: Option<String>,
@@ -394,6 +418,9 @@ pub struct MessageList {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// Only messages of this channel.
     #[serde(default)]
     pub channel: Option<Channel>,
@@ -418,6 +445,9 @@ pub struct MessageMarkRead {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// Messages to mark, e.g. ["msg-7"]; omit to mark all unread messages.
     #[serde(default, deserialize_with = "lenient::list")]
     #[schemars(with = "Option<Vec<String>>")]
@@ -431,6 +461,9 @@ pub struct ConflictCheck {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// What you are about to do; with file_paths and no intent_type, an edit is assumed.
     #[serde(default)]
     pub intent_type: Option<IntentType>,
@@ -450,6 +483,9 @@ pub struct ContextShare {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// decision, discovery, convention, blocker or note.
     pub context_type: ContextType,
     /// The knowledge itself, self-contained (name files and reasons).
@@ -488,6 +524,9 @@ pub struct ContextDelete {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// The entry to delete, e.g. "ctx-3".
     pub context_id: ContextId,
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use rmcp::ServiceExt;
 
-use super::{CoordinatorServer, ToolListing};
+use super::{CoordinatorServer, ToolListing, Trust};
 use crate::checkout::Checkout;
 use crate::coordinator::Coordinator;
-use crate::liveness::{self, Keepalive};
+use crate::liveness::{self, Keepalives};
 use crate::wake::{self, Wakeup};
 
 /// Serves MCP on stdio until stdin closes or a termination signal arrives, then deregisters
@@ -20,7 +20,8 @@ pub async fn serve_stdio(
     cleanup_interval: Duration,
     listing: &ToolListing,
 ) {
-    let keepalive = Arc::new(Keepalive::default());
+    let keepalives = Arc::new(Keepalives::default());
+    let keepalive = keepalives.open();
     // The checkout's top folder, not the client's folder inside it: hooks and the git guard
     // of the same checkout must compute the same keys.
     let root = std::env::current_dir()
@@ -33,12 +34,13 @@ pub async fn serve_stdio(
         root,
         crate::clients::client_pid(),
         listing,
+        Trust::Process,
     );
     let sweeper = liveness::spawn_sweeper(coordinator.clone(), cleanup_interval);
     let watcher = wake::spawn_queue_watcher(coordinator.clone(), wakeup, cleanup_interval);
     let heartbeats = liveness::spawn_heartbeats(
         coordinator.clone(),
-        keepalive.clone(),
+        keepalives,
         liveness::heartbeat_interval(coordinator.session_timeout()),
     );
 
@@ -74,7 +76,7 @@ async fn serve(server: CoordinatorServer) -> &'static str {
 
 /// Resolves when the process is asked to stop.
 #[cfg(unix)]
-async fn terminated() -> &'static str {
+pub async fn terminated() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -92,7 +94,7 @@ async fn terminated() -> &'static str {
 }
 
 #[cfg(not(unix))]
-async fn terminated() -> &'static str {
+pub async fn terminated() -> &'static str {
     match tokio::signal::ctrl_c().await {
         Ok(()) => "Ctrl-C",
         Err(_) => std::future::pending().await,

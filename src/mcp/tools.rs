@@ -42,9 +42,12 @@ impl CoordinatorServer {
             client_pid: self.client_pid,
             client_ref: None,
         };
-        let resume = self
-            .keepalive
-            .find(&registration.name, &registration.project);
+        let resume = match args.session_token {
+            Some(token) => Some(self.prove(token).await?),
+            None => self
+                .keepalive
+                .find(&registration.name, &registration.project),
+        };
         let keepalive = self.keepalive.clone();
         // Only a resumed session (same id as `resume`) can have mail waiting.
         self.respond(resume.clone(), move |c| {
@@ -67,7 +70,10 @@ impl CoordinatorServer {
         &self,
         Parameters(args): Parameters<params::SessionOnly>,
     ) -> Result<Json<Answer<Heartbeat>>, ToolError> {
-        let session = self.acting(args?.session_id, "session_id")?;
+        let args = args?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         self.respond(Some(session.clone()), move |c| c.heartbeat(&session))
             .await
     }
@@ -101,7 +107,7 @@ impl CoordinatorServer {
         &self,
         Parameters(args): Parameters<params::SessionGet>,
     ) -> Result<Json<Answer<SessionDetails>>, ToolError> {
-        let target = self.acting(args?.session_id, "session_id")?;
+        let target = self.target(args?.session_id)?;
         let viewer = self.viewer(None);
         self.respond(viewer.clone(), move |c| {
             c.get_session(viewer.as_deref(), &target)
@@ -117,7 +123,10 @@ impl CoordinatorServer {
         &self,
         Parameters(args): Parameters<params::SessionOnly>,
     ) -> Result<Json<Answer<Deregistered>>, ToolError> {
-        let session = self.acting(args?.session_id, "session_id")?;
+        let args = args?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         let keepalive = self.keepalive.clone();
         self.respond(None, move |c| {
             let gone = c.deregister(&session)?;
@@ -136,7 +145,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::LockAcquire>,
     ) -> Result<Json<Answer<LockOutcome>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         let lock_type = args.lock_type.unwrap_or(LockType::Exclusive);
         let queue = args.queue.unwrap_or(false);
         let request = LockRequest {
@@ -208,7 +219,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::LockRelease>,
     ) -> Result<Json<Answer<Released>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         self.respond(Some(session.clone()), move |c| {
             c.release_lock(&session, &args.file_path)
         })
@@ -268,7 +281,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::IntentAnnounce>,
     ) -> Result<Json<Answer<Announced>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         let request = IntentRequest {
             session_id: session.clone(),
             intent_type: args.intent_type,
@@ -289,7 +304,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::IntentUpdate>,
     ) -> Result<Json<Answer<IntentUpdated>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         self.respond(Some(session.clone()), move |c| {
             c.update_intent(
                 &session,
@@ -338,7 +355,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::IntentClear>,
     ) -> Result<Json<Answer<IntentCleared>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         self.respond(Some(session.clone()), move |c| {
             c.clear_intent(&session, args.intent_id)
         })
@@ -354,7 +373,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::MessageSend>,
     ) -> Result<Json<Answer<Sent>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.from_session, "from_session")?;
+        let session = self
+            .acting(args.from_session, args.session_token, "from_session")
+            .await?;
         let message = Outgoing {
             from: Sender::Session(session.clone()),
             to_session: args.to_session,
@@ -376,7 +397,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::MessageList>,
     ) -> Result<Json<Answer<Inbox>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         let query = InboxQuery {
             session_id: session.clone(),
             channel: args.channel,
@@ -402,7 +425,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::MessageMarkRead>,
     ) -> Result<Json<Answer<MarkedRead>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         self.respond(Some(session.clone()), move |c| {
             c.mark_read(&session, &args.message_ids)
         })
@@ -418,7 +443,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::ConflictCheck>,
     ) -> Result<Json<Answer<ConflictReport>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         let query = ConflictQuery {
             session_id: session.clone(),
             intent_type: args.intent_type,
@@ -438,7 +465,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::ContextShare>,
     ) -> Result<Json<Answer<ContextShared>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         let entry = NewContext {
             session_id: session.clone(),
             context_type: args.context_type,
@@ -481,7 +510,9 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::ContextDelete>,
     ) -> Result<Json<Answer<ContextDeleted>>, ToolError> {
         let args = args?;
-        let session = self.acting(args.session_id, "session_id")?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
         self.respond(Some(session.clone()), move |c| {
             c.delete_context(&session, args.context_id)
         })

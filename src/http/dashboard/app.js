@@ -28,7 +28,7 @@
       else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
       else el.setAttribute(key, value === true ? '' : String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child != null && child !== false) el.append(child);
     }
     return el;
@@ -36,7 +36,8 @@
 
   // The explicit roles keep table semantics for screen readers when the phone layout turns
   // rows into cards with `display: block` (Chrome and Safari drop them otherwise).
-  const cell = (label, ...children) => h('td', { 'data-label': label, role: 'cell' }, ...children);
+  // The inner <div> keeps a cell's content one grid item in the phone layout.
+  const cell = (label, ...children) => h('td', { 'data-label': label, role: 'cell' }, h('div', {}, ...children));
   const row = (attrs, ...cells) => h('tr', { role: 'row', ...attrs }, ...cells);
   const emptyRow = (columns, text) =>
     row({ class: 'empty-row' }, h('td', { colspan: columns, role: 'cell' }, text));
@@ -430,9 +431,13 @@
     const note = s.state === 'stale'
       ? 'It is stale: its client has stopped sending heartbeats, which is when ending a session is usually right.'
       : 'It is still active: its client is sending heartbeats and would have to register again. Usually you end a stale session instead.';
+    const locks = count(s.locks_held);
+    const released = locks
+      ? `Its ${plural(locks, 'lock')} will be released and its intents cleared.`
+      : 'It holds no locks; its intents will be cleared.';
     confirmAction({
       title: 'End a session',
-      text: `End session “${s.name}” in project ${s.project}? Its ${plural(count(s.locks_held), 'lock')} are released and its intents cleared. ${note}`,
+      text: `End session “${s.name}” in project ${s.project}? ${released} ${note}`,
       confirmLabel: 'End session',
       run: async () => {
         const result = (await api('POST', '/api/sessions/end', { session_id: s.session_id })) || {};

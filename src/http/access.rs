@@ -1,0 +1,345 @@
+//! Who may talk to the HTTP server: the checks every request passes before any route.
+//!
+//! - `Host` must name this server (loopback names, the bound address, or `--allowed-host`):
+//!   a page on a hostile site can make a browser reach a loopback server under the site's own
+//!   name (DNS rebinding), and only the Host header tells.
+//! - `Origin`, when a browser sends one, must be this server's own or `--allowed-origin`, so
+//!   no other page can call the API or MCP with the visitor's cookie or network position.
+//! - With a token, every request must carry it: `Authorization: Bearer`, or the cookie the
+//!   dashboard sets after it was opened once with `?token=`.
+//!
+//! Refusals are 403 (Host, Origin) and 401 (token); neither logs the token.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+/// The dashboard's cookie; `HttpOnly` and `SameSite=Strict`, so page scripts and other sites
+/// never see or send it.
+pub const COOKIE: &str = "mcp_coordinator_token";
+
+/// Shortest token accepted: 128 bits of hex.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Access {
+    token: Option<String>,
+    /// Lowercase host names and IP literals (without brackets), no port.
+    hosts: Vec<String>,
+    /// Lowercase `scheme://host[:port]`.
+    origins: Vec<String>,
+}
+
+/// Why the access settings cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(
+        "{listen} is reachable beyond this machine, so it needs a token: set MCP_COORDINATOR_TOKEN or --token (e.g. `openssl rand -hex 32`)"
+    )]
+    TokenRequired { listen: SocketAddr },
+    #[error(
+        "the token is {0} characters long; use at least {MIN_TOKEN_CHARS} random characters (e.g. `openssl rand -hex 32`)"
+    )]
+    WeakToken(usize),
+    #[error(
+        "invalid --allowed-origin '{0}': write scheme://host[:port], e.g. https://coordinator.example.com"
+    )]
+    BadOrigin(String),
+}
+
+impl Access {
+    pub fn new(
+        listen: SocketAddr,
+        token: Option<String>,
+        extra_hosts: &[String],
+        extra_origins: &[String],
+    ) -> Result<Self, AccessError> {
+        let token = token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        match &token {
+            None if !listen.ip().is_loopback() => {
+                return Err(AccessError::TokenRequired { listen });
+            }
+            Some(token) if token.chars().count() < MIN_TOKEN_CHARS => {
+                return Err(AccessError::WeakToken(token.chars().count()));
+            }
+            _ => {}
+        }
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if !listen.ip().is_unspecified() {
+            hosts.push(listen.ip().to_string());
+        }
+        hosts.extend(
+            extra_hosts
+                .iter()
+                .map(|h| host_only(h.trim()).to_ascii_lowercase()),
+        );
+        let origins = extra_origins
+            .iter()
+            .map(|o| {
+                let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+                if o.starts_with("http://") || o.starts_with("https://") {
+                    Ok(o)
+                } else {
+                    Err(AccessError::BadOrigin(o))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            token,
+            hosts,
+            origins,
+        })
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    fn host_allowed(&self, headers: &HeaderMap) -> Result<(), String> {
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return Err("the request has no Host header".into());
+        };
+        let name = host_only(host).to_ascii_lowercase();
+        if self.hosts.contains(&name) {
+            Ok(())
+        } else {
+            Err(format!(
+                "Host '{host}' is not a name of this server (DNS rebinding protection); start it with --allowed-host {name} if clients reach it by that name"
+            ))
+        }
+    }
+
+    fn origin_allowed(&self, headers: &HeaderMap) -> Result<(), String> {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        // The server's own pages: the origin's host is one the Host check accepts, and the
+        // browser only sends such an origin from a page this server served.
+        let own = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|authority| self.hosts.contains(&host_only(authority).to_owned()));
+        if own || self.origins.contains(&origin) {
+            Ok(())
+        } else {
+            Err(format!(
+                "Origin '{origin}' may not use this server; start it with --allowed-origin {origin} to let that site in"
+            ))
+        }
+    }
+
+    fn token_shown(&self, headers: &HeaderMap) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == COOKIE)
+            .map(|(_, value)| value);
+        [bearer, cookie]
+            .into_iter()
+            .flatten()
+            .any(|shown| same(shown.as_bytes(), expected.as_bytes()))
+    }
+
+    fn token_in_query<'q>(&self, query: Option<&'q str>) -> Option<&'q str> {
+        self.token.as_ref()?;
+        query?
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| *name == "token")
+            .map(|(_, value)| value)
+    }
+}
+
+/// The host part of a `Host` header or authority: no port, no IPv6 brackets.
+fn host_only(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        // A bare IPv6 address has several colons and no port.
+        Some((host, port)) if !host.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            host
+        }
+        _ => authority,
+    }
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The middleware: Host, Origin, then token.
+pub async fn check(
+    State(access): State<std::sync::Arc<Access>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    if let Err(why) = access
+        .host_allowed(headers)
+        .and_then(|()| access.origin_allowed(headers))
+    {
+        return refuse(StatusCode::FORBIDDEN, &why);
+    }
+    if !access.token_shown(headers) {
+        // Opening the dashboard with ?token=… once: keep it in a cookie and drop it from the
+        // address bar (and so from history and screenshots).
+        if request.method() == axum::http::Method::GET
+            && request.uri().path() == "/"
+            && let Some(shown) = access.token_in_query(request.uri().query())
+            && access
+                .token
+                .as_deref()
+                .is_some_and(|t| same(shown.as_bytes(), t.as_bytes()))
+        {
+            let mut response = Redirect::to("/").into_response();
+            let cookie = format!("{COOKIE}={shown}; Path=/; HttpOnly; SameSite=Strict");
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            return response;
+        }
+        let mut response = refuse(
+            StatusCode::UNAUTHORIZED,
+            "this server needs its token: send Authorization: Bearer TOKEN (or open the dashboard once as /?token=TOKEN)",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"mcp-session-coordinator\""),
+        );
+        return response;
+    }
+    next.run(request).await
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    tracing::info!(status = status.as_u16(), reason = why, "request refused");
+    let body = serde_json::json!({ "error": why }).to_string();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| status.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        map
+    }
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:7420".parse().expect("addr")
+    }
+
+    #[test]
+    fn beyond_loopback_needs_a_long_token() {
+        let anywhere: SocketAddr = "0.0.0.0:7420".parse().expect("addr");
+        assert!(matches!(
+            Access::new(anywhere, None, &[], &[]),
+            Err(AccessError::TokenRequired { .. })
+        ));
+        assert!(matches!(
+            Access::new(anywhere, Some("short".into()), &[], &[]),
+            Err(AccessError::WeakToken(5))
+        ));
+        assert!(Access::new(anywhere, Some("x".repeat(32)), &[], &[]).is_ok());
+        assert!(Access::new(loopback(), None, &[], &[]).is_ok());
+        assert!(Access::new(loopback(), None, &[], &["coordinator.example".into()]).is_err());
+    }
+
+    #[test]
+    fn only_this_servers_names_pass_the_host_check() {
+        let access =
+            Access::new(loopback(), None, &["Coord.Example:443".into()], &[]).expect("access");
+        for ok in ["127.0.0.1:7420", "localhost", "[::1]:7420", "coord.example"] {
+            assert!(
+                access.host_allowed(&headers(&[("host", ok)])).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "evil.example:7420",
+            "127.0.0.1.evil.example",
+            "localhost.evil",
+        ] {
+            let why = access
+                .host_allowed(&headers(&[("host", bad)]))
+                .expect_err(bad);
+            assert!(why.contains("--allowed-host"), "{why}");
+        }
+        assert!(access.host_allowed(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn foreign_origins_are_refused_and_own_or_listed_ones_pass() {
+        let access =
+            Access::new(loopback(), None, &[], &["https://ops.example".into()]).expect("access");
+        assert!(
+            access.origin_allowed(&HeaderMap::new()).is_ok(),
+            "no Origin: not a browser page"
+        );
+        for ok in [
+            "http://127.0.0.1:7420",
+            "http://localhost:9999",
+            "https://ops.example",
+        ] {
+            assert!(
+                access.origin_allowed(&headers(&[("origin", ok)])).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in ["http://evil.example", "null", "https://ops.example.evil"] {
+            assert!(
+                access.origin_allowed(&headers(&[("origin", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_token_comes_as_bearer_or_cookie_and_nothing_else() {
+        let token = "t".repeat(40);
+        let access = Access::new(loopback(), Some(token.clone()), &[], &[]).expect("access");
+        assert!(access.token_shown(&headers(&[("authorization", &format!("Bearer {token}"))])));
+        assert!(access.token_shown(&headers(&[("cookie", &format!("a=b; {COOKIE}={token}"))])));
+        assert!(!access.token_shown(&HeaderMap::new()));
+        assert!(!access.token_shown(&headers(&[("authorization", "Bearer wrong")])));
+        assert!(!access.token_shown(&headers(&[("authorization", &format!("Basic {token}"))])));
+        assert_eq!(
+            access.token_in_query(Some(&format!("x=1&token={token}"))),
+            Some(token.as_str())
+        );
+        let open = Access::new(loopback(), None, &[], &[]).expect("access");
+        assert!(open.token_shown(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,186 @@
+//! The HTTP adapter: one coordinator that AI sessions on several machines reach over the
+//! network (MCP over Streamable HTTP at `/mcp`), and the dashboard people watch it on (`/`,
+//! with its JSON API under `/api/`). `dashboard` serves the page alone, over the database
+//! that stdio servers share.
+//!
+//! Every route passes the same checks first ([`access`]): Host, Origin, token.
+
+mod access;
+mod api;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+pub use access::{Access, AccessError};
+
+use crate::coordinator::Coordinator;
+use crate::liveness::{self, Keepalives};
+use crate::mcp::{self, ToolListing};
+use crate::wake::{self, Wakeup};
+
+/// Largest request body: the longest tool argument (a message, a context entry) is a few
+/// tens of kilobytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Serve MCP over Streamable HTTP at /mcp, and the dashboard at /, on this address
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7420")]
+    pub http: SocketAddr,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DashboardArgs {
+    /// Serve the dashboard on this address
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7421")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AccessArgs {
+    /// Token every request must carry (Authorization: Bearer TOKEN; the dashboard: open /?token=TOKEN once). Required when the address is not loopback; at least 32 characters
+    #[arg(
+        long,
+        env = "MCP_COORDINATOR_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Another name clients reach this server by (a DNS name or IP; repeatable). Loopback names and the bound address are always accepted; any other Host header gets 403
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// A web origin besides this server's own whose pages may call it (scheme://host[:port]; repeatable)
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What runs behind the listener.
+pub enum Mode {
+    /// MCP at /mcp beside the dashboard: a coordinator server, which sweeps and watches queues.
+    Server {
+        listing: ToolListing,
+        cleanup_interval: Duration,
+    },
+    /// The dashboard alone, looking at a database that stdio servers keep.
+    Dashboard,
+}
+
+/// Serves until SIGTERM/SIGINT, then ends the sessions its MCP connections registered.
+pub async fn serve(
+    coordinator: Arc<Coordinator>,
+    listen: SocketAddr,
+    access: Access,
+    mode: Mode,
+) -> Result<(), HttpError> {
+    let shutdown = CancellationToken::new();
+    let dashboard = api::Dashboard {
+        coordinator: coordinator.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let mut app = Router::new()
+        .route("/", get(api::page))
+        .route("/app.js", get(api::script))
+        .route("/style.css", get(api::style))
+        .route("/api/snapshot", get(api::snapshot))
+        .route("/api/events", get(api::events))
+        .route("/api/context", get(api::context))
+        .route("/api/locks/release", post(api::release))
+        .route("/api/sessions/end", post(api::end_session))
+        .route("/api/broadcast", post(api::broadcast))
+        .with_state(dashboard);
+
+    let keepalives = Arc::new(Keepalives::default());
+    let mut tasks = Vec::new();
+    if let Mode::Server {
+        listing,
+        cleanup_interval,
+    } = &mode
+    {
+        let wakeup = Wakeup::start();
+        let service = mcp::http_service(
+            coordinator.clone(),
+            wakeup.clone(),
+            keepalives.clone(),
+            listing,
+            MAX_BODY_BYTES,
+            shutdown.child_token(),
+        );
+        app = app.nest_service("/mcp", service);
+        tasks.push(liveness::spawn_sweeper(
+            coordinator.clone(),
+            *cleanup_interval,
+        ));
+        tasks.push(wake::spawn_queue_watcher(
+            coordinator.clone(),
+            wakeup,
+            *cleanup_interval,
+        ));
+        tasks.push(liveness::spawn_heartbeats(
+            coordinator.clone(),
+            keepalives.clone(),
+            liveness::heartbeat_interval(coordinator.session_timeout()),
+        ));
+    }
+    let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
+        axum::middleware::from_fn_with_state(Arc::new(access), access::check),
+    );
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(HttpError::Serve)?;
+    // One line on stdout for people and scripts (port 0 picks a free port).
+    match mode {
+        Mode::Server { .. } => println!(
+            "mcp-session-coordinator: MCP at http://{bound}/mcp, dashboard at http://{bound}/"
+        ),
+        Mode::Dashboard => println!("mcp-session-coordinator: dashboard at http://{bound}/"),
+    }
+    tracing::info!(%bound, "listening");
+
+    let stop = shutdown.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let reason = crate::mcp::terminated().await;
+            tracing::info!(reason, "shutting down");
+            stop.cancel();
+        })
+        .await;
+    shutdown.cancel();
+    for task in tasks {
+        task.abort();
+    }
+    let ended = tokio::task::spawn_blocking(move || keepalives.release_all(&coordinator)).await;
+    if let Err(error) = ended {
+        tracing::error!(%error, "could not deregister sessions on exit");
+    }
+    served.map_err(HttpError::Serve)
+}

@@ -1,0 +1,176 @@
+//! Delivering events to webhook endpoints (Slack, Discord, or anything that takes JSON).
+//!
+//! Tool calls only append events to the outbox, inside their own transaction
+//! (`coordinator/events.rs`); this task reads the outbox and POSTs, so a slow or dead endpoint
+//! never slows a tool call. Each endpoint gets every event at least once, in order: an event is
+//! marked delivered after a 2xx, a failure retries the same event with growing pauses, and a
+//! restart resumes from the cursor in the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::coordinator::{Coordinator, Due};
+
+/// How long a POST may take before it counts as failed.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often an idle endpoint looks for new events.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+
+/// Events sent per lease.
+const BATCH: usize = 50;
+
+/// How long other processes leave a batch alone: enough to send it even with timeouts.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Why webhooks cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("invalid --webhook '{0}': write an http:// or https:// URL")]
+    BadUrl(String),
+    #[error("cannot set up the HTTP client for webhooks: {0}")]
+    Client(String),
+}
+
+/// Checks each URL and starts one delivery task per endpoint.
+pub fn spawn(
+    coordinator: Arc<Coordinator>,
+    urls: &[String],
+) -> Result<Vec<JoinHandle<()>>, WebhookError> {
+    if urls.is_empty() {
+        return Ok(Vec::new());
+    }
+    for url in urls {
+        let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::BadUrl(url.clone()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(WebhookError::BadUrl(url.clone()));
+        }
+    }
+    // One process-wide TLS provider; a second install (already done) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(POST_TIMEOUT)
+        .user_agent(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+        .map_err(|e| WebhookError::Client(e.to_string()))?;
+    Ok(urls
+        .iter()
+        .map(|url| tokio::spawn(deliver(coordinator.clone(), client.clone(), url.clone())))
+        .collect())
+}
+
+async fn deliver(coordinator: Arc<Coordinator>, client: reqwest::Client, url: String) {
+    let shown = redacted(&url);
+    loop {
+        let (c, u) = (coordinator.clone(), url.clone());
+        let due = tokio::task::spawn_blocking(move || c.webhook_due(&u, BATCH, LEASE)).await;
+        let events = match due {
+            Ok(Ok(Due::Send(events))) => events,
+            Ok(Ok(Due::Idle)) => {
+                tokio::time::sleep(LOOK_EVERY).await;
+                continue;
+            }
+            Ok(Ok(Due::Later(at))) => {
+                let wait = at.as_millis().saturating_sub(coordinator.now().as_millis());
+                let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+                tokio::time::sleep(wait.clamp(Duration::from_millis(50), LOOK_EVERY * 4)).await;
+                continue;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, webhook = %shown, "cannot read the event outbox; will retry");
+                tokio::time::sleep(LOOK_EVERY * 4).await;
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%error, "webhook task failed");
+                return;
+            }
+        };
+        for event in events {
+            let id = event.id;
+            let sent = client
+                .post(&url)
+                .header("X-Coordinator-Event", event.event.as_str())
+                .header("X-Coordinator-Delivery", id.to_string())
+                .json(&event)
+                .send()
+                .await;
+            let failure = match sent {
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) => Some(format!("answered {}", response.status())),
+                Err(error) => Some(without_url(&error)),
+            };
+            let (c, u) = (coordinator.clone(), url.clone());
+            let recorded = tokio::task::spawn_blocking(move || match failure {
+                None => c.webhook_delivered(&u, id).map(|()| None),
+                Some(why) => c.webhook_failed(&u, &why).map(|delay| Some((why, delay))),
+            })
+            .await;
+            match recorded {
+                Ok(Ok(None)) => tracing::debug!(webhook = %shown, event = id, "delivered"),
+                Ok(Ok(Some((why, delay)))) => {
+                    tracing::warn!(webhook = %shown, event = id, error = %why, retry_in = ?delay, "webhook delivery failed");
+                    break;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, webhook = %shown, "cannot record a delivery; it will be sent again");
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "webhook task failed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A webhook URL as logs show it: Slack's and Discord's carry their secret in the path.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}/…",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("?")
+        ),
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
+/// A client error without the URL reqwest puts in it.
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_never_show_a_webhooks_secret_path() {
+        assert_eq!(
+            redacted("https://hooks.slack.com/services/T000/B000/XXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(redacted("not a url"), "(invalid URL)");
+    }
+}
