@@ -149,6 +149,7 @@ impl Settings {
         ToolListing {
             selection: self.tools.clone(),
             output_schemas: self.output_schemas,
+            session_tokens: false,
         }
     }
 }

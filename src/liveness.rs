@@ -80,6 +80,8 @@ impl Keepalive {
                     ended += 1;
                     tracing::info!(session_id = %id, locks_released = gone.locks_released, "session deregistered on exit");
                 }
+                // Already ended (by a person, or a sweep while suspended): nothing to do.
+                Err(crate::Error::UnknownSession { .. }) => {}
                 Err(error) => {
                     tracing::warn!(session_id = %id, %error, "could not deregister on exit")
                 }

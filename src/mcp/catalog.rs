@@ -37,6 +37,9 @@ pub struct ToolListing {
     pub selection: ToolSelection,
     /// Whether definitions carry their `outputSchema`.
     pub output_schemas: bool,
+    /// Whether arguments list `session_token`: only an HTTP server checks who acts for a
+    /// session, and a stdio client's model need not pay for the argument in every turn.
+    pub session_tokens: bool,
 }
 
 impl ToolSelection {
@@ -88,7 +91,13 @@ impl ToolListing {
         all.into_iter()
             .filter(|tool| self.selection.shows(&tool.name))
             .map(|mut tool| {
-                tool.input_schema = Arc::new(without_dialect(&tool.input_schema));
+                let mut input = without_dialect(&tool.input_schema);
+                if !self.session_tokens
+                    && let Some(serde_json::Value::Object(properties)) = input.get_mut("properties")
+                {
+                    properties.remove("session_token");
+                }
+                tool.input_schema = Arc::new(input);
                 tool.output_schema = match tool.output_schema {
                     Some(schema) if self.output_schemas => Some(Arc::new(without_dialect(&schema))),
                     _ => None,

@@ -36,13 +36,17 @@ pub fn http_service(
     shutdown: CancellationToken,
 ) -> HttpService {
     // The tool router and the listing are built once; each connection clones them.
+    let listing = ToolListing {
+        session_tokens: true,
+        ..listing.clone()
+    };
     let prototype = CoordinatorServer::new(
         coordinator,
         keepalives.open(),
         wakeup,
         None,
         None,
-        listing,
+        &listing,
         Trust::Connection,
     );
     let mut sessions = LocalSessionManager::default();

@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CacheScope, ErrorData, Implementation, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
-    UnsubscribeRequestParams,
+    CacheScope, ErrorData, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{Json, ServerHandler, tool_handler};
@@ -247,12 +247,17 @@ impl CoordinatorServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CoordinatorServer {
+    // `enable_logging` is deprecated with 2026-07-28's removal of logging; 2025 clients (and the
+    // conformance suite) still call logging/setLevel.
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
                 .enable_resources_subscribe()
+                .enable_logging()
+                .enable_prompts()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -284,6 +289,31 @@ impl ServerHandler for CoordinatorServer {
         if let Some(farewell) = &self.farewell {
             farewell.arm();
         }
+    }
+
+    /// Accepted so clients of the 2025 revisions that set a level get no error (2026-07-28
+    /// drops logging; rmcp answers those itself). The server logs to stderr (and, over
+    /// HTTP, to its own output) and sends no log notifications: there is nothing to filter.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
+    }
+
+    /// Prompts are declared (clients and the conformance suite expect the list to answer) and
+    /// the list is empty: the workflow is in the instructions and the tool descriptions.
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Err(ErrorData::invalid_params(
+            format!("no prompt '{}': this server has none", request.name),
+            None,
+        ))
     }
 
     async fn list_resources(

@@ -91,18 +91,18 @@ impl Subscriptions {
 impl CoordinatorServer {
     pub(super) async fn read(&self, uri: &str) -> Result<ReadResourceResult, ErrorData> {
         let uri = known(uri)?;
-        let Some(session) = self.keepalive.current() else {
-            return Err(ErrorData::invalid_request(
-                format!(
-                    "{uri} is about this connection's session, and it has none yet: call session_register first"
-                ),
-                None,
-            ));
+        let text = match self.default_session() {
+            Some(session) => self
+                .render(uri, session)
+                .await
+                .map_err(|error| ErrorData::internal_error(error, None))?,
+            // A valid, empty answer: the resource exists, this connection has nothing in it yet.
+            None => serde_json::json!({
+                "session_id": null,
+                "note": "this connection has no session yet: call session_register first",
+            })
+            .to_string(),
         };
-        let text = self
-            .render(uri, session)
-            .await
-            .map_err(|error| ErrorData::internal_error(error, None))?;
         Ok(
             ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
                 uri: uri.to_owned(),
@@ -162,7 +162,11 @@ impl CoordinatorServer {
         let mut watched = self.subscriptions.lock();
         watched.last.insert(uri.to_owned(), baseline);
         if watched.watcher.is_none() {
-            let server = self.clone();
+            // The watcher must not keep the connection's sessions alive after it closed.
+            let server = Self {
+                farewell: None,
+                ..self.clone()
+            };
             watched.watcher = Some(tokio::spawn(async move {
                 server.watch_legacy(bell, peer).await;
             }));

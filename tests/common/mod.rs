@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod history;
+pub mod http;
 pub mod raw;
 
 use std::path::{Path, PathBuf};
@@ -122,7 +123,7 @@ fn command_for(program: &Path, db: &Path, env: &[(&str, &str)], cwd: Option<&Pat
 
 /// `program` on database `db`, with `env` over an environment cleared of what a test must
 /// not inherit, in `cwd`.
-fn prepared(
+pub(crate) fn prepared(
     program: &Path,
     db: &Path,
     env: &[(&str, &str)],
@@ -159,7 +160,7 @@ impl Server {
 }
 
 /// The test client's side of the handshake.
-fn client_config(lifecycle: &Lifecycle) -> ClientConfig {
+pub(crate) fn client_config(lifecycle: &Lifecycle) -> ClientConfig {
     let mut config = ClientConfig::new(
         ClientCapabilities::default(),
         Implementation::new("integration-test", "1"),

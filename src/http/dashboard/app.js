@@ -34,9 +34,9 @@
     return el;
   }
 
-  // The explicit roles keep table semantics for screen readers when the phone layout turns
-  // rows into cards with `display: block` (Chrome and Safari drop them otherwise).
-  // The inner <div> keeps a cell's content one grid item in the phone layout.
+  // The explicit roles keep table semantics for screen readers when the narrow layout turns
+  // rows into cards with `display: block` (Chrome and Safari drop them otherwise). The inner
+  // <div> keeps a cell's content one grid item beside its label there.
   const cell = (label, ...children) => h('td', { 'data-label': label, role: 'cell' }, h('div', {}, ...children));
   const row = (attrs, ...cells) => h('tr', { role: 'row', ...attrs }, ...cells);
   const emptyRow = (columns, text) =>
@@ -64,6 +64,8 @@
     return Number.isNaN(t) ? null : t;
   };
   const serverNow = () => Date.now() + clockSkew;
+  // Compares parsed times: RFC 3339 strings with different fraction lengths do not sort as text.
+  const newestFirst = (field) => (a, b) => (parseTime(b[field]) || 0) - (parseTime(a[field]) || 0);
 
   function span(seconds) {
     const s = Math.max(0, Math.floor(seconds));
@@ -101,8 +103,13 @@
     const el = $('status');
     // The time makes a repeated message a new text, so screen readers announce it again.
     el.textContent = `${new Date().toLocaleTimeString()} — ${text}`;
-    el.classList.toggle('error', isError);
+    $('status-bar').classList.toggle('error', isError);
+    $('status-bar').classList.remove('idle');
   }
+  $('status-dismiss').addEventListener('click', () => {
+    $('status-bar').classList.add('idle');
+    $('status').textContent = '';
+  });
 
   async function api(method, path, body, signal) {
     const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' }, signal };
@@ -119,9 +126,7 @@
       // Not JSON (a proxy's error page, say): fall back to the status line below.
     }
     if (!response.ok) {
-      let message = (data && data.error) || `${response.status} ${response.statusText}`.trim();
-      if (response.status === 401) message += ' (open the dashboard as /?token=YOUR_TOKEN to sign in)';
-      throw new Error(message);
+      throw new Error((data && data.error) || `${response.status} ${response.statusText}`.trim());
     }
     return data;
   }
@@ -136,6 +141,7 @@
 
   function setConnection(state, text) {
     const el = document.querySelector('[data-testid="connection-state"]');
+    if (el.dataset.state === state) return; // a live region: say each change once
     el.dataset.state = state;
     el.replaceChildren(h('span', { class: 'sr-only' }, 'Connection: '), text || state);
   }
@@ -259,7 +265,7 @@
       queued.get(k).push(q);
     }
     const list = locks.filter(mine).sort((a, b) =>
-      a.project.localeCompare(b.project) || a.file_path.localeCompare(b.file_path) || a.acquired_at.localeCompare(b.acquired_at));
+      a.project.localeCompare(b.project) || a.file_path.localeCompare(b.file_path) || -newestFirst('acquired_at')(a, b));
     const holders = new Map(); // how many locks each path has (shared locks), for the dialog text
     for (const l of list) holders.set(key(l.project, l.file_path), (holders.get(key(l.project, l.file_path)) || 0) + 1);
 
@@ -299,7 +305,7 @@
   }
 
   function renderIntents(intents) {
-    const rows = intents.filter(mine).sort((a, b) => b.created_at.localeCompare(a.created_at)).map((i) =>
+    const rows = intents.filter(mine).sort(newestFirst('created_at')).map((i) =>
       row({ 'data-intent-id': i.intent_id },
         cell('Type', i.intent_type),
         cell('Session', i.session_name),
@@ -319,7 +325,7 @@
     const names = new Map((snap.sessions || []).map((s) => [s.session_id, s.name]));
     const list = (snap.messages || [])
       .filter((m) => !channel || m.channel === channel)
-      .sort((a, b) => b.created_at.localeCompare(a.created_at));
+      .sort(newestFirst('created_at'));
     const items = list.map((m) => {
       const loud = m.priority === 'urgent' || m.priority === 'high';
       const to = m.to_group ? `group ${m.to_group}` : m.to_session ? names.get(m.to_session) || m.to_session : 'everyone';
@@ -373,7 +379,7 @@
       h('li', { 'data-context-id': e.context_id },
         h('div', { class: 'meta' },
           h('span', { class: 'tag' }, e.context_type),
-          (e.tags || []).map((t) => [' ', h('span', { class: 'tag subtle' }, `#${t}`)]),
+          (e.tags || []).map((t) => [' ', h('span', { class: 'tag' }, `#${t}`)]),
           ' ', h('strong', {}, e.shared_by), ` · ${e.project} · `, ago(e.created_at)),
         h('p', { class: 'content' }, e.content))));
     tick();
@@ -464,7 +470,7 @@
         const result = (await api('POST', '/api/broadcast', body)) || {};
         $('bc-content').value = '';
         const id = result.message_id ? ` (${result.message_id})` : '';
-        return `Broadcast${id} sent to ${plural(count(result.recipients), 'session')}.`;
+        return `Broadcast${id} sent to ${plural(count(result.delivered_to ?? result.recipients), 'session')}.`;
       },
     });
   });

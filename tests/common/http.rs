@@ -1,0 +1,126 @@
+//! The real binary as one shared HTTP server, and MCP clients that reach it over the network.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use rmcp::model::ProtocolVersion;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
+
+use super::{BIN, Lifecycle, Server, client_config, prepared};
+
+/// A token long enough for the server to accept.
+pub const TOKEN: &str = "0123456789abcdef0123456789abcdef-test";
+
+/// `serve --http` on a free loopback port; stopped (SIGTERM, then waited for) when dropped.
+pub struct HttpServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl HttpServer {
+    /// Starts the server on `db` with extra command-line `args` (after `serve`) and `env`.
+    pub fn start(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = prepared(Path::new(BIN), db, env, None);
+        command
+            .args(["serve", "--http", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn serve --http");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the address line");
+        let base = line
+            .split("MCP at ")
+            .nth(1)
+            .and_then(|rest| rest.split("/mcp").next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An MCP client over Streamable HTTP, with `token` as its bearer token.
+    pub async fn client(&self, lifecycle: Lifecycle, token: Option<&str>) -> Server {
+        install_tls_provider();
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
+        if let Some(token) = token {
+            config = config.auth_header(token);
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let handler = client_config(&lifecycle);
+        let client = match lifecycle {
+            Lifecycle::Initialize(_) => handler.serve(transport).await.expect("initialize"),
+            Lifecycle::Discover => handler
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+                .expect("discover"),
+        };
+        Server {
+            client,
+            pid: self.pid(),
+        }
+    }
+
+    /// Stops the server with SIGTERM, as a service manager does, and waits for it.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..500 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        self.child.wait().expect("wait for the server")
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// reqwest (here without a built-in TLS provider) needs one chosen before any client is built.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A plain HTTP client for the dashboard API and for refusal checks.
+pub fn web() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client")
+}

@@ -1,0 +1,630 @@
+//! The shared server over real HTTP: the seed's walkthrough through Streamable HTTP, who may
+//! act for a session, the Host/Origin/token refusals, the dashboard's API, and webhooks.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::http::{HttpServer, TOKEN, web};
+use common::{Db, Lifecycle};
+use rmcp::model::ProtocolVersion;
+use serde_json::{Value, json};
+
+const LEGACY: Lifecycle = Lifecycle::Initialize(ProtocolVersion::V_2025_11_25);
+
+/// Polls `look` until it returns `Some`, for up to `limit`.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    limit: Duration,
+    mut look: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = look().await {
+            return Some(found);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn snapshot(server: &HttpServer) -> Value {
+    web()
+        .get(server.url("/api/snapshot"))
+        .send()
+        .await
+        .expect("snapshot")
+        .json()
+        .await
+        .expect("snapshot JSON")
+}
+
+#[tokio::test]
+async fn the_seed_walkthrough_over_streamable_http() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let alice = server.client(LEGACY, None).await;
+    let bob = server.client(LEGACY, None).await;
+
+    let a = alice.register("alice", "web", "main").await;
+    let b = bob.register("bob", "web", "feature").await;
+    let granted = alice
+        .call("lock_acquire", json!({"file_path": "src/app.rs"}))
+        .await;
+    assert_eq!(granted["granted"], true);
+
+    let denied = bob
+        .call("lock_acquire", json!({"file_path": "src/app.rs"}))
+        .await;
+    assert_eq!(denied["granted"], false);
+    assert_eq!(denied["holder_name"], "alice");
+    assert_eq!(denied["held_by"], a.as_str());
+
+    let intent = bob
+        .call(
+            "intent_announce",
+            json!({"intent_type": "file_edit", "files": ["src/app.rs"]}),
+        )
+        .await;
+    assert_eq!(intent["safe_to_proceed"], false, "{intent}");
+
+    bob.call(
+        "message_send",
+        json!({"to_session": "alice", "content": "may I have src/app.rs?"}),
+    )
+    .await;
+    let answer = alice
+        .call("lock_release", json!({"file_path": "src/app.rs"}))
+        .await;
+    assert_eq!(answer["released"], true);
+    assert_eq!(
+        answer["unread_messages"]["count"], 1,
+        "answers carry unread mail over HTTP too: {answer}"
+    );
+    let inbox = alice.call("message_list", json!({})).await;
+    assert_eq!(inbox["messages"][0]["from_session"], b.as_str());
+
+    let listed = bob.call("session_list", json!({})).await;
+    assert_eq!(listed["count"], 2);
+    alice.quit().await;
+    bob.quit().await;
+}
+
+#[tokio::test]
+async fn a_connection_acts_only_for_its_own_sessions_or_those_it_proves() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let alice = server.client(LEGACY, None).await;
+    let mallory = server.client(LEGACY, None).await;
+    let registered = alice
+        .call(
+            "session_register",
+            json!({"name": "alice", "project": "web"}),
+        )
+        .await;
+    let a = registered["session_id"].as_str().expect("id").to_owned();
+    let token = registered["session_token"]
+        .as_str()
+        .expect("session_token")
+        .to_owned();
+    assert_eq!(token.len(), 64, "256 random bits in hex");
+    alice
+        .call("lock_acquire", json!({"file_path": "src/app.rs"}))
+        .await;
+    mallory.register("mallory", "web", "main").await;
+
+    // The id is public (session_list shows it); knowing it is not enough.
+    for (tool, args) in [
+        (
+            "lock_release",
+            json!({"session_id": a, "file_path": "src/app.rs"}),
+        ),
+        ("session_deregister", json!({"session_id": a})),
+        ("message_list", json!({"session_id": a})),
+        (
+            "lock_acquire",
+            json!({"session_id": a, "file_path": "src/other.rs"}),
+        ),
+    ] {
+        let error = mallory.call_err(tool, args).await;
+        assert!(
+            error.contains("not registered on this connection") && error.contains("session_token"),
+            "{tool}: {error}"
+        );
+    }
+    let wrong = mallory
+        .call_err(
+            "lock_release",
+            json!({"session_id": a, "session_token": "f".repeat(64), "file_path": "src/app.rs"}),
+        )
+        .await;
+    assert!(wrong.contains("session_token"), "{wrong}");
+    let still = mallory
+        .call("lock_check", json!({"file_path": "src/app.rs"}))
+        .await;
+    assert_eq!(still["locked"], true, "nothing was released: {still}");
+
+    // The token is the proof: with it, another connection may act (a client that reconnected).
+    let released = mallory
+        .call(
+            "lock_release",
+            json!({"session_id": a, "session_token": token, "file_path": "src/app.rs"}),
+        )
+        .await;
+    assert_eq!(released["released"], true);
+    let mismatch = mallory
+        .call_err(
+            "lock_release",
+            json!({"session_id": "ses-000000000000", "session_token": token, "file_path": "x"}),
+        )
+        .await;
+    assert!(mismatch.contains(&a), "names whose token it is: {mismatch}");
+
+    // Registering again replaces the token.
+    let again = alice
+        .call(
+            "session_register",
+            json!({"name": "alice", "project": "web"}),
+        )
+        .await;
+    assert_eq!(again["session_id"], a.as_str());
+    let stale = mallory
+        .call_err("session_heartbeat", json!({"session_token": token}))
+        .await;
+    assert!(stale.contains("session_token"), "{stale}");
+}
+
+#[tokio::test]
+async fn sessionless_clients_prove_their_session_on_every_call() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let modern = server.client(Lifecycle::Discover, None).await;
+    let registered = modern
+        .call(
+            "session_register",
+            json!({"name": "modern", "project": "web"}),
+        )
+        .await;
+    let token = registered["session_token"].as_str().expect("token");
+    // No connection remembers the session between stateless requests.
+    let forgotten = modern
+        .call_err("lock_acquire", json!({"file_path": "src/a.rs"}))
+        .await;
+    assert!(forgotten.contains("session_id"), "{forgotten}");
+    let granted = modern
+        .call(
+            "lock_acquire",
+            json!({"file_path": "src/a.rs", "session_token": token}),
+        )
+        .await;
+    assert_eq!(granted["granted"], true);
+    // The session outlives the request that registered it.
+    let sessions = snapshot(&server).await["sessions"].clone();
+    assert_eq!(sessions[0]["name"], "modern", "{sessions}");
+    // Registering with its token continues it instead of making a twin.
+    let again = modern
+        .call(
+            "session_register",
+            json!({"name": "modern", "project": "web", "session_token": token}),
+        )
+        .await;
+    assert_eq!(again["session_id"], registered["session_id"]);
+    assert_eq!(again["resumed"], true);
+}
+
+#[tokio::test]
+async fn closing_a_connection_ends_its_sessions_and_stopping_the_server_ends_all() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let leaving = server.client(LEGACY, None).await;
+    let staying = server.client(LEGACY, None).await;
+    leaving.register("leaving", "web", "main").await;
+    leaving
+        .call("lock_acquire", json!({"file_path": "src/a.rs"}))
+        .await;
+    staying.register("staying", "web", "main").await;
+    leaving.quit().await;
+    let gone = eventually(Duration::from_secs(5), || async {
+        let now = snapshot(&server).await;
+        (now["sessions"].as_array().map(Vec::len) == Some(1) && now["locks"] == json!([]))
+            .then_some(now)
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the closed connection's session and lock end"
+    );
+
+    let status = server.stop();
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    let left = db.cli(&["status", "--json"]).json();
+    assert_eq!(
+        left["sessions"],
+        json!([]),
+        "every connection's sessions ended"
+    );
+}
+
+#[tokio::test]
+async fn foreign_hosts_origins_and_missing_tokens_are_refused() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &["--token", TOKEN], &[]);
+    let http = web();
+    let get = |path: &str| http.get(server.url(path));
+
+    let anonymous = get("/api/snapshot").send().await.expect("request");
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    let wrong = get("/api/snapshot")
+        .bearer_auth("not-the-token-not-the-token-not-the")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), 401);
+    let mcp = http
+        .post(server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(mcp.status(), 401, "MCP needs the token too");
+    let ok = get("/api/snapshot")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ok.status(), 200);
+
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example.
+    let rebound = get("/api/snapshot")
+        .bearer_auth(TOKEN)
+        .header("host", "evil.example:7420")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(rebound.status(), 403);
+    let body: Value = rebound.json().await.expect("json");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--allowed-host")
+    );
+    let foreign = http
+        .post(server.url("/api/broadcast"))
+        .bearer_auth(TOKEN)
+        .header("origin", "https://evil.example")
+        .json(&json!({"project": "web", "content": "hi"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(foreign.status(), 403);
+    let own = get("/api/snapshot")
+        .bearer_auth(TOKEN)
+        .header("origin", server.base.as_str())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(own.status(), 200, "the dashboard's own page may call");
+
+    // Its own client: the server closes the connection after refusing an unread body.
+    let huge = web()
+        .post(server.url("/api/broadcast"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"project\":\"web\",\"content\":\"{}\"}}",
+            "x".repeat(2 * 1024 * 1024)
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(huge.status(), 413);
+
+    // Opening the dashboard with ?token= once sets a cookie and drops the token from the URL.
+    let opened = get(&format!("/?token={TOKEN}"))
+        .send()
+        .await
+        .expect("request");
+    assert!(opened.status().is_redirection());
+    assert_eq!(opened.headers()["location"], "/");
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().expect("pair");
+    let page = get("/")
+        .header("cookie", pair)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("app.js"), "the dashboard page");
+
+    // An MCP client with the token works end to end.
+    let client = server.client(LEGACY, Some(TOKEN)).await;
+    client.register("alice", "web", "main").await;
+}
+
+#[test]
+fn binding_beyond_loopback_needs_a_token() {
+    let db = Db::new();
+    let run = db.run(&["serve", "--http", "0.0.0.0:0"], &[], None, "");
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("MCP_COORDINATOR_TOKEN") && run.stderr.contains("--token"),
+        "{}",
+        run.stderr
+    );
+    let weak = db.run(
+        &["serve", "--http", "0.0.0.0:0", "--token", "short"],
+        &[],
+        None,
+        "",
+    );
+    assert!(
+        !weak.ok && weak.stderr.contains("at least 32"),
+        "{}",
+        weak.stderr
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_api_shows_live_state_and_acts_as_a_person() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let http = web();
+
+    // The event stream sends a snapshot on connect and again when something changes.
+    let mut events = http
+        .get(server.url("/api/events?project=web"))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(
+        events.headers()["content-type"].to_str().unwrap_or(""),
+        "text/event-stream"
+    );
+    let alice = server.client(LEGACY, None).await;
+    let bob = server.client(LEGACY, None).await;
+    let a = alice.register("alice", "web", "main").await;
+    bob.register("bob", "web", "main").await;
+    alice
+        .call("lock_acquire", json!({"file_path": "src/app.rs"}))
+        .await;
+    bob.call(
+        "lock_acquire",
+        json!({"file_path": "src/app.rs", "queue": true}),
+    )
+    .await;
+    let mut seen = String::new();
+    let streamed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = events.chunk().await.expect("chunk") {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("\"holder_name\":\"alice\"")
+                && seen.contains("\"session_name\":\"bob\"")
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        streamed,
+        Ok(true),
+        "live events show the lock and the queue: {seen}"
+    );
+    assert!(seen.contains("event: snapshot"));
+
+    let now = snapshot(&server).await;
+    assert_eq!(now["projects"], json!(["web"]));
+    assert_eq!(now["conflicts"][0]["file_path"], "src/app.rs");
+    assert_eq!(now["conflicts"][0]["severity"], "high");
+
+    let released: Value = http
+        .post(server.url("/api/locks/release"))
+        .json(&json!({"project": "web", "file_path": "src/app.rs", "reason": "stuck"}))
+        .send()
+        .await
+        .expect("release")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        released["released"][0]["holder_name"], "alice",
+        "{released}"
+    );
+    let after = snapshot(&server).await;
+    assert_eq!(
+        after["locks"][0]["holder_name"], "bob",
+        "the queue was granted: {after}"
+    );
+    let told = alice.call("message_list", json!({})).await;
+    assert!(
+        told["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .contains("src/app.rs"),
+        "{told}"
+    );
+
+    let bad = http
+        .post(server.url("/api/broadcast"))
+        .json(&json!({"project": "web", "content": "hi", "priority": "asap"}))
+        .send()
+        .await
+        .expect("broadcast");
+    assert_eq!(bad.status(), 400);
+    let why: Value = bad.json().await.expect("json");
+    assert!(
+        why["error"].as_str().unwrap_or("").contains("urgent"),
+        "{why}"
+    );
+    let sent = http
+        .post(server.url("/api/broadcast"))
+        .json(&json!({"project": "web", "content": "freeze main", "priority": "urgent", "from": "ops"}))
+        .send()
+        .await
+        .expect("broadcast");
+    assert_eq!(sent.status(), 200);
+    let inbox = bob.call("message_list", json!({})).await;
+    assert_eq!(inbox["messages"][0]["from_name"], "ops (person)");
+
+    alice
+        .call(
+            "context_share",
+            json!({"context_type": "decision", "content": "Use tokio for the async runtime", "tags": ["runtime"]}),
+        )
+        .await;
+    let found: Value = http
+        .get(server.url("/api/context?project=web&q=tokio"))
+        .send()
+        .await
+        .expect("context")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(found["count"], 1, "{found}");
+
+    let ended: Value = http
+        .post(server.url("/api/sessions/end"))
+        .json(&json!({"session_id": a}))
+        .send()
+        .await
+        .expect("end")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ended["status"], "deregistered");
+    let unknown = http
+        .post(server.url("/api/sessions/end"))
+        .json(&json!({"session_id": a}))
+        .send()
+        .await
+        .expect("end");
+    assert_eq!(unknown.status(), 404);
+}
+
+/// A webhook receiver on a fixed port, started and stopped at will.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Receiver {
+    fn new() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Self {
+            port,
+            got: Arc::default(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook/secret-path", self.port)
+    }
+
+    async fn start(&self) -> tokio::task::JoinHandle<()> {
+        let got = self.got.clone();
+        let app = axum::Router::new().route(
+            "/hook/secret-path",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                    let got = got.clone();
+                    async move {
+                        let kind = headers["x-coordinator-event"]
+                            .to_str()
+                            .unwrap_or("")
+                            .to_owned();
+                        got.lock().expect("lock").push((kind, body));
+                        "ok"
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the receiver");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
+    }
+
+    fn received(&self) -> Vec<(String, Value)> {
+        self.got.lock().expect("lock").clone()
+    }
+}
+
+#[tokio::test]
+async fn webhooks_reach_a_receiver_that_was_down_even_across_a_restart() {
+    let db = Db::new();
+    let receiver = Receiver::new();
+    let url = receiver.url();
+    let server = HttpServer::start(&db.path(), &["--webhook", &url], &[]);
+    let alice = server.client(LEGACY, None).await;
+    let bob = server.client(LEGACY, None).await;
+    alice.register("alice", "web", "main").await;
+    bob.register("bob", "web", "main").await;
+    alice
+        .call("lock_acquire", json!({"file_path": "src/app.rs"}))
+        .await;
+    bob.call("lock_acquire", json!({"file_path": "src/app.rs"}))
+        .await;
+    bob.call(
+        "message_send",
+        json!({"content": "main is red", "priority": "urgent"}),
+    )
+    .await;
+    // The receiver is down: the server retries, and is stopped before it ever succeeds.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    drop((alice, bob));
+    assert!(server.stop().success());
+
+    let _up = receiver.start().await;
+    let _again = HttpServer::start(&db.path(), &["--webhook", &url], &[]);
+    let delivered = eventually(Duration::from_secs(15), || async {
+        let got = receiver.received();
+        (got.len() >= 2).then_some(got)
+    })
+    .await
+    .expect("both events arrive once the receiver is up");
+    let kinds: Vec<&str> = delivered.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        &kinds[..2],
+        ["lock.contention", "message.urgent"],
+        "in order"
+    );
+    let contention = &delivered[0].1;
+    assert_eq!(contention["event"], "lock.contention");
+    assert_eq!(contention["project"], "web");
+    assert_eq!(contention["data"]["file_path"], "src/app.rs");
+    assert_eq!(contention["data"]["held_by"]["name"], "alice");
+    let text = contention["text"].as_str().expect("text for Slack");
+    assert_eq!(
+        contention["content"].as_str(),
+        Some(text),
+        "content for Discord"
+    );
+    assert!(
+        text.contains("bob") && text.contains("src/app.rs"),
+        "{text}"
+    );
+    assert!(
+        delivered[1].1["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("main is red")
+    );
+}
