@@ -57,19 +57,17 @@ def start_server(command, db, token):
     )
     stderr = []
     threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()
-    found = []
+    found, ready = [], threading.Event()
 
     def read_url():
         for line in proc.stdout:
-            if m := URL_LINE.search(line):
+            if not found and (m := URL_LINE.search(line)):
                 found.append(m.group(1))
-                break
-        for _ in proc.stdout:  # keep draining so the server never blocks on a full pipe
-            pass
+                ready.set()
+        ready.set()  # stdout closed: the server exited
 
-    reader = threading.Thread(target=read_url, daemon=True)
-    reader.start()
-    reader.join(timeout=30)
+    threading.Thread(target=read_url, daemon=True).start()
+    ready.wait(timeout=30)
     if not found:
         proc.kill()
         proc.wait()
