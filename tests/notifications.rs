@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::http::HttpServer;
 use common::{Db, Lifecycle, Server};
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ProtocolVersion, ReadResourceRequestParams,
@@ -283,4 +284,55 @@ async fn unknown_resources_cannot_be_subscribed() {
     };
     assert_eq!(code, rmcp::model::ErrorCode::RESOURCE_NOT_FOUND);
     assert!(message.contains(INBOX), "{message}");
+}
+
+#[tokio::test]
+async fn over_http_the_sse_stream_carries_grants_and_urgent_mail() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let legacy = Lifecycle::Initialize(ProtocolVersion::V_2025_11_25);
+    let holder = server.client(legacy.clone(), None).await;
+    let (tx, mut updates) = mpsc::unbounded_channel();
+    let waiter = server
+        .client_with(Listener { updates: tx }, legacy, None)
+        .await;
+    holder.register("holder", "app", "main").await;
+    waiter.register("waiter", "app", "main").await;
+    holder
+        .call("lock_acquire", json!({"file_path": "src/a.rs"}))
+        .await;
+    for uri in [LOCKS, INBOX] {
+        #[allow(deprecated)]
+        waiter
+            .client
+            .subscribe(SubscribeRequestParams::new(uri))
+            .await
+            .expect("subscribe");
+    }
+    let queued = waiter
+        .call(
+            "lock_acquire",
+            json!({"file_path": "src/a.rs", "queue": true}),
+        )
+        .await;
+    assert_eq!(queued["queued"], true);
+    while tokio::time::timeout(Duration::from_millis(300), updates.recv())
+        .await
+        .is_ok()
+    {}
+
+    holder
+        .call("lock_release", json!({"file_path": "src/a.rs"}))
+        .await;
+    update_of(&mut updates, LOCKS).await;
+    let locks = read(&waiter, LOCKS).await;
+    assert_eq!(locks["held"][0]["file_path"], "src/a.rs", "{locks}");
+
+    holder
+        .call(
+            "message_send",
+            json!({"to_session": "waiter", "content": "stop the build", "priority": "urgent"}),
+        )
+        .await;
+    update_of(&mut updates, INBOX).await;
 }

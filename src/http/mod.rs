@@ -107,7 +107,10 @@ pub async fn serve(
         .route("/app.js", get(api::script))
         .route("/style.css", get(api::style))
         // Browsers ask for it on their own; no icon, and no 404 in the console.
-        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .route("/api/snapshot", get(api::snapshot))
         .route("/api/events", get(api::events))
         .route("/api/context", get(api::context))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmcp::model::ProtocolVersion;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, ServiceExt};
 
 use super::{BIN, Lifecycle, Server, client_config, prepared};
 
@@ -57,13 +57,23 @@ impl HttpServer {
 
     /// An MCP client over Streamable HTTP, with `token` as its bearer token.
     pub async fn client(&self, lifecycle: Lifecycle, token: Option<&str>) -> Server {
+        let handler = client_config(&lifecycle);
+        self.client_with(handler, lifecycle, token).await
+    }
+
+    /// A client whose pushes (over the connection's SSE stream) go to `handler`.
+    pub async fn client_with<H: ClientHandler>(
+        &self,
+        handler: H,
+        lifecycle: Lifecycle,
+        token: Option<&str>,
+    ) -> Server<H> {
         install_tls_provider();
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
         if let Some(token) = token {
             config = config.auth_header(token);
         }
         let transport = StreamableHttpClientTransport::from_config(config);
-        let handler = client_config(&lifecycle);
         let client = match lifecycle {
             Lifecycle::Initialize(_) => handler.serve(transport).await.expect("initialize"),
             Lifecycle::Discover => handler
