@@ -92,6 +92,7 @@ pub struct Settings {
         env = "MCP_COORDINATOR_WEBHOOKS",
         value_name = "URL",
         value_delimiter = ',',
+        hide_env_values = true,
         global = true
     )]
     pub webhooks: Vec<String>,

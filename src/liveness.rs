@@ -61,6 +61,10 @@ impl Keepalive {
     /// under its id and told what it lost.
     pub fn beat(&self, coordinator: &Coordinator) {
         for (id, registration) in self.snapshot() {
+            // Ended or taken over since the snapshot: reviving it would bring it back.
+            if !self.holds(&id) {
+                continue;
+            }
             match coordinator.revive(&id, &registration) {
                 Ok(true) => {
                     tracing::warn!(session_id = %id, "session had been swept; registered it again")
@@ -75,6 +79,8 @@ impl Keepalive {
     pub fn release_all(&self, coordinator: &Coordinator) -> usize {
         let mut ended = 0;
         for (id, _) in self.snapshot() {
+            // Forgotten first, so a heartbeat running meanwhile does not revive it.
+            self.forget(&id);
             match coordinator.deregister(&id) {
                 Ok(gone) => {
                     ended += 1;
@@ -86,7 +92,6 @@ impl Keepalive {
                     tracing::warn!(session_id = %id, %error, "could not deregister on exit")
                 }
             }
-            self.forget(&id);
         }
         ended
     }
@@ -118,6 +123,13 @@ impl Keepalives {
     pub fn beat(&self, coordinator: &Coordinator) {
         for keepalive in self.live() {
             keepalive.beat(coordinator);
+        }
+    }
+
+    /// Makes every connection forget a session (taken over by another, or ended).
+    pub fn forget_everywhere(&self, session_id: &str) {
+        for keepalive in self.live() {
+            keepalive.forget(session_id);
         }
     }
 

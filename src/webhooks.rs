@@ -22,12 +22,14 @@ const LOOK_EVERY: Duration = Duration::from_millis(500);
 /// Events sent per lease.
 const BATCH: usize = 50;
 
-/// How long other processes leave a batch alone: enough to send it even with timeouts.
+/// How long other processes leave a batch alone after its last delivery: several POST
+/// timeouts. Each delivery renews it; a sender that lost it stops.
 const LEASE: Duration = Duration::from_secs(60);
 
 /// Why webhooks cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// Shown without its path, which holds Slack's and Discord's secret.
     #[error("invalid --webhook '{0}': write an http:// or https:// URL")]
     BadUrl(String),
     #[error("cannot set up the HTTP client for webhooks: {0}")]
@@ -43,9 +45,9 @@ pub fn spawn(
         return Ok(Vec::new());
     }
     for url in urls {
-        let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::BadUrl(url.clone()))?;
+        let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::BadUrl(redacted(url)))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(WebhookError::BadUrl(url.clone()));
+            return Err(WebhookError::BadUrl(redacted(url)));
         }
     }
     // One process-wide TLS provider; a second install (already done) is harmless.
@@ -59,17 +61,32 @@ pub fn spawn(
         ))
         .build()
         .map_err(|e| WebhookError::Client(e.to_string()))?;
+    // Who holds a lease: this process, among the others delivering to the same endpoints.
+    let owner =
+        crate::ids::new_token().map_err(|e| WebhookError::Client(format!("no randomness: {e}")))?;
     Ok(urls
         .iter()
-        .map(|url| tokio::spawn(deliver(coordinator.clone(), client.clone(), url.clone())))
+        .map(|url| {
+            tokio::spawn(deliver(
+                coordinator.clone(),
+                client.clone(),
+                url.clone(),
+                owner.clone(),
+            ))
+        })
         .collect())
 }
 
-async fn deliver(coordinator: Arc<Coordinator>, client: reqwest::Client, url: String) {
+async fn deliver(
+    coordinator: Arc<Coordinator>,
+    client: reqwest::Client,
+    url: String,
+    owner: String,
+) {
     let shown = redacted(&url);
     loop {
-        let (c, u) = (coordinator.clone(), url.clone());
-        let due = tokio::task::spawn_blocking(move || c.webhook_due(&u, BATCH, LEASE)).await;
+        let (c, u, o) = (coordinator.clone(), url.clone(), owner.clone());
+        let due = tokio::task::spawn_blocking(move || c.webhook_due(&u, &o, BATCH, LEASE)).await;
         let events = match due {
             Ok(Ok(Due::Send(events))) => events,
             Ok(Ok(Due::Idle)) => {
@@ -106,15 +123,25 @@ async fn deliver(coordinator: Arc<Coordinator>, client: reqwest::Client, url: St
                 Ok(response) => Some(format!("answered {}", response.status())),
                 Err(error) => Some(without_url(&error)),
             };
-            let (c, u) = (coordinator.clone(), url.clone());
+            let (c, u, o) = (coordinator.clone(), url.clone(), owner.clone());
             let recorded = tokio::task::spawn_blocking(move || match failure {
-                None => c.webhook_delivered(&u, id).map(|()| None),
-                Some(why) => c.webhook_failed(&u, &why).map(|delay| Some((why, delay))),
+                None => c
+                    .webhook_delivered(&u, &o, id, LEASE)
+                    .map(|kept| (kept, None)),
+                Some(why) => c
+                    .webhook_failed(&u, &o, &why)
+                    .map(|delay| (delay.is_some(), Some((why, delay)))),
             })
             .await;
             match recorded {
-                Ok(Ok(None)) => tracing::debug!(webhook = %shown, event = id, "delivered"),
-                Ok(Ok(Some((why, delay)))) => {
+                Ok(Ok((true, None))) => {
+                    tracing::debug!(webhook = %shown, event = id, "delivered")
+                }
+                Ok(Ok((false, _))) => {
+                    tracing::info!(webhook = %shown, "another process took over this endpoint's deliveries");
+                    break;
+                }
+                Ok(Ok((true, Some((why, delay))))) => {
                     tracing::warn!(webhook = %shown, event = id, error = %why, retry_in = ?delay, "webhook delivery failed");
                     break;
                 }

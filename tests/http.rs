@@ -123,6 +123,11 @@ async fn a_connection_acts_only_for_its_own_sessions_or_those_it_proves() {
         ),
         ("session_deregister", json!({"session_id": a})),
         ("message_list", json!({"session_id": a})),
+        // A look in its name would heartbeat it and take its grants from the queue.
+        (
+            "lock_check",
+            json!({"session_id": a, "file_path": "src/app.rs"}),
+        ),
         (
             "lock_acquire",
             json!({"session_id": a, "file_path": "src/other.rs"}),
@@ -676,4 +681,46 @@ async fn the_dashboard_command_shows_what_stdio_servers_share() {
     assert_eq!(mcp.status(), 404, "the dashboard alone serves no MCP");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test]
+async fn a_client_that_reconnects_keeps_its_session_when_the_old_connection_closes() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let old = server.client(LEGACY, None).await;
+    let registered = old
+        .call(
+            "session_register",
+            json!({"name": "alice", "project": "web"}),
+        )
+        .await;
+    let token = registered["session_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    old.call("lock_acquire", json!({"file_path": "src/app.rs"}))
+        .await;
+
+    let new = server.client(LEGACY, None).await;
+    let resumed = new
+        .call(
+            "session_register",
+            json!({"name": "alice", "project": "web", "session_token": token}),
+        )
+        .await;
+    assert_eq!(resumed["session_id"], registered["session_id"]);
+    assert_eq!(resumed["resumed"], true);
+    old.quit().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = snapshot(&server).await;
+    assert_eq!(
+        now["sessions"][0]["name"], "alice",
+        "the session lives on: {now}"
+    );
+    assert_eq!(now["locks"][0]["file_path"], "src/app.rs", "with its lock");
+    // The new connection acts for it without naming it.
+    let released = new
+        .call("lock_release", json!({"file_path": "src/app.rs"}))
+        .await;
+    assert_eq!(released["released"], true);
 }

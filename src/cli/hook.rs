@@ -312,6 +312,7 @@ impl Hook<'_> {
                 wake: None,
                 client_pid: clients::client_pid(),
                 client_ref: Some(client_ref.clone()),
+                token_hash: None,
             },
             None,
         )?;

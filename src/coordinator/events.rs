@@ -81,7 +81,9 @@ pub(super) fn record(
 }
 
 /// One event as a webhook receives it. `text` (Slack) and `content` (Discord) carry the same
-/// sentence, so either service's incoming webhook shows it as is.
+/// sentence, so either service's incoming webhook shows it as is. Any session can put words
+/// in it (a message, a name), so neither may ping anyone: Slack's control characters are
+/// escaped, and Discord is told to resolve no mentions.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
     pub id: i64,
@@ -90,7 +92,15 @@ pub struct Delivery {
     pub at: Timestamp,
     pub text: String,
     pub content: String,
+    pub allowed_mentions: Value,
     pub data: Value,
+}
+
+/// Slack reads `<!channel>`, `<@U…>` and `&` entities in `text`; these are its escapes.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 impl From<EventRow> for Delivery {
@@ -101,8 +111,9 @@ impl From<EventRow> for Delivery {
             event: row.kind,
             project: row.project,
             at: row.created_at,
-            content: text.clone(),
-            text,
+            text: slack_escaped(&text),
+            content: text,
+            allowed_mentions: json!({ "parse": [] }),
             data: serde_json::from_str(&row.data).unwrap_or_else(|_| json!({})),
         }
     }
@@ -128,17 +139,15 @@ pub fn retry_delay(attempts: i64) -> Duration {
 }
 
 impl Coordinator {
-    /// The next events to deliver to `url` (at most `max`), leased for `lease`. An endpoint
-    /// seen for the first time starts after the newest event.
-    pub fn webhook_due(&self, url: &str, max: usize, lease: Duration) -> Result<Due> {
+    /// The next events to deliver to `url` (at most `max`), leased to `owner` for `lease`.
+    /// An endpoint seen for the first time starts after the newest event.
+    pub fn webhook_due(&self, url: &str, owner: &str, max: usize, lease: Duration) -> Result<Due> {
         let now = self.now();
         // Most looks find nothing new: answer those from a read, without the write lock.
         let idle = self.store.read(|tx| {
             Ok::<_, StoreError>(match tx.cursor(url)? {
                 Some(cursor) => {
-                    cursor.next_attempt_at <= now
-                        && cursor.leased_until <= now
-                        && tx.last_event_id()? <= cursor.delivered_through
+                    cursor.next_attempt_at <= now && tx.last_event_id()? <= cursor.delivered_through
                 }
                 None => false,
             })
@@ -151,7 +160,12 @@ impl Coordinator {
             let Some(cursor) = tx.cursor(url)? else {
                 return Ok::<_, StoreError>(Due::Idle);
             };
-            let wait = cursor.next_attempt_at.max(cursor.leased_until);
+            let leased_elsewhere = cursor.lease_owner.as_deref() != Some(owner);
+            let wait = if leased_elsewhere {
+                cursor.next_attempt_at.max(cursor.leased_until)
+            } else {
+                cursor.next_attempt_at
+            };
             if wait > now {
                 return Ok(Due::Later(wait));
             }
@@ -159,24 +173,36 @@ impl Coordinator {
             if events.is_empty() {
                 return Ok(Due::Idle);
             }
-            tx.lease_cursor(url, now.plus(lease))?;
+            tx.lease_cursor(url, owner, now.plus(lease))?;
             Ok(Due::Send(events.into_iter().map(Delivery::from).collect()))
         })?)
     }
 
-    /// Records that `url` received every event up to `through`.
-    pub fn webhook_delivered(&self, url: &str, through: i64) -> Result<()> {
-        Ok(self.store.write(|tx| tx.advance_cursor(url, through))?)
+    /// Records that `url` received every event up to `through`, renewing `owner`'s lease for
+    /// the rest of its batch; false when the lease was lost (stop sending: another process
+    /// has the batch now).
+    pub fn webhook_delivered(
+        &self,
+        url: &str,
+        owner: &str,
+        through: i64,
+        lease: Duration,
+    ) -> Result<bool> {
+        let until = self.now().plus(lease);
+        Ok(self
+            .store
+            .write(|tx| tx.advance_cursor(url, owner, through, until))?)
     }
 
-    /// Records a failed delivery to `url`; returns how long it now waits before retrying.
-    pub fn webhook_failed(&self, url: &str, error: &str) -> Result<Duration> {
+    /// Records a failed delivery to `url`; returns how long it now waits before retrying
+    /// (`None` when `owner` had lost the lease, and so recorded nothing).
+    pub fn webhook_failed(&self, url: &str, owner: &str, error: &str) -> Result<Option<Duration>> {
         let now = self.now();
         Ok(self.store.write(|tx| {
             let attempts = tx.cursor(url)?.map_or(0, |c| c.attempts) + 1;
             let delay = retry_delay(attempts);
-            tx.fail_cursor(url, attempts, now.plus(delay), error)?;
-            Ok::<_, StoreError>(delay)
+            let recorded = tx.fail_cursor(url, owner, attempts, now.plus(delay), error)?;
+            Ok::<_, StoreError>(recorded.then_some(delay))
         })?)
     }
 }
@@ -190,7 +216,7 @@ mod tests {
 
     fn due(h: &Harness, url: &str) -> Due {
         h.coordinator
-            .webhook_due(url, 10, Duration::from_secs(30))
+            .webhook_due(url, "me", 10, Duration::from_secs(30))
             .expect("due")
     }
 
@@ -224,21 +250,38 @@ mod tests {
         );
         assert_eq!(events[0].event, "lock.contention");
         assert!(events[0].text.contains("bob") && events[0].text.contains("src/a.rs"));
-        assert_eq!(events[0].text, events[0].content);
+        assert_eq!(events[0].text, events[0].content, "nothing to escape here");
         assert!(
-            matches!(due(&h, url), Due::Later(_)),
-            "leased while being sent"
+            matches!(
+                h.coordinator
+                    .webhook_due(url, "other", 10, Duration::from_secs(30))
+                    .expect("due"),
+                Due::Later(_)
+            ),
+            "leased to the sender while it sends"
+        );
+        assert_eq!(
+            h.coordinator
+                .webhook_failed(url, "other", "x")
+                .expect("fail"),
+            None,
+            "only the lease's owner records"
         );
 
-        let delay = h.coordinator.webhook_failed(url, "refused").expect("fail");
-        assert_eq!(delay, FIRST_RETRY);
+        let delay = h
+            .coordinator
+            .webhook_failed(url, "me", "refused")
+            .expect("fail");
+        assert_eq!(delay, Some(FIRST_RETRY));
         assert!(matches!(due(&h, url), Due::Later(_)), "backing off");
         h.advance(Duration::from_secs(1));
         let again = sent(due(&h, url));
         assert_eq!(again[0].id, events[0].id, "a failed event is sent again");
-        h.coordinator
-            .webhook_delivered(url, again[0].id)
-            .expect("delivered");
+        assert!(
+            h.coordinator
+                .webhook_delivered(url, "me", again[0].id, Duration::from_secs(30))
+                .expect("delivered")
+        );
         assert!(matches!(due(&h, url), Due::Idle));
 
         h.advance(REPEAT_WINDOW);
@@ -295,6 +338,14 @@ mod tests {
                 "lock.contention",
                 "lock.granted"
             ]
+        );
+    }
+
+    #[test]
+    fn words_from_sessions_ping_nobody() {
+        assert_eq!(
+            slack_escaped("<!channel> a & b <@U1>"),
+            "&lt;!channel&gt; a &amp; b &lt;@U1&gt;"
         );
     }
 

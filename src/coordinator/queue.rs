@@ -364,11 +364,20 @@ impl Coordinator {
     /// now marks them reported.
     pub fn take_granted_from_queue(&self, session_id: &str) -> Result<Vec<Lock>> {
         let now = self.now();
-        let locks = self.store.read(|tx| tx.unreported_locks(session_id, now))?;
-        if !locks.is_empty() {
-            self.store.write(|tx| tx.mark_locks_reported(session_id))?;
+        // Most answers have nothing to report: look without the write lock first, then take
+        // and mark in one transaction, so a grant committed in between is never marked unseen.
+        if self
+            .store
+            .read(|tx| tx.unreported_locks(session_id, now))?
+            .is_empty()
+        {
+            return Ok(Vec::new());
         }
-        Ok(locks)
+        Ok(self.store.write(|tx| {
+            let locks = tx.unreported_locks(session_id, now)?;
+            tx.mark_locks_reported(session_id)?;
+            Ok::<_, crate::store::StoreError>(locks)
+        })?)
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Registration {
     pub client_pid: Option<u32>,
     /// The client's own id for the session (set by hooks).
     pub client_ref: Option<String>,
+    /// The hash of the session's current token, kept by the connection that registered it so
+    /// that [`Coordinator::revive`] restores it (`register` issues a new one and ignores this).
+    pub token_hash: Option<String>,
 }
 
 /// Another live session of the same project, in brief.
@@ -226,6 +229,9 @@ impl Coordinator {
                 client_pid: registration.client_pid,
                 client_ref: registration.client_ref.clone(),
             })?;
+            if let Some(hash) = &registration.token_hash {
+                tx.set_token_hash(session_id, hash)?;
+            }
             let notice = format!(
                 "This session was removed and its locks and intents were released: it went \
                  more than {timeout}s without a heartbeat (was the machine asleep or the process \

@@ -121,12 +121,17 @@ impl Access {
             return Ok(());
         };
         let origin = origin.to_str().unwrap_or("").trim().to_ascii_lowercase();
-        // The server's own pages: the origin's host is one the Host check accepts, and the
-        // browser only sends such an origin from a page this server served.
+        // The server's own pages: same host and port as the request was sent to (another port
+        // of the same host is another site). A TLS proxy in front changes the scheme only.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let own = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"))
-            .is_some_and(|authority| self.hosts.contains(&host_only(authority).to_owned()));
+            .is_some_and(|authority| !host.is_empty() && authority == host);
         if own || self.origins.contains(&origin) {
             Ok(())
         } else {
@@ -148,18 +153,18 @@ impl Access {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim);
-        let cookie = headers
+        // Every cookie of that name counts: another site on the same host name may have set a
+        // decoy one first.
+        let mut cookies = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
+            .filter(|(name, _)| *name == COOKIE)
             .map(|(_, value)| value);
-        [bearer, cookie]
-            .into_iter()
-            .flatten()
-            .any(|shown| same(shown.as_bytes(), expected.as_bytes()))
+        bearer.is_some_and(|shown| same(shown.as_bytes(), expected.as_bytes()))
+            || cookies.any(|shown| same(shown.as_bytes(), expected.as_bytes()))
     }
 
     fn token_in_query<'q>(&self, query: Option<&'q str>) -> Option<&'q str> {
@@ -204,24 +209,24 @@ pub async fn check(
     {
         return refuse(StatusCode::FORBIDDEN, &why);
     }
-    if !access.token_shown(headers) {
-        // Opening the dashboard with ?token=… once: keep it in a cookie and drop it from the
-        // address bar (and so from history and screenshots).
-        if request.method() == axum::http::Method::GET
-            && request.uri().path() == "/"
-            && let Some(shown) = access.token_in_query(request.uri().query())
-            && access
-                .token
-                .as_deref()
-                .is_some_and(|t| same(shown.as_bytes(), t.as_bytes()))
-        {
-            let mut response = Redirect::to("/").into_response();
-            let cookie = format!("{COOKIE}={shown}; Path=/; HttpOnly; SameSite=Strict");
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            return response;
+    // Opening the dashboard with ?token=…: keep it in a cookie and drop it from the address
+    // bar (and so from history and screenshots), whether or not a cookie was already set.
+    if request.method() == axum::http::Method::GET
+        && request.uri().path() == "/"
+        && let Some(shown) = access.token_in_query(request.uri().query())
+        && access
+            .token
+            .as_deref()
+            .is_some_and(|t| same(shown.as_bytes(), t.as_bytes()))
+    {
+        let mut response = Redirect::to("/").into_response();
+        let cookie = format!("{COOKIE}={shown}; Path=/; HttpOnly; SameSite=Strict");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
         }
+        return response;
+    }
+    if !access.token_shown(headers) {
         let mut response = refuse(
             StatusCode::UNAUTHORIZED,
             "this server needs its token: send Authorization: Bearer TOKEN (or open the dashboard once as /?token=TOKEN)",
@@ -241,6 +246,9 @@ fn refuse(status: StatusCode, why: &str) -> Response {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
+        // The request's body is never read: say the connection ends, or a client reusing it
+        // would lose its next request.
+        .header(header::CONNECTION, "close")
         .body(Body::from(body))
         .unwrap_or_else(|_| status.into_response())
 }
@@ -308,20 +316,20 @@ mod tests {
             access.origin_allowed(&HeaderMap::new()).is_ok(),
             "no Origin: not a browser page"
         );
-        for ok in [
-            "http://127.0.0.1:7420",
-            "http://localhost:9999",
-            "https://ops.example",
+        let from = |origin: &str| headers(&[("host", "127.0.0.1:7420"), ("origin", origin)]);
+        for ok in ["http://127.0.0.1:7420", "https://ops.example"] {
+            assert!(access.origin_allowed(&from(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://evil.example",
+            "null",
+            "https://ops.example.evil",
+            "http://127.0.0.1:9999",
+            "http://localhost:7420",
         ] {
             assert!(
-                access.origin_allowed(&headers(&[("origin", ok)])).is_ok(),
-                "{ok}"
-            );
-        }
-        for bad in ["http://evil.example", "null", "https://ops.example.evil"] {
-            assert!(
-                access.origin_allowed(&headers(&[("origin", bad)])).is_err(),
-                "{bad}"
+                access.origin_allowed(&from(bad)).is_err(),
+                "{bad}: another site"
             );
         }
     }
@@ -332,6 +340,13 @@ mod tests {
         let access = Access::new(loopback(), Some(token.clone()), &[], &[]).expect("access");
         assert!(access.token_shown(&headers(&[("authorization", &format!("Bearer {token}"))])));
         assert!(access.token_shown(&headers(&[("cookie", &format!("a=b; {COOKIE}={token}"))])));
+        assert!(
+            access.token_shown(&headers(&[(
+                "cookie",
+                &format!("{COOKIE}=decoy; {COOKIE}={token}")
+            )])),
+            "a decoy cookie first does not lock the dashboard out"
+        );
         assert!(!access.token_shown(&HeaderMap::new()));
         assert!(!access.token_shown(&headers(&[("authorization", "Bearer wrong")])));
         assert!(!access.token_shown(&headers(&[("authorization", &format!("Basic {token}"))])));

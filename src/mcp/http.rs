@@ -48,7 +48,8 @@ pub fn http_service(
         None,
         &listing,
         Trust::Connection,
-    );
+    )
+    .with_keepalives(keepalives.clone());
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(IDLE_CONNECTION);
     let config = StreamableHttpServerConfig::default()

@@ -33,7 +33,7 @@ pub use reply::{Answer, ToolError};
 pub use stdio::{serve_stdio, terminated};
 
 use crate::coordinator::Coordinator;
-use crate::liveness::{Farewell, Keepalive};
+use crate::liveness::{Farewell, Keepalive, Keepalives};
 use crate::wake::Wakeup;
 
 /// Read by the model when it connects: the workflow in a few lines.
@@ -65,6 +65,9 @@ pub struct CoordinatorServer {
     proven: Arc<Mutex<BTreeSet<String>>>,
     /// Ends this connection's sessions when an HTTP connection goes away.
     farewell: Option<Arc<Farewell>>,
+    /// Every connection's sessions of this process, so that one connection's session taken
+    /// over or ended by another is forgotten by the first (HTTP only).
+    keepalives: Option<Arc<Keepalives>>,
     /// Rings when a queued request of this process was granted.
     wakeup: Arc<Wakeup>,
     /// Where sessions registered without a working_directory are rooted: the directory the MCP
@@ -105,6 +108,7 @@ impl CoordinatorServer {
             trust,
             proven: Arc::default(),
             farewell,
+            keepalives: None,
             wakeup,
             default_root,
             client_pid,
@@ -112,6 +116,14 @@ impl CoordinatorServer {
             listed: Arc::new(listing.listed(all)),
             instructions: instructions.into(),
             tool_router,
+        }
+    }
+
+    /// Lets this server's connections see each other's sessions (see `keepalives`).
+    pub fn with_keepalives(self, keepalives: Arc<Keepalives>) -> Self {
+        Self {
+            keepalives: Some(keepalives),
+            ..self
         }
     }
 

@@ -299,6 +299,9 @@ pub struct LockCheck {
     /// Your session id, to resolve the project and absolute paths; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// A fencing_token you were granted: token_valid in the answer says whether it is still the current lock on this path (check before writing after a long pause).
     #[serde(default, deserialize_with = "lenient::integer")]
     pub fencing_token: Option<u64>,

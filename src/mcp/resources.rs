@@ -140,7 +140,7 @@ impl CoordinatorServer {
 
     /// What a watcher compares: the content, or `None` while there is no session to show.
     async fn snapshot(&self, uri: &str) -> Option<String> {
-        let session = self.keepalive.current()?;
+        let session = self.default_session()?;
         match self.render(uri, session).await {
             Ok(text) => Some(text),
             Err(error) => {

@@ -15,6 +15,7 @@ use crate::coordinator::{
     MarkedRead, NewContext, Outgoing, Registered, Registration, Released, Sender, Sent,
     SessionDetails, SessionList,
 };
+use crate::ids::token_hash;
 use crate::model::{Channel, LockType, Priority};
 
 /// How often a waiting call looks at its queue entry when no wake-up came: only matters when a
@@ -41,6 +42,7 @@ impl CoordinatorServer {
             wake: self.wakeup.address(),
             client_pid: self.client_pid,
             client_ref: None,
+            token_hash: None,
         };
         let resume = match args.session_token {
             Some(token) => Some(self.prove(token).await?),
@@ -49,10 +51,23 @@ impl CoordinatorServer {
                 .find(&registration.name, &registration.project),
         };
         let keepalive = self.keepalive.clone();
+        let keepalives = self.keepalives.clone();
         // Only a resumed session (same id as `resume`) can have mail waiting.
         self.respond(resume.clone(), move |c| {
             let registered = c.register(registration.clone(), resume.as_deref())?;
-            keepalive.remember(&registered.session.session_id, registration);
+            let id = &registered.session.session_id;
+            // Continued from here (a client that reconnected): the connection it left must no
+            // longer heartbeat it, nor end it when it closes.
+            if let Some(keepalives) = &keepalives {
+                keepalives.forget_everywhere(id);
+            }
+            keepalive.remember(
+                id,
+                Registration {
+                    token_hash: Some(token_hash(&registered.session_token)),
+                    ..registration
+                },
+            );
             Ok(registered)
         })
         .await
@@ -128,10 +143,14 @@ impl CoordinatorServer {
             .acting(args.session_id, args.session_token, "session_id")
             .await?;
         let keepalive = self.keepalive.clone();
+        let keepalives = self.keepalives.clone();
         self.respond(None, move |c| {
-            let gone = c.deregister(&session)?;
+            // Forgotten first, so no heartbeat revives it in between.
             keepalive.forget(&session);
-            Ok(gone)
+            if let Some(keepalives) = &keepalives {
+                keepalives.forget_everywhere(&session);
+            }
+            c.deregister(&session)
         })
         .await
     }
@@ -260,7 +279,15 @@ impl CoordinatorServer {
         Parameters(args): Parameters<params::LockCheck>,
     ) -> Result<Json<Answer<LockStatus>>, ToolError> {
         let args = args?;
-        let viewer = self.viewer(args.session_id);
+        // Naming a session counts as its heartbeat and collects its grants: only for a session
+        // this connection may act for.
+        let viewer = match (&args.session_id, &args.session_token) {
+            (None, None) => self.viewer(None),
+            _ => Some(
+                self.acting(args.session_id, args.session_token, "session_id")
+                    .await?,
+            ),
+        };
         self.respond(viewer.clone(), move |c| {
             c.check_lock(
                 viewer.as_deref(),

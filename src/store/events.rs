@@ -36,6 +36,7 @@ pub struct Cursor {
     pub attempts: i64,
     pub next_attempt_at: Timestamp,
     pub leased_until: Timestamp,
+    pub lease_owner: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -50,7 +51,8 @@ impl ReadTx<'_> {
 
     pub fn cursor(&self, url: &str) -> Result<Option<Cursor>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT delivered_through, attempts, next_attempt_at, leased_until, last_error
+            "SELECT delivered_through, attempts, next_attempt_at, leased_until, lease_owner,
+                    last_error
              FROM webhook_cursors WHERE url = ?1",
         )?;
         Ok(stmt
@@ -60,7 +62,8 @@ impl ReadTx<'_> {
                     attempts: row.get(1)?,
                     next_attempt_at: Timestamp::from_millis(row.get(2)?),
                     leased_until: Timestamp::from_millis(row.get(3)?),
-                    last_error: row.get(4)?,
+                    lease_owner: row.get(4)?,
+                    last_error: row.get(5)?,
                 })
             })
             .optional()?)
@@ -152,40 +155,48 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub fn lease_cursor(&self, url: &str, until: Timestamp) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("UPDATE webhook_cursors SET leased_until = ?2 WHERE url = ?1")?;
-        stmt.execute(params![url, until.as_millis()])?;
+    pub fn lease_cursor(&self, url: &str, owner: &str, until: Timestamp) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE webhook_cursors SET leased_until = ?3, lease_owner = ?2 WHERE url = ?1",
+        )?;
+        stmt.execute(params![url, owner, until.as_millis()])?;
         Ok(())
     }
 
-    /// Records that everything up to `through` reached `url`; clears failures and the lease.
-    pub fn advance_cursor(&self, url: &str, through: i64) -> Result<(), StoreError> {
+    /// Records that everything up to `through` reached `url`, clears failures, and renews
+    /// `owner`'s lease to `until`; false (nothing changed) when `owner` lost the lease.
+    pub fn advance_cursor(
+        &self,
+        url: &str,
+        owner: &str,
+        through: i64,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE webhook_cursors
-             SET delivered_through = max(delivered_through, ?2), attempts = 0,
-                 next_attempt_at = 0, leased_until = 0, last_error = NULL
-             WHERE url = ?1",
+             SET delivered_through = max(delivered_through, ?3), attempts = 0,
+                 next_attempt_at = 0, leased_until = ?4, last_error = NULL
+             WHERE url = ?1 AND lease_owner = ?2",
         )?;
-        stmt.execute(params![url, through])?;
-        Ok(())
+        Ok(stmt.execute(params![url, owner, through, until.as_millis()])? > 0)
     }
 
-    /// Records a failed attempt: the next one waits until `retry_at`.
+    /// Records a failed attempt by `owner` and ends its lease: the next one waits until
+    /// `retry_at`. False when `owner` had lost the lease.
     pub fn fail_cursor(
         &self,
         url: &str,
+        owner: &str,
         attempts: i64,
         retry_at: Timestamp,
         error: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE webhook_cursors
-             SET attempts = ?2, next_attempt_at = ?3, leased_until = 0, last_error = ?4
-             WHERE url = ?1",
+             SET attempts = ?3, next_attempt_at = ?4, leased_until = 0, lease_owner = NULL,
+                 last_error = ?5
+             WHERE url = ?1 AND lease_owner = ?2",
         )?;
-        stmt.execute(params![url, attempts, retry_at.as_millis(), error])?;
-        Ok(())
+        Ok(stmt.execute(params![url, owner, attempts, retry_at.as_millis(), error])? > 0)
     }
 }

@@ -96,8 +96,11 @@ async def unauthenticated(url):
     # The raw request: a JSON-RPC POST without (and with a wrong) Authorization header.
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    # One connection each: after a 401 the server may close the connection without saying so
+    # (no `Connection: close`), so a second request on it can fail before reaching the server.
     async with httpx2.AsyncClient(timeout=10) as http:
         bare = await http.post(url, json=body, headers=headers)
+    async with httpx2.AsyncClient(timeout=10) as http:
         wrong = await http.post(url, json=body, headers={**headers, "Authorization": "Bearer " + "x" * 40})
     check("a POST without the bearer token gets 401", bare.status_code == 401, (bare.status_code, bare.text[:200]))
     check("a POST with a wrong bearer token gets 401", wrong.status_code == 401, (wrong.status_code, wrong.text[:200]))

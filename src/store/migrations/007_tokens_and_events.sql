@@ -21,13 +21,14 @@ CREATE INDEX events_by_time ON events (created_at);
 CREATE INDEX events_by_dedupe ON events (dedupe, created_at) WHERE dedupe IS NOT NULL;
 
 -- How far each webhook endpoint has been delivered. An endpoint seen for the first time starts
--- after the newest event; failures back off; a lease keeps two servers configured with the same
--- endpoint from sending the same events at once.
+-- after the newest event; failures back off; a lease (renewed with each delivery) keeps two
+-- processes configured with the same endpoint from sending the same events at once.
 CREATE TABLE webhook_cursors (
     url TEXT PRIMARY KEY,
     delivered_through INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
     leased_until INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
     last_error TEXT
 );
