@@ -5,10 +5,9 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use rmcp::model::ProtocolVersion;
+use rmcp::ClientHandler;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, ServiceExt};
 
 use super::{BIN, Lifecycle, Server, client_config, prepared};
 
@@ -74,22 +73,7 @@ impl HttpServer {
             config = config.auth_header(token);
         }
         let transport = StreamableHttpClientTransport::from_config(config);
-        let client = match lifecycle {
-            Lifecycle::Initialize(_) => handler.serve(transport).await.expect("initialize"),
-            Lifecycle::Discover => handler
-                .serve_with_lifecycle(
-                    transport,
-                    ClientLifecycleMode::Discover {
-                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                    },
-                )
-                .await
-                .expect("discover"),
-        };
-        Server {
-            client,
-            pid: self.pid(),
-        }
+        Server::over(transport, handler, lifecycle, self.pid()).await
     }
 
     /// Stops the server with SIGTERM, as a service manager does, and waits for it.

@@ -181,6 +181,21 @@ impl<H: ClientHandler> Server<H> {
     async fn connect(command: Command, handler: H, lifecycle: Lifecycle) -> Self {
         let transport = TokioChildProcess::new(command).expect("spawn the server binary");
         let pid = transport.id().expect("child pid");
+        Self::over(transport, handler, lifecycle, pid).await
+    }
+
+    /// The client's handshake over any transport (a child's stdio, HTTP), with the server
+    /// process `pid` at the other end.
+    pub(crate) async fn over<T, E, A>(
+        transport: T,
+        handler: H,
+        lifecycle: Lifecycle,
+        pid: u32,
+    ) -> Self
+    where
+        T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let client = match lifecycle {
             Lifecycle::Initialize(_) => handler.serve(transport).await.expect("initialize"),
             Lifecycle::Discover => handler
