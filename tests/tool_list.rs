@@ -166,3 +166,51 @@ async fn output_schemas_are_listed_on_request_and_results_stay_structured() {
     let registered = plain.register("plain", "app", "main").await;
     assert!(registered.starts_with("ses-"));
 }
+
+#[tokio::test]
+async fn over_http_the_list_adds_session_token_and_stays_within_its_budget() {
+    let db = Db::new();
+    let server = common::http::HttpServer::start(&db.path(), &[], &[]);
+    let client = server
+        .client(Lifecycle::Initialize(ProtocolVersion::V_2025_11_25), None)
+        .await;
+    let tools = client.client.list_all_tools().await.expect("tools/list");
+    let bytes = serde_json::to_vec(&json!({ "tools": tools }))
+        .expect("serialize")
+        .len();
+    println!(
+        "all tools over HTTP: {} tools, {bytes} bytes, ~{} tokens",
+        tools.len(),
+        tokens(bytes)
+    );
+    assert!(
+        tokens(bytes) <= BUDGET_ALL,
+        "~{} tokens; budget {BUDGET_ALL}",
+        tokens(bytes)
+    );
+    let with_token: Vec<&str> = tools
+        .iter()
+        .filter(|t| {
+            t.input_schema
+                .get("properties")
+                .and_then(|p| p.get("session_token"))
+                .is_some()
+        })
+        .map(|t| t.name.as_ref())
+        .collect();
+    assert_eq!(
+        with_token.len(),
+        14,
+        "every tool that acts for a session: {with_token:?}"
+    );
+
+    let (_stdio, stdio_tools, _) = listed(&[]).await;
+    assert!(
+        stdio_tools.iter().all(|t| t
+            .input_schema
+            .get("properties")
+            .and_then(|p| p.get("session_token"))
+            .is_none()),
+        "a stdio client's model does not pay for it"
+    );
+}
