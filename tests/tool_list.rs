@@ -200,8 +200,8 @@ async fn over_http_the_list_adds_session_token_and_stays_within_its_budget() {
         .collect();
     assert_eq!(
         with_token.len(),
-        14,
-        "every tool that acts for a session: {with_token:?}"
+        15,
+        "every tool that acts for (or continues) a session: {with_token:?}"
     );
 
     let (_stdio, stdio_tools, _) = listed(&[]).await;
