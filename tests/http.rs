@@ -179,6 +179,11 @@ async fn a_connection_acts_only_for_its_own_sessions_or_those_it_proves() {
         .call_err("session_heartbeat", json!({"session_token": token}))
         .await;
     assert!(stale.contains("session_token"), "{stale}");
+    // Nor does the proof this connection made with the old token.
+    let replaced = mallory
+        .call_err("session_heartbeat", json!({"session_id": a}))
+        .await;
+    assert!(replaced.contains("replaced"), "{replaced}");
 }
 
 #[tokio::test]
@@ -523,6 +528,8 @@ async fn the_dashboard_api_shows_live_state_and_acts_as_a_person() {
 struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<(String, Value)>>>,
+    /// How long each POST takes to answer.
+    slowness: Duration,
 }
 
 impl Receiver {
@@ -534,6 +541,7 @@ impl Receiver {
         Self {
             port,
             got: Arc::default(),
+            slowness: Duration::ZERO,
         }
     }
 
@@ -543,12 +551,14 @@ impl Receiver {
 
     async fn start(&self) -> tokio::task::JoinHandle<()> {
         let got = self.got.clone();
+        let slowness = self.slowness;
         let app = axum::Router::new().route(
             "/hook/secret-path",
             axum::routing::post(
                 move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
                     let got = got.clone();
                     async move {
+                        tokio::time::sleep(slowness).await;
                         let kind = headers["x-coordinator-event"]
                             .to_str()
                             .unwrap_or("")
@@ -723,4 +733,52 @@ async fn a_client_that_reconnects_keeps_its_session_when_the_old_connection_clos
         .call("lock_release", json!({"file_path": "src/app.rs"}))
         .await;
     assert_eq!(released["released"], true);
+}
+
+#[tokio::test]
+async fn two_servers_delivering_to_one_endpoint_send_each_event_once() {
+    let db = Db::new();
+    // Slow enough that the other server looks for work while a batch is being sent.
+    let receiver = Receiver {
+        slowness: Duration::from_millis(100),
+        ..Receiver::new()
+    };
+    let _up = receiver.start().await;
+    let url = receiver.url();
+    let first = HttpServer::start(&db.path(), &["--webhook", &url], &[]);
+    let second = HttpServer::start(&db.path(), &["--webhook", &url], &[]);
+    // Let both open the endpoint's cursor before anything happens.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let alice = first.client(LEGACY, None).await;
+    let bob = second.client(LEGACY, None).await;
+    alice.register("alice", "web", "main").await;
+    bob.register("bob", "web", "main").await;
+    for i in 0..20 {
+        let sender = if i % 2 == 0 { &alice } else { &bob };
+        sender
+            .call(
+                "message_send",
+                json!({"content": format!("alert {i}"), "channel": "alerts"}),
+            )
+            .await;
+    }
+    let got = eventually(Duration::from_secs(20), || async {
+        let got = receiver.received();
+        (got.len() >= 20).then_some(got)
+    })
+    .await
+    .expect("all 20 events arrive");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ids: Vec<i64> = receiver
+        .received()
+        .iter()
+        .map(|(_, body)| body["id"].as_i64().expect("id"))
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 20, "every event: {ids:?}");
+    assert_eq!(ids.len(), 20, "none twice while the lease holds: {ids:?}");
+    assert_eq!(ids, sorted, "in order");
+    assert!(got.iter().all(|(kind, _)| kind == "message.urgent"));
 }

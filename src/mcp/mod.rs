@@ -14,7 +14,7 @@ mod resources;
 mod stdio;
 mod tools;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -61,8 +61,9 @@ pub struct CoordinatorServer {
     coordinator: Arc<Coordinator>,
     keepalive: Arc<Keepalive>,
     trust: Trust,
-    /// Sessions this connection proved with their token, most recent last.
-    proven: Arc<Mutex<BTreeSet<String>>>,
+    /// Sessions this connection proved with their token, and the token: checked again at
+    /// each use, so a token replaced by a new registration stops working here too.
+    proven: Arc<Mutex<BTreeMap<String, String>>>,
     /// Ends this connection's sessions when an HTTP connection goes away.
     farewell: Option<Arc<Farewell>>,
     /// Every connection's sessions of this process, so that one connection's session taken
@@ -141,7 +142,7 @@ impl CoordinatorServer {
         }
     }
 
-    fn proven(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+    fn proven(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
         self.proven.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -165,29 +166,39 @@ impl CoordinatorServer {
                 _ => Ok(proven),
             };
         }
-        let Some(id) = named else {
-            return self.default_session().ok_or_else(|| {
-                ToolError::new(format!(
-                    "invalid arguments: `{argument}` is required: call session_register first (this connection then remembers the session), or pass the session_id it returned"
-                ))
-            });
+        let Some(id) = named.or_else(|| self.default_session()) else {
+            return Err(ToolError::new(format!(
+                "invalid arguments: `{argument}` is required: call session_register first (this connection then remembers the session), or pass the session_id it returned"
+            )));
         };
-        if self.trust == Trust::Process || self.keepalive.holds(&id) || self.proven().contains(&id)
-        {
+        if self.trust == Trust::Process || self.keepalive.holds(&id) {
             return Ok(id);
         }
-        Err(ToolError::new(format!(
-            "not permitted: session {id} was not registered on this connection; pass the session_token its session_register returned to act for it"
-        )))
+        let shown = self.proven().get(&id).cloned();
+        match shown {
+            Some(token) => match self.prove(token).await {
+                Ok(proven) if proven == id => Ok(id),
+                _ => {
+                    self.proven().remove(&id);
+                    Err(ToolError::new(format!(
+                        "not permitted: the session_token this connection showed for session {id} was replaced (the session registered again) or ended with it; pass the current one"
+                    )))
+                }
+            },
+            None => Err(ToolError::new(format!(
+                "not permitted: session {id} was not registered on this connection; pass the session_token its session_register returned to act for it"
+            ))),
+        }
     }
 
     /// The session a token belongs to; this connection may act for it from now on.
     async fn prove(&self, token: String) -> Result<String, ToolError> {
         let coordinator = self.coordinator.clone();
-        let id = tokio::task::spawn_blocking(move || coordinator.authenticate(&token))
+        let shown = token.clone();
+        let id = tokio::task::spawn_blocking(move || coordinator.authenticate(&shown))
             .await
             .map_err(|error| ToolError::new(format!("internal error: {error}")))??;
-        self.proven().insert(id.clone());
+        self.proven().insert(id.clone(), token);
         Ok(id)
     }
 
@@ -196,7 +207,7 @@ impl CoordinatorServer {
         self.keepalive.current().or_else(|| {
             let proven = self.proven();
             (proven.len() == 1)
-                .then(|| proven.iter().next().cloned())
+                .then(|| proven.keys().next().cloned())
                 .flatten()
         })
     }
