@@ -5,6 +5,8 @@
 //! transactions as the tools, so the rules, the lock history and the queue hold for them too.
 //! Whatever they do to a session's locks is told to that session, in its inbox.
 
+use std::collections::{HashMap, HashSet};
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -127,10 +129,33 @@ impl Overview {
         }
         touches.retain(|t| live(t.session_id));
 
+        // Two file keys overlap only when equal: index them, and test overlaps only against
+        // directory and glob keys (comparing every pair made 1,000 locks a million checks).
+        let mut same_key: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        for (i, t) in touches.iter().enumerate() {
+            same_key.entry((t.project, t.path)).or_default().push(i);
+        }
+        let wide: Vec<usize> = (0..touches.len())
+            .filter(|&i| patterns::is_pattern(touches[i].path))
+            .collect();
         let mut contested: Vec<Contested> = Vec::new();
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
         for touch in &touches {
-            let around: Vec<&Touch<'_>> = touches
-                .iter()
+            if seen.contains(&(touch.project, touch.path)) {
+                continue;
+            }
+            let candidates: Vec<usize> = if patterns::is_pattern(touch.path) {
+                (0..touches.len()).collect()
+            } else {
+                let mut near = same_key[&(touch.project, touch.path)].clone();
+                near.extend(wide.iter().copied());
+                near.sort_unstable();
+                near.dedup();
+                near
+            };
+            let around: Vec<&Touch<'_>> = candidates
+                .into_iter()
+                .map(|i| &touches[i])
                 .filter(|t| t.project == touch.project && patterns::overlaps(t.path, touch.path))
                 .collect();
             let mut sessions: Vec<Toucher> = Vec::new();
@@ -152,13 +177,10 @@ impl Overview {
                 ids.dedup();
                 ids.len()
             };
-            if distinct < 2
-                || contested
-                    .iter()
-                    .any(|c| c.project == touch.project && c.file_path == touch.path)
-            {
+            if distinct < 2 {
                 continue;
             }
+            seen.insert((touch.project, touch.path));
             contested.push(Contested {
                 project: touch.project.to_owned(),
                 file_path: touch.path.to_owned(),
