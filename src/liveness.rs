@@ -108,16 +108,19 @@ impl Keepalives {
     /// A keepalive for a new connection.
     pub fn open(&self) -> Arc<Keepalive> {
         let keepalive = Arc::new(Keepalive::default());
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.retain(|k| k.strong_count() > 0);
-        open.push(Arc::downgrade(&keepalive));
+        self.list().push(Arc::downgrade(&keepalive));
         keepalive
     }
 
     fn live(&self) -> Vec<Arc<Keepalive>> {
+        self.list().iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// The list, without the keepalives of connections that are gone.
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Keepalive>>> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.retain(|k| k.strong_count() > 0);
-        open.iter().filter_map(Weak::upgrade).collect()
+        open
     }
 
     pub fn beat(&self, coordinator: &Coordinator) {

@@ -29,12 +29,7 @@ fn main() -> anyhow::Result<ExitCode> {
 
     match &settings.command {
         Some(Command::Serve(args)) => {
-            let access = Access::new(
-                args.http,
-                args.access.token.clone(),
-                &args.access.allowed_hosts,
-                &args.access.allowed_origins,
-            )?;
+            let access = args.access.access(args.http)?;
             let mode = Mode::Server {
                 listing: settings.tool_listing(),
                 cleanup_interval: settings.cleanup_interval(),
@@ -42,12 +37,7 @@ fn main() -> anyhow::Result<ExitCode> {
             serve_http(&settings, args.http, access, mode).map(|()| ExitCode::SUCCESS)
         }
         Some(Command::Dashboard(args)) => {
-            let access = Access::new(
-                args.listen,
-                args.access.token.clone(),
-                &args.access.allowed_hosts,
-                &args.access.allowed_origins,
-            )?;
+            let access = args.access.access(args.listen)?;
             serve_http(&settings, args.listen, access, Mode::Dashboard).map(|()| ExitCode::SUCCESS)
         }
         Some(command) => Ok(cli::run(command, &settings).unwrap_or_else(|error| {

@@ -30,6 +30,16 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
+/// A POST to the dashboard's API, as its page sends it.
+async fn post(server: &HttpServer, path: &str, body: Value) -> reqwest::Response {
+    web()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST")
+}
+
 async fn snapshot(server: &HttpServer) -> Value {
     web()
         .get(server.url("/api/snapshot"))
@@ -440,15 +450,15 @@ async fn the_dashboard_api_shows_live_state_and_acts_as_a_person() {
     assert_eq!(now["conflicts"][0]["file_path"], "src/app.rs");
     assert_eq!(now["conflicts"][0]["severity"], "high");
 
-    let released: Value = http
-        .post(server.url("/api/locks/release"))
-        .json(&json!({"project": "web", "file_path": "src/app.rs", "reason": "stuck"}))
-        .send()
-        .await
-        .expect("release")
-        .json()
-        .await
-        .expect("json");
+    let released: Value = post(
+        &server,
+        "/api/locks/release",
+        json!({"project": "web", "file_path": "src/app.rs", "reason": "stuck"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert_eq!(
         released["released"][0]["holder_name"], "alice",
         "{released}"
@@ -467,24 +477,24 @@ async fn the_dashboard_api_shows_live_state_and_acts_as_a_person() {
         "{told}"
     );
 
-    let bad = http
-        .post(server.url("/api/broadcast"))
-        .json(&json!({"project": "web", "content": "hi", "priority": "asap"}))
-        .send()
-        .await
-        .expect("broadcast");
+    let bad = post(
+        &server,
+        "/api/broadcast",
+        json!({"project": "web", "content": "hi", "priority": "asap"}),
+    )
+    .await;
     assert_eq!(bad.status(), 400);
     let why: Value = bad.json().await.expect("json");
     assert!(
         why["error"].as_str().unwrap_or("").contains("urgent"),
         "{why}"
     );
-    let sent = http
-        .post(server.url("/api/broadcast"))
-        .json(&json!({"project": "web", "content": "freeze main", "priority": "urgent", "from": "ops"}))
-        .send()
-        .await
-        .expect("broadcast");
+    let sent = post(
+        &server,
+        "/api/broadcast",
+        json!({"project": "web", "content": "freeze main", "priority": "urgent", "from": "ops"}),
+    )
+    .await;
     assert_eq!(sent.status(), 200);
     let inbox = bob.call("message_list", json!({})).await;
     assert_eq!(inbox["messages"][0]["from_name"], "ops (person)");
@@ -505,22 +515,13 @@ async fn the_dashboard_api_shows_live_state_and_acts_as_a_person() {
         .expect("json");
     assert_eq!(found["count"], 1, "{found}");
 
-    let ended: Value = http
-        .post(server.url("/api/sessions/end"))
-        .json(&json!({"session_id": a}))
-        .send()
+    let ended: Value = post(&server, "/api/sessions/end", json!({"session_id": a}))
         .await
-        .expect("end")
         .json()
         .await
         .expect("json");
     assert_eq!(ended["status"], "deregistered");
-    let unknown = http
-        .post(server.url("/api/sessions/end"))
-        .json(&json!({"session_id": a}))
-        .send()
-        .await
-        .expect("end");
+    let unknown = post(&server, "/api/sessions/end", json!({"session_id": a})).await;
     assert_eq!(unknown.status(), 404);
 }
 

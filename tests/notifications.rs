@@ -63,6 +63,18 @@ async fn read<H: ClientHandler>(server: &Server<H>, uri: &str) -> Value {
     }
 }
 
+/// `resources/subscribe` (the 2025 revisions' way) to both resources.
+async fn subscribe_to_both<H: ClientHandler>(server: &Server<H>) {
+    for uri in [LOCKS, INBOX] {
+        #[allow(deprecated)]
+        server
+            .client
+            .subscribe(SubscribeRequestParams::new(uri))
+            .await
+            .expect("resources/subscribe");
+    }
+}
+
 async fn next_update(updates: &mut mpsc::UnboundedReceiver<String>) -> String {
     tokio::time::timeout(PATIENCE, updates.recv())
         .await
@@ -119,14 +131,7 @@ async fn a_subscribed_client_hears_of_its_queued_grant_and_of_new_mail() {
     );
 
     let waiter_id = waiter.register("waiter", "app", "main").await;
-    for uri in [LOCKS, INBOX] {
-        #[allow(deprecated)]
-        waiter
-            .client
-            .subscribe(SubscribeRequestParams::new(uri))
-            .await
-            .expect("resources/subscribe");
-    }
+    subscribe_to_both(&waiter).await;
     let unknown = waiter
         .client
         .read_resource(ReadResourceRequestParams::new("coordinator://nope"))
@@ -301,14 +306,7 @@ async fn over_http_the_sse_stream_carries_grants_and_urgent_mail() {
     holder
         .call("lock_acquire", json!({"file_path": "src/a.rs"}))
         .await;
-    for uri in [LOCKS, INBOX] {
-        #[allow(deprecated)]
-        waiter
-            .client
-            .subscribe(SubscribeRequestParams::new(uri))
-            .await
-            .expect("subscribe");
-    }
+    subscribe_to_both(&waiter).await;
     let queued = waiter
         .call(
             "lock_acquire",

@@ -16,7 +16,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Timestamp;
-use crate::coordinator::{Contested, Coordinator, Outgoing, Queued, Sender, SessionState};
+use crate::coordinator::{
+    Contested, ContextList, Coordinator, Deregistered, ForceReleased, Outgoing, Queued, Sender,
+    Sent, SessionState,
+};
 use crate::error::Error;
 use crate::model::{Channel, Intent, Lock, Message, Priority};
 
@@ -36,7 +39,7 @@ pub struct Dashboard {
 }
 
 /// Everything the page shows, at one instant.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq)]
 pub struct Snapshot {
     pub now: Timestamp,
     pub session_timeout_seconds: u64,
@@ -86,9 +89,36 @@ impl Snapshot {
 
     /// The same snapshot apart from the clock: what decides whether to send it again.
     fn same_state(&self, other: &Snapshot) -> bool {
-        let mut mine = self.clone();
-        mine.now = other.now;
-        mine == *other
+        let Snapshot {
+            now: _,
+            session_timeout_seconds,
+            projects,
+            sessions,
+            locks,
+            queue,
+            intents,
+            messages,
+            conflicts,
+        } = self;
+        (
+            session_timeout_seconds,
+            projects,
+            sessions,
+            locks,
+            queue,
+            intents,
+            messages,
+            conflicts,
+        ) == (
+            &other.session_timeout_seconds,
+            &other.projects,
+            &other.sessions,
+            &other.locks,
+            &other.queue,
+            &other.intents,
+            &other.messages,
+            &other.conflicts,
+        )
     }
 }
 
@@ -215,7 +245,7 @@ pub struct ContextSearch {
 pub async fn context(
     State(dashboard): State<Dashboard>,
     Query(query): Query<ContextSearch>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<ContextList>, ApiError> {
     let list = call(&dashboard, move |c| {
         c.query_context(
             None,
@@ -226,7 +256,7 @@ pub async fn context(
         )
     })
     .await?;
-    Ok(Json(list).into_response())
+    Ok(Json(list))
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,7 +271,7 @@ pub struct ForceRelease {
 pub async fn release(
     State(dashboard): State<Dashboard>,
     Json(body): Json<ForceRelease>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<ForceReleased>, ApiError> {
     let by = match body
         .reason
         .as_deref()
@@ -255,7 +285,7 @@ pub async fn release(
         c.force_release(&body.project, &body.file_path, None, &by)
     })
     .await?;
-    Ok(Json(released).into_response())
+    Ok(Json(released))
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,9 +297,9 @@ pub struct EndSession {
 pub async fn end_session(
     State(dashboard): State<Dashboard>,
     Json(body): Json<EndSession>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Deregistered>, ApiError> {
     let ended = call(&dashboard, move |c| c.end_session(&body.session_id, None)).await?;
-    Ok(Json(ended).into_response())
+    Ok(Json(ended))
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,7 +316,7 @@ pub struct Broadcast {
 pub async fn broadcast(
     State(dashboard): State<Dashboard>,
     Json(body): Json<Broadcast>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Sent>, ApiError> {
     let priority = match body.priority.as_deref() {
         None | Some("") => Priority::Normal,
         Some(word) => Priority::parse(word).ok_or_else(|| {
@@ -318,7 +348,7 @@ pub async fn broadcast(
         })
     })
     .await?;
-    Ok(Json(sent).into_response())
+    Ok(Json(sent))
 }
 
 /// The page and its two files, compiled into the binary so it works offline.

@@ -65,6 +65,18 @@ pub struct AccessArgs {
     pub allowed_origins: Vec<String>,
 }
 
+impl AccessArgs {
+    /// The checks for a server listening on `listen`.
+    pub fn access(&self, listen: SocketAddr) -> Result<Access, AccessError> {
+        Access::new(
+            listen,
+            self.token.clone(),
+            &self.allowed_hosts,
+            &self.allowed_origins,
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error(transparent)]

@@ -1,4 +1,4 @@
-//! Statements on `events` (the outbox), `webhook_cursors`, and session tokens.
+//! Statements on `events` (the outbox) and `webhook_cursors`.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -41,14 +41,6 @@ pub struct Cursor {
 }
 
 impl ReadTx<'_> {
-    /// The session id a token hash belongs to.
-    pub fn session_of_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM sessions WHERE token_hash = ?1")?;
-        Ok(stmt.query_row([token_hash], |row| row.get(0)).optional()?)
-    }
-
     pub fn cursor(&self, url: &str) -> Result<Option<Cursor>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT delivered_through, attempts, next_attempt_at, leased_until, lease_owner,
@@ -98,14 +90,6 @@ impl ReadTx<'_> {
 }
 
 impl WriteTx<'_> {
-    pub fn set_token_hash(&self, session_id: &str, token_hash: &str) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("UPDATE sessions SET token_hash = ?2 WHERE id = ?1")?;
-        stmt.execute([session_id, token_hash])?;
-        Ok(())
-    }
-
     /// Appends an event unless one with the same dedupe key was recorded at or after
     /// `repeat_after`; returns whether it was recorded.
     pub fn record_event(

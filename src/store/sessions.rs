@@ -36,6 +36,14 @@ pub struct SessionFilter<'a> {
 }
 
 impl ReadTx<'_> {
+    /// The session id a token hash belongs to.
+    pub fn session_of_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM sessions WHERE token_hash = ?1")?;
+        Ok(stmt.query_row([token_hash], |row| row.get(0)).optional()?)
+    }
+
     pub fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let mut stmt = self
             .conn
@@ -185,6 +193,14 @@ impl ReadTx<'_> {
 }
 
 impl WriteTx<'_> {
+    pub fn set_token_hash(&self, session_id: &str, token_hash: &str) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("UPDATE sessions SET token_hash = ?2 WHERE id = ?1")?;
+        stmt.execute([session_id, token_hash])?;
+        Ok(())
+    }
+
     pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
