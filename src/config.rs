@@ -8,10 +8,9 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::cli::Command;
-use crate::clock::SystemClock;
 use crate::coordinator::Coordinator;
 use crate::mcp::{ToolListing, ToolSelection};
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 use crate::wake::Poker;
 
 /// Where the database lives when nothing says otherwise, under the home directory.
@@ -43,6 +42,16 @@ pub struct Settings {
         global = true
     )]
     db_path: Option<PathBuf>,
+
+    /// PostgreSQL database shared by sessions on several machines, as postgres://user:password@host:5432/database; when set, every mode uses it instead of the SQLite file
+    #[arg(
+        long,
+        env = "MCP_COORDINATOR_DB_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        global = true
+    )]
+    db_url: Option<String>,
 
     /// Seconds between sweeps in which each instance removes stale sessions (releasing their locks and intents) and expired locks
     #[arg(
@@ -107,9 +116,9 @@ pub struct Settings {
 pub enum OpenError {
     #[error("no home directory to put the database in; set MCP_COORDINATOR_DB_PATH or --db-path")]
     NoHome,
-    #[error("cannot open the database at {path}: {source}")]
+    #[error("cannot open the database at {database}: {source}")]
     Store {
-        path: PathBuf,
+        database: String,
         #[source]
         source: StoreError,
     },
@@ -127,15 +136,25 @@ impl Settings {
             .ok_or(OpenError::NoHome)
     }
 
+    /// The shared database: PostgreSQL when a URL is set (and not empty), else the SQLite file.
+    pub fn location(&self) -> Result<Location, OpenError> {
+        match self.db_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Ok(Location::Url(url.to_owned())),
+            None => self.db_path().map(Location::File),
+        }
+    }
+
     /// The coordinator over the shared database (created on first use), waking other
-    /// processes' waiters when what this one does grants their requests.
+    /// processes' waiters when what this one does grants their requests. Its clock is the
+    /// store's: the database server's when machines share it.
     pub fn coordinator(&self) -> Result<Coordinator, OpenError> {
-        let path = self.db_path()?;
-        let store = Store::open(&path).map_err(|source| OpenError::Store { path, source })?;
-        Ok(
-            Coordinator::new(store, Arc::new(SystemClock), self.session_timeout())
-                .with_notifier(Arc::new(Poker)),
-        )
+        let location = self.location()?;
+        let store = Store::open(&location).map_err(|source| OpenError::Store {
+            database: location.to_string(),
+            source,
+        })?;
+        let clock = store.clock();
+        Ok(Coordinator::new(store, clock, self.session_timeout()).with_notifier(Arc::new(Poker)))
     }
 
     pub fn cleanup_interval(&self) -> Duration {
@@ -192,5 +211,26 @@ mod tests {
             .tool_listing();
         assert!(!listing.selection.is_all() && listing.output_schemas);
         assert!(Settings::try_parse_from(["x", "--tools", "everything"]).is_err());
+
+        let shared = Settings::try_parse_from([
+            "x",
+            "status",
+            "--db-path",
+            "/tmp/z.db",
+            "--db-url",
+            "postgres://team:pw@db:5432/coord",
+        ])
+        .expect("a URL");
+        assert_eq!(
+            shared.location().ok(),
+            Some(Location::Url("postgres://team:pw@db:5432/coord".into())),
+            "the URL wins over the file"
+        );
+        let blank = Settings::try_parse_from(["x", "--db-path", "/tmp/z.db", "--db-url", " "])
+            .expect("an empty URL");
+        assert_eq!(
+            blank.location().ok(),
+            Some(Location::File(PathBuf::from("/tmp/z.db")))
+        );
     }
 }

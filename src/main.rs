@@ -71,7 +71,7 @@ fn serve_http(
     mode: Mode,
 ) -> anyhow::Result<()> {
     let coordinator = Arc::new(settings.coordinator()?);
-    tracing::info!(db = %settings.db_path()?.display(), "coordinator starting");
+    tracing::info!(db = %settings.location()?, "coordinator starting");
     runtime()?.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
         http::serve(coordinator, listen, access, mode).await?;
@@ -81,7 +81,7 @@ fn serve_http(
 
 fn serve(settings: &Settings) -> anyhow::Result<()> {
     let coordinator = Arc::new(settings.coordinator()?);
-    tracing::info!(db = %settings.db_path()?.display(), "coordinator starting");
+    tracing::info!(db = %settings.location()?, "coordinator starting");
     let runtime = runtime()?;
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;

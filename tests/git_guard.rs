@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Db, NOT_INHERITED, PLAIN_GIT, Server};
+use common::{Db, NOT_INHERITED, PLAIN_GIT, Server, database_env};
 use serde_json::json;
 
 /// Runs git in `repo` as someone committing there; `env` says who (which session).
@@ -16,7 +16,6 @@ fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, Stri
         .arg("-C")
         .arg(repo)
         .args(args)
-        .env("MCP_COORDINATOR_DB_PATH", db.path())
         .envs(PLAIN_GIT.iter().copied())
         .env("GIT_AUTHOR_NAME", "t")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
@@ -25,6 +24,7 @@ fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, Stri
     for variable in NOT_INHERITED {
         command.env_remove(variable);
     }
+    command.envs(database_env(&db.path()));
     for (key, value) in env {
         command.env(key, value);
     }
@@ -265,20 +265,18 @@ async fn the_guard_refuses_with_its_own_exit_code_and_a_broken_one_lets_commits_
     );
     assert_eq!(direct.code, Some(3), "refused: {}", direct.stdout);
 
-    // A database path that cannot be opened: the guard cannot check, and says so.
+    // A database that cannot be opened (a folder; on PostgreSQL, an unreadable URL): the guard
+    // cannot check, and says so.
     let broken = tempfile::tempdir().expect("a folder where the database should be");
-    let (ok, out) = git(
-        &db,
-        repo,
-        &["commit", "-q", "-m", "unchecked"],
-        &[
-            ("MCP_COORDINATOR_SESSION", &idb),
-            (
-                "MCP_COORDINATOR_DB_PATH",
-                &broken.path().display().to_string(),
-            ),
-        ],
-    );
+    let broken_path = broken.path().display().to_string();
+    let mut env = vec![
+        ("MCP_COORDINATOR_SESSION", idb.as_str()),
+        ("MCP_COORDINATOR_DB_PATH", broken_path.as_str()),
+    ];
+    if common::postgres_server().is_some() {
+        env.push(("MCP_COORDINATOR_DB_URL", "postgres://broken:not-a-port/db"));
+    }
+    let (ok, out) = git(&db, repo, &["commit", "-q", "-m", "unchecked"], &env);
     assert!(ok, "a broken guard does not block: {out}");
     assert!(
         out.contains("could not check this commit (exit 1); committing anyway"),

@@ -711,7 +711,7 @@ async fn an_ai_run_by_another_ai_does_not_share_its_sessions() {
     let mut command = std::process::Command::new("python3");
     command
         .args(["-c", inner, common::BIN, "hook", "claude-code"])
-        .env("MCP_COORDINATOR_DB_PATH", db.path())
+        .envs(common::database_env(&db.path()))
         .env("MCP_COORDINATOR_PROJECT", "shop")
         .env_remove("MCP_COORDINATOR_CLIENT_PID")
         .stdin(std::process::Stdio::piped())

@@ -658,6 +658,7 @@ async fn the_dashboard_command_shows_what_stdio_servers_share() {
     let mut child = std::process::Command::new(common::BIN)
         .args(["--db-path"])
         .arg(db.path())
+        .envs(common::database_env(&db.path()))
         .args(["dashboard", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())

@@ -437,11 +437,13 @@ async fn killed_processes_lose_nothing_committed_and_free_their_locks() {
         answered.extend(w.await.expect("worker"));
     }
 
-    let conn = rusqlite::Connection::open(db.path()).expect("open");
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .expect("integrity_check");
-    assert_eq!(integrity, "ok");
+    if common::postgres_server().is_none() {
+        let conn = rusqlite::Connection::open(db.path()).expect("open");
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .expect("integrity_check");
+        assert_eq!(integrity, "ok");
+    }
     let events = history::events(&db.path());
     let recorded: std::collections::HashSet<i64> = events
         .iter()

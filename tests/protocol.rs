@@ -261,7 +261,7 @@ async fn bad_input_is_answered_with_errors_that_name_the_argument() {
 async fn malformed_json_rpc_does_not_stop_the_server() {
     let db = Db::new();
     let mut child = tokio::process::Command::new(BIN)
-        .env("MCP_COORDINATOR_DB_PATH", db.path())
+        .envs(common::database_env(&db.path()))
         .env("MCP_COORDINATOR_LOG", "error")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -10,6 +10,7 @@ use super::table::{ago, clock, countdown};
 use super::workspace;
 use super::{CliError, InstallArgs, existing};
 use crate::checkout::Checkout;
+use crate::store::Location;
 use crate::config::Settings;
 use crate::coordinator::CommitCheck;
 
@@ -164,7 +165,12 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
         kept = format!(" Your previous hook runs after it, as {}.", local.display());
     }
     let exe = std::env::current_exe().map_err(CliError::io("cannot find this program's path"))?;
-    let db = settings.db_path()?;
+    let location = settings.location()?;
+    // The hook runs from git, outside the AI client's environment: it names the database.
+    let (variable, db) = match &location {
+        Location::File(path) => ("MCP_COORDINATOR_DB_PATH", path.display().to_string()),
+        Location::Url(url) => ("MCP_COORDINATOR_DB_URL", url.clone()),
+    };
     let script = format!(
         "#!/bin/sh\n\
          {MARKER}\n\
@@ -173,7 +179,7 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
          exe={exe}\n\
          db={db}\n\
          if [ -x \"$exe\" ]; then\n\
-         \x20   MCP_COORDINATOR_DB_PATH=\"${{MCP_COORDINATOR_DB_PATH:-$db}}\" \"$exe\" guard pre-commit\n\
+         \x20   {variable}=\"${{{variable}:-$db}}\" \"$exe\" guard pre-commit\n\
          \x20   status=$?\n\
          \x20   [ \"$status\" -eq {REFUSED} ] && exit 1\n\
          \x20   [ \"$status\" -ne 0 ] && echo \"mcp-session-coordinator: could not check this commit (exit $status); committing anyway\" >&2\n\
@@ -183,7 +189,7 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
          local_hook=\"$(dirname \"$0\")/pre-commit.local\"\n\
          if [ -x \"$local_hook\" ]; then exec \"$local_hook\" \"$@\"; fi\n",
         exe = shell_quote(&exe.display().to_string()),
-        db = shell_quote(&db.display().to_string()),
+        db = shell_quote(&db),
     );
     // Written aside first, so a failure leaves the previous hook where it was.
     let fresh = hooks.join("pre-commit.new");
@@ -201,7 +207,7 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
          `git commit --no-verify` skips it.\n",
         hook.display(),
         exe.display(),
-        db.display()
+        location
     ))
 }
 

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::config::{OpenError, Settings};
+use crate::store::Location;
 use crate::coordinator::Coordinator;
 use crate::model::{Channel, ContextType, Priority};
 
@@ -254,8 +255,8 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError>
                 "no database at {}: no server has run with this path (set --db-path or \
                  MCP_COORDINATOR_DB_PATH to the one your servers use)",
                 settings
-                    .db_path()
-                    .map(|p| p.display().to_string())
+                    .location()
+                    .map(|l| l.to_string())
                     .unwrap_or_default()
             ))
         })
@@ -326,11 +327,11 @@ fn show<T: serde::Serialize>(
     }
 }
 
-/// A coordinator for a command that must not create a database where none is.
+/// A coordinator for a command that must not create a database where none is. A PostgreSQL
+/// database exists or refuses the connection, so only a file is looked for.
 fn existing(settings: &Settings) -> Result<Option<Coordinator>, CliError> {
-    if settings.db_path()?.exists() {
-        Ok(Some(settings.coordinator()?))
-    } else {
-        Ok(None)
+    match settings.location()? {
+        Location::File(path) if !path.exists() => Ok(None),
+        _ => Ok(Some(settings.coordinator()?)),
     }
 }

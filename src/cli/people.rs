@@ -138,12 +138,11 @@ pub fn end_session(coordinator: &Coordinator, args: &EndSessionArgs) -> Result<S
 
 /// The database's health; fails when it is missing or unsound.
 pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), CliError> {
-    let path = settings.db_path()?;
+    let location = settings.location()?;
     let Some(coordinator) = existing(settings)? else {
         let text = format!(
-            "No database at {}: nothing has run with this path yet. Servers create it on start; \
-             set MCP_COORDINATOR_DB_PATH or --db-path if they use another.\n",
-            path.display()
+            "No database at {location}: nothing has run with this path yet. Servers create it on \
+             start; set MCP_COORDINATOR_DB_PATH or --db-path if they use another.\n"
         );
         return Ok((text, false));
     };
@@ -157,11 +156,13 @@ pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), Cl
         let _ = writeln!(
             text,
             "database      {} ({} KiB)",
-            s.database.display(),
+            s.database,
             s.size_bytes / 1024
         );
-        let _ = writeln!(text, "sqlite        {}", s.sqlite_version);
-        let _ = writeln!(text, "journal mode  {}", s.journal_mode);
+        let _ = writeln!(text, "engine        {}", s.engine_version);
+        if let Some(mode) = &s.journal_mode {
+            let _ = writeln!(text, "journal mode  {mode}");
+        }
         let _ = writeln!(text, "schema        {}", s.schema_version);
         let integrity = one_line(&s.integrity.join("; "), 200);
         let _ = writeln!(

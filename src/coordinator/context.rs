@@ -88,16 +88,16 @@ impl Coordinator {
         max: Option<u64>,
     ) -> Result<ContextList> {
         let limit = limit(max, 20, 200)?;
-        let matching = keyword
+        let words = keyword
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .map(match_expression)
+            .map(search_words)
             .transpose()?;
         self.look(viewer, |tx, viewer, _| {
             let entries = tx.search_context(ContextQuery {
                 project: scope(project, viewer),
                 context_type,
-                matching: matching.as_deref(),
+                words: words.as_deref(),
                 limit,
             })?;
             Ok(ContextList {
@@ -154,14 +154,15 @@ fn tags(raw: &[String]) -> Result<Vec<String>> {
     Ok(tags)
 }
 
-/// Turns free text into a safe FTS5 query: each word becomes a quoted prefix term (so `auth`
-/// finds "authentication" and no word is read as FTS syntax), joined by OR and ranked by BM25.
-fn match_expression(keyword: &str) -> Result<String> {
+/// The words of free text to search for: letters and digits only, so no word can be read as
+/// search syntax. The store matches each as a prefix (`auth` finds "authentication"), any of
+/// them, ranked by relevance.
+fn search_words(keyword: &str) -> Result<Vec<String>> {
     let terms: Vec<String> = keyword
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .take(MAX_TERMS)
-        .map(|word| format!("\"{}\"*", word.to_lowercase()))
+        .map(str::to_lowercase)
         .collect();
     if terms.is_empty() {
         return Err(Error::invalid(
@@ -169,7 +170,7 @@ fn match_expression(keyword: &str) -> Result<String> {
             "has no letters or digits to search for",
         ));
     }
-    Ok(terms.join(" OR "))
+    Ok(terms)
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Statements on `events` (the outbox) and `webhook_cursors`.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::args;
 use super::{ReadTx, StoreError, WriteTx};
 use crate::clock::Timestamp;
 
@@ -42,13 +41,12 @@ pub struct Cursor {
 
 impl ReadTx<'_> {
     pub fn cursor(&self, url: &str) -> Result<Option<Cursor>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.query_opt(
             "SELECT delivered_through, attempts, next_attempt_at, leased_until, lease_owner,
                     last_error
              FROM webhook_cursors WHERE url = ?1",
-        )?;
-        Ok(stmt
-            .query_row([url], |row| {
+            &args![url],
+            |row| {
                 Ok(Cursor {
                     delivered_through: row.get(0)?,
                     attempts: row.get(1)?,
@@ -57,35 +55,35 @@ impl ReadTx<'_> {
                     lease_owner: row.get(4)?,
                     last_error: row.get(5)?,
                 })
-            })
-            .optional()?)
+            },
+        )
     }
 
     /// The newest event's id (0 when there is none).
     pub fn last_event_id(&self) -> Result<i64, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?;
-        Ok(stmt.query_row([], |row| row.get(0))?)
+        self.conn
+            .query_one("SELECT coalesce(max(id), 0) FROM events", &[], |row| {
+                row.get(0)
+            })
     }
 
     /// Events after `id`, oldest first.
     pub fn events_after(&self, id: i64, limit: usize) -> Result<Vec<EventRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.query(
             "SELECT id, kind, project, text, data, created_at FROM events
              WHERE id > ?1 ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![id, limit as i64], |row| {
-            Ok(EventRow {
-                id: row.get(0)?,
-                kind: row.get(1)?,
-                project: row.get(2)?,
-                text: row.get(3)?,
-                data: row.get(4)?,
-                created_at: Timestamp::from_millis(row.get(5)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![id, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |row| {
+                Ok(EventRow {
+                    id: row.get(0)?,
+                    kind: row.get(1)?,
+                    project: row.get(2)?,
+                    text: row.get(3)?,
+                    data: row.get(4)?,
+                    created_at: Timestamp::from_millis(row.get(5)?),
+                })
+            },
+        )
     }
 }
 
@@ -98,52 +96,54 @@ impl WriteTx<'_> {
         repeat_after: Timestamp,
     ) -> Result<bool, StoreError> {
         if let Some(key) = event.dedupe {
-            let mut seen = self.conn.prepare_cached(
+            let seen = self.conn.query_opt(
                 "SELECT 1 FROM events WHERE dedupe = ?1 AND created_at >= ?2 LIMIT 1",
+                &args![key, repeat_after.as_millis()],
+                |_| Ok(()),
             )?;
-            if seen.exists(params![key, repeat_after.as_millis()])? {
+            if seen.is_some() {
                 return Ok(false);
             }
         }
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.execute(
             "INSERT INTO events (kind, project, text, data, dedupe, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &args![
+                event.kind,
+                event.project,
+                event.text,
+                event.data,
+                event.dedupe,
+                event.now.as_millis()
+            ],
         )?;
-        stmt.execute(params![
-            event.kind,
-            event.project,
-            event.text,
-            event.data,
-            event.dedupe,
-            event.now.as_millis()
-        ])?;
         Ok(true)
     }
 
     /// Deletes events recorded before `cutoff`; returns how many.
     pub fn prune_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("DELETE FROM events WHERE created_at < ?1")?;
-        Ok(stmt.execute([cutoff.as_millis()])?)
+        self.conn.execute(
+            "DELETE FROM events WHERE created_at < ?1",
+            &args![cutoff.as_millis()],
+        )
     }
 
     /// Starts delivering to `url` after the newest event, unless it already has a cursor.
     pub fn open_cursor(&self, url: &str) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.execute(
             "INSERT INTO webhook_cursors (url, delivered_through)
              VALUES (?1, (SELECT coalesce(max(id), 0) FROM events))
              ON CONFLICT (url) DO NOTHING",
+            &args![url],
         )?;
-        stmt.execute([url])?;
         Ok(())
     }
 
     pub fn lease_cursor(&self, url: &str, owner: &str, until: Timestamp) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.execute(
             "UPDATE webhook_cursors SET leased_until = ?3, lease_owner = ?2 WHERE url = ?1",
+            &args![url, owner, until.as_millis()],
         )?;
-        stmt.execute(params![url, owner, until.as_millis()])?;
         Ok(())
     }
 
@@ -156,13 +156,14 @@ impl WriteTx<'_> {
         through: i64,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        Ok(self.conn.execute(
             "UPDATE webhook_cursors
-             SET delivered_through = max(delivered_through, ?3), attempts = 0,
-                 next_attempt_at = 0, leased_until = ?4, last_error = NULL
+             SET delivered_through = CASE WHEN delivered_through > ?3 THEN delivered_through
+                                          ELSE ?3 END,
+                 attempts = 0, next_attempt_at = 0, leased_until = ?4, last_error = NULL
              WHERE url = ?1 AND lease_owner = ?2",
-        )?;
-        Ok(stmt.execute(params![url, owner, through, until.as_millis()])? > 0)
+            &args![url, owner, through, until.as_millis()],
+        )? > 0)
     }
 
     /// Records a failed attempt by `owner` and ends its lease: the next one waits until
@@ -175,12 +176,12 @@ impl WriteTx<'_> {
         retry_at: Timestamp,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        Ok(self.conn.execute(
             "UPDATE webhook_cursors
              SET attempts = ?3, next_attempt_at = ?4, leased_until = 0, lease_owner = NULL,
                  last_error = ?5
              WHERE url = ?1 AND lease_owner = ?2",
-        )?;
-        Ok(stmt.execute(params![url, owner, attempts, retry_at.as_millis(), error])? > 0)
+            &args![url, owner, attempts, retry_at.as_millis(), error],
+        )? > 0)
     }
 }

@@ -1,7 +1,6 @@
 //! Statements on `intents` and `intent_files`.
 
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use super::sql::{Arg, Row, args};
 
 use super::{ReadTx, StoreError, WriteTx, word};
 use crate::clock::Timestamp;
@@ -10,13 +9,13 @@ use crate::model::{Intent, IntentStatus, IntentType};
 
 const SELECT: &str = "SELECT i.id, i.session_id, s.name AS session_name, i.project,
         i.intent_type, i.target, i.description, i.status, i.created_at, i.updated_at,
-        (SELECT group_concat(f.path, char(10)) FROM intent_files f WHERE f.intent_id = i.id)
+        (SELECT string_agg(f.path, '\n') FROM intent_files f WHERE f.intent_id = i.id)
             AS files
     FROM intents i JOIN sessions s ON s.id = i.session_id";
 
 const ACTIVE: &str = "i.status IN ('announced', 'in_progress')";
 
-fn intent_from_row(row: &Row<'_>) -> rusqlite::Result<Intent> {
+fn intent_from_row(row: &Row<'_>) -> Result<Intent, StoreError> {
     let files: Option<String> = row.get("files")?;
     let mut files: Vec<String> = files
         .map(|text| text.split('\n').map(str::to_owned).collect())
@@ -74,10 +73,11 @@ pub enum Overlap<'a> {
 
 impl ReadTx<'_> {
     pub fn intent(&self, id: IntentId) -> Result<Option<Intent>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
-        Ok(stmt.query_row([id.0], intent_from_row).optional()?)
+        self.conn.query_opt(
+            &format!("{SELECT} WHERE i.id = ?1"),
+            &args![id.0],
+            intent_from_row,
+        )
     }
 
     pub fn intents(&self, filter: IntentFilter<'_>) -> Result<Vec<Intent>, StoreError> {
@@ -94,14 +94,12 @@ impl ReadTx<'_> {
         ] {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = ?"));
-                values.push(Value::from(value.to_owned()));
+                values.push(Arg::text(value));
             }
         }
         sql.push_str(" ORDER BY i.id DESC LIMIT ?");
-        values.push(Value::from(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values), intent_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        values.push(Arg::Int(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
+        self.conn.query(&sql, &values, intent_from_row)
     }
 
     /// Active intents of other live sessions of `project` that overlap in the given way.
@@ -137,31 +135,24 @@ impl ReadTx<'_> {
                 None,
             ),
         };
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = match key {
-            Some(key) => stmt.query_map(
-                params![project, except_session, alive_since.as_millis(), key],
-                intent_from_row,
-            )?,
-            None => stmt.query_map(
-                params![project, except_session, alive_since.as_millis()],
-                intent_from_row,
-            )?,
-        };
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut values = vec![
+            Arg::text(project),
+            Arg::text(except_session),
+            Arg::Int(alive_since.as_millis()),
+        ];
+        values.extend(key.map(Arg::text));
+        self.conn.query(&sql, &values, intent_from_row)
     }
 }
 
 impl WriteTx<'_> {
     pub fn insert_intent(&self, intent: &NewIntent<'_>) -> Result<IntentId, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let id: i64 = self.conn.query_one(
             "INSERT INTO intents
                 (session_id, project, intent_type, target, description, status, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'announced', ?6, ?6)
              RETURNING id",
-        )?;
-        let id: i64 = stmt.query_row(
-            params![
+            &args![
                 intent.session_id,
                 intent.project,
                 intent.intent_type.as_str(),
@@ -171,11 +162,12 @@ impl WriteTx<'_> {
             ],
             |row| row.get(0),
         )?;
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT OR IGNORE INTO intent_files (intent_id, project, path) VALUES (?1, ?2, ?3)",
-        )?;
         for path in intent.files {
-            stmt.execute(params![id, intent.project, path])?;
+            self.conn.execute(
+                "INSERT INTO intent_files (intent_id, project, path) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                &args![id, intent.project, path],
+            )?;
         }
         Ok(IntentId(id))
     }
@@ -188,26 +180,26 @@ impl WriteTx<'_> {
         description: Option<&str>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        Ok(self.conn.execute(
             "UPDATE intents SET status = ?2, description = coalesce(?3, description), updated_at = ?4
              WHERE id = ?1",
-        )?;
-        Ok(stmt.execute(params![id.0, status.as_str(), description, now.as_millis()])? > 0)
+            &args![id.0, status.as_str(), description, now.as_millis()],
+        )? > 0)
     }
 
     pub fn delete_intent(&self, id: IntentId) -> Result<bool, StoreError> {
-        let mut stmt = self
+        Ok(self
             .conn
-            .prepare_cached("DELETE FROM intents WHERE id = ?1")?;
-        Ok(stmt.execute([id.0])? > 0)
+            .execute("DELETE FROM intents WHERE id = ?1", &args![id.0])?
+            > 0)
     }
 
     /// Deletes completed and abandoned intents last changed before `before`.
     pub fn delete_finished_intents(&self, before: Timestamp) -> Result<usize, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.execute(
             "DELETE FROM intents
              WHERE status IN ('completed', 'abandoned') AND updated_at < ?1",
-        )?;
-        Ok(stmt.execute([before.as_millis()])?)
+            &args![before.as_millis()],
+        )
     }
 }

@@ -8,9 +8,7 @@
 
 use std::time::Duration;
 
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-
+use super::sql::{Arg, Dialect, Row, args};
 use super::{ReadTx, StoreError, WriteTx, word};
 use crate::clock::Timestamp;
 use crate::ids::LockId;
@@ -25,7 +23,7 @@ const SELECT_WAITERS: &str = "SELECT w.id, w.project, w.path, w.session_id, s.na
         s.last_heartbeat, w.lock_type, w.ttl_ms, w.queued_at, w.deadline, w.wake
     FROM lock_waiters w JOIN sessions s ON s.id = w.session_id";
 
-fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
+fn lock_from_row(row: &Row<'_>) -> Result<Lock, StoreError> {
     Ok(Lock {
         lock_id: LockId(row.get("id")?),
         project: row.get("project")?,
@@ -39,7 +37,7 @@ fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
     })
 }
 
-fn waiter_from_row(row: &Row<'_>) -> rusqlite::Result<Waiter> {
+fn waiter_from_row(row: &Row<'_>) -> Result<Waiter, StoreError> {
     Ok(Waiter {
         position: 0,
         id: row.get("id")?,
@@ -49,10 +47,10 @@ fn waiter_from_row(row: &Row<'_>) -> rusqlite::Result<Waiter> {
         session_name: row.get("session_name")?,
         last_heartbeat: Timestamp::from_millis(row.get("last_heartbeat")?),
         lock_type: word(row, "lock_type", LockType::parse)?,
-        ttl: Duration::from_millis(row.get::<_, i64>("ttl_ms")?.try_into().unwrap_or(0)),
+        ttl: Duration::from_millis(row.get::<i64>("ttl_ms")?.try_into().unwrap_or(0)),
         queued_at: Timestamp::from_millis(row.get("queued_at")?),
         waiting_until: row
-            .get::<_, Option<i64>>("deadline")?
+            .get::<Option<i64>>("deadline")?
             .map(Timestamp::from_millis),
         wake: row.get("wake")?,
     })
@@ -62,8 +60,8 @@ fn waiter_from_row(row: &Row<'_>) -> rusqlite::Result<Waiter> {
 /// key may overlap `key`, each with its parameters: an index lookup on the key itself or on its
 /// directories, or a range scan below a pattern's base. Callers keep the rows for which
 /// [`patterns::overlaps`] holds.
-fn overlap_alternatives(alias: &str, key: &str) -> Vec<(String, Vec<Value>)> {
-    let text = |s: &str| Value::from(s.to_owned());
+fn overlap_alternatives(alias: &str, key: &str) -> Vec<(String, Vec<Arg<'static>>)> {
+    let text = |s: &str| Arg::text(s);
     let list = |items: &[&str]| vec!["?"; items.len()].join(", ");
     let in_dirs = |dirs: Vec<&str>| {
         (
@@ -76,7 +74,7 @@ fn overlap_alternatives(alias: &str, key: &str) -> Vec<(String, Vec<Value>)> {
             (format!("{alias}.path = ?"), vec![text(key)]),
             in_dirs(patterns::ancestors(key)),
         ],
-        Some("") => vec![("1".to_owned(), Vec::new())],
+        Some("") => vec![("1 = 1".to_owned(), Vec::new())],
         Some(base) => {
             // Every key starting with `base` (which ends in '/') sorts before `base` with its
             // final '/' turned into '0', the next character.
@@ -102,10 +100,10 @@ fn overlap_alternatives(alias: &str, key: &str) -> Vec<(String, Vec<Value>)> {
 fn union_of(
     select: &str,
     scope: &str,
-    scope_values: &[Value],
-    alternatives: Vec<(String, Vec<Value>)>,
+    scope_values: &[Arg<'static>],
+    alternatives: Vec<(String, Vec<Arg<'static>>)>,
     order: &str,
-) -> (String, Vec<Value>) {
+) -> (String, Vec<Arg<'static>>) {
     let mut parts = Vec::new();
     let mut values = Vec::new();
     for (condition, own) in alternatives {
@@ -114,7 +112,10 @@ fn union_of(
         values.extend(own);
     }
     (
-        format!("SELECT * FROM ({}) ORDER BY {order}", parts.join(" UNION ")),
+        format!(
+            "SELECT * FROM ({}) AS overlapping ORDER BY {order}",
+            parts.join(" UNION ")
+        ),
         values,
     )
 }
@@ -170,14 +171,11 @@ impl ReadTx<'_> {
         project: &str,
         key: &str,
     ) -> Result<Option<(usize, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let row = self.conn.query_opt(
             "SELECT capacity, set_by FROM resource_capacities WHERE project = ?1 AND key = ?2",
+            &args![project, key],
+            |row| Ok((row.get::<i64>(0)?, row.get::<String>(1)?)),
         )?;
-        let row = stmt
-            .query_row(params![project, key], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .optional()?;
         Ok(row.map(|(capacity, by)| (usize::try_from(capacity).unwrap_or(1), by)))
     }
 
@@ -192,13 +190,11 @@ impl ReadTx<'_> {
         let (sql, values) = union_of(
             SELECT,
             "l.project = ? AND l.expires_at > ?",
-            &[Value::from(project.to_owned()), now.as_millis().into()],
+            &[Arg::text(project), Arg::Int(now.as_millis())],
             overlap_alternatives("l", key),
             "acquired_at, id",
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values), lock_from_row)?;
-        let locks: Vec<Lock> = rows.collect::<Result<_, _>>()?;
+        let locks = self.conn.query(&sql, &values, lock_from_row)?;
         Ok(locks
             .into_iter()
             .filter(|lock| patterns::overlaps(&lock.file_path, key))
@@ -210,13 +206,11 @@ impl ReadTx<'_> {
         let (sql, values) = union_of(
             SELECT_WAITERS,
             "w.project = ?",
-            &[Value::from(project.to_owned())],
+            &[Arg::text(project)],
             overlap_alternatives("w", key),
             "id",
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values), waiter_from_row)?;
-        let waiters: Vec<Waiter> = rows.collect::<Result<_, _>>()?;
+        let waiters = self.conn.query(&sql, &values, waiter_from_row)?;
         Ok(waiters
             .into_iter()
             .filter(|w| patterns::overlaps(&w.file_path, key))
@@ -230,20 +224,20 @@ impl ReadTx<'_> {
 
     /// `session_id`'s queue entries, in FIFO order.
     pub fn waiters_of(&self, session_id: &str) -> Result<Vec<Waiter>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{SELECT_WAITERS} WHERE w.session_id = ?1 ORDER BY w.id"
-        ))?;
-        let rows = stmt.query_map([session_id], waiter_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query(
+            &format!("{SELECT_WAITERS} WHERE w.session_id = ?1 ORDER BY w.id"),
+            &args![session_id],
+            waiter_from_row,
+        )
     }
 
     /// Every queue entry, in FIFO order.
     pub fn all_waiters(&self) -> Result<Vec<Waiter>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("{SELECT_WAITERS} ORDER BY w.id"))?;
-        let rows = stmt.query_map([], waiter_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query(
+            &format!("{SELECT_WAITERS} ORDER BY w.id"),
+            &[],
+            waiter_from_row,
+        )
     }
 
     /// `session_id`'s live lock on exactly `path`, if any.
@@ -254,16 +248,14 @@ impl ReadTx<'_> {
         session_id: &str,
         now: Timestamp,
     ) -> Result<Option<Lock>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{SELECT} WHERE l.project = ?1 AND l.path = ?2 AND l.session_id = ?3
-             AND l.expires_at > ?4"
-        ))?;
-        Ok(stmt
-            .query_row(
-                params![project, path, session_id, now.as_millis()],
-                lock_from_row,
-            )
-            .optional()?)
+        self.conn.query_opt(
+            &format!(
+                "{SELECT} WHERE l.project = ?1 AND l.path = ?2 AND l.session_id = ?3
+                 AND l.expires_at > ?4"
+            ),
+            &args![project, path, session_id, now.as_millis()],
+            lock_from_row,
+        )
     }
 
     /// `session_id`'s queue entry for exactly `path`, if any.
@@ -273,12 +265,13 @@ impl ReadTx<'_> {
         path: &str,
         session_id: &str,
     ) -> Result<Option<Waiter>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{SELECT_WAITERS} WHERE w.project = ?1 AND w.path = ?2 AND w.session_id = ?3"
-        ))?;
-        Ok(stmt
-            .query_row(params![project, path, session_id], waiter_from_row)
-            .optional()?)
+        self.conn.query_opt(
+            &format!(
+                "{SELECT_WAITERS} WHERE w.project = ?1 AND w.path = ?2 AND w.session_id = ?3"
+            ),
+            &args![project, path, session_id],
+            waiter_from_row,
+        )
     }
 
     /// Live locks granted from the queue that their holder has not been told about yet.
@@ -287,19 +280,21 @@ impl ReadTx<'_> {
         session_id: &str,
         now: Timestamp,
     ) -> Result<Vec<Lock>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{SELECT} WHERE l.session_id = ?1 AND l.unreported = 1 AND l.expires_at > ?2
-             ORDER BY l.id"
-        ))?;
-        let rows = stmt.query_map(params![session_id, now.as_millis()], lock_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query(
+            &format!(
+                "{SELECT} WHERE l.session_id = ?1 AND l.unreported = 1 AND l.expires_at > ?2
+                 ORDER BY l.id"
+            ),
+            &args![session_id, now.as_millis()],
+            lock_from_row,
+        )
     }
 
     /// Live locks matching `filter`. The statement names only the filters given, so SQLite can
     /// pick the index that fits (project+path, session) instead of scanning.
     pub fn locks(&self, filter: LockFilter<'_>, now: Timestamp) -> Result<Vec<Lock>, StoreError> {
         let mut sql = format!("{SELECT} WHERE l.expires_at > ?");
-        let mut values = vec![Value::from(now.as_millis())];
+        let mut values = vec![Arg::Int(now.as_millis())];
         for (column, value) in [
             ("l.project", filter.project),
             ("l.session_id", filter.session_id),
@@ -308,14 +303,12 @@ impl ReadTx<'_> {
         ] {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = ?"));
-                values.push(Value::from(value.to_owned()));
+                values.push(Arg::text(value));
             }
         }
         sql.push_str(" ORDER BY l.project, l.path, l.acquired_at, l.id LIMIT ?");
-        values.push(Value::from(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values), lock_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        values.push(Arg::Int(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
+        self.conn.query(&sql, &values, lock_from_row)
     }
 }
 
@@ -328,11 +321,10 @@ impl WriteTx<'_> {
         set_by: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.execute(
             "INSERT INTO resource_capacities (project, key, capacity, set_by, set_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        stmt.execute(params![
+            &args![
             project,
             key,
             i64::try_from(capacity).unwrap_or(i64::MAX),
@@ -344,19 +336,18 @@ impl WriteTx<'_> {
 
     /// Deletes every expired lock in the database, recording each expiry.
     pub fn delete_expired_locks(&self, now: Timestamp) -> Result<usize, StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO lock_events
-                    (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
-                 SELECT ?1, 'expired', project, path, session_id, lock_type, fencing_token,
-                    expires_at
-                 FROM locks WHERE expires_at <= ?1",
-            )?
-            .execute([now.as_millis()])?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("DELETE FROM locks WHERE expires_at <= ?1")?;
-        Ok(stmt.execute([now.as_millis()])?)
+        self.conn.execute(
+            "INSERT INTO lock_events
+                (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
+             SELECT ?1, 'expired', project, path, session_id, lock_type, fencing_token,
+                expires_at
+             FROM locks WHERE expires_at <= ?1",
+            &args![now.as_millis()],
+        )?;
+        self.conn.execute(
+            "DELETE FROM locks WHERE expires_at <= ?1",
+            &args![now.as_millis()],
+        )
     }
 
     /// Records that the locks and queue entries of the sessions `condition` selects (over
@@ -364,49 +355,56 @@ impl WriteTx<'_> {
     pub(super) fn record_sessions_ending(
         &self,
         condition: &str,
-        value: &dyn rusqlite::ToSql,
+        value: Arg<'_>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(&format!(
+        let values = [value, Arg::Int(now.as_millis())];
+        self.conn.execute(
+            &format!(
                 "INSERT INTO lock_events
                     (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
                  SELECT ?2, 'ended', project, path, session_id, lock_type, fencing_token, expires_at
                  FROM locks WHERE session_id IN (SELECT id FROM sessions WHERE {condition})"
-            ))?
-            .execute(params![value, now.as_millis()])?;
-        self.conn
-            .prepare_cached(&format!(
+            ),
+            &values,
+        )?;
+        self.conn.execute(
+            &format!(
                 "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type, waiter_id)
                  SELECT ?2, 'dequeued', project, path, session_id, lock_type, id
                  FROM lock_waiters WHERE session_id IN (SELECT id FROM sessions WHERE {condition})"
-            ))?
-            .execute(params![value, now.as_millis()])?;
+            ),
+            &values,
+        )?;
         Ok(())
     }
 
     /// Deletes events older than `before`.
     pub fn delete_lock_events(&self, before: Timestamp) -> Result<usize, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("DELETE FROM lock_events WHERE at < ?1")?;
-        Ok(stmt.execute([before.as_millis()])?)
+        self.conn.execute(
+            "DELETE FROM lock_events WHERE at < ?1",
+            &args![before.as_millis()],
+        )
     }
 
-    /// The next fencing token: one counter for the whole database, persisted with the grant it
-    /// belongs to, so tokens strictly increase across processes and restarts.
+    /// The next fencing token: one counter for the whole database (a sequence on PostgreSQL),
+    /// persisted with the grant it belongs to, so tokens strictly increase across processes,
+    /// machines and restarts.
     pub fn next_fencing_token(&self) -> Result<i64, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "UPDATE counters SET value = value + 1 WHERE name = 'fencing_token' RETURNING value",
-        )?;
-        stmt.query_row([], |row| row.get(0))
-            .optional()?
+        let sql = match self.conn.dialect() {
+            Dialect::Sqlite => {
+                "UPDATE counters SET value = value + 1 WHERE name = 'fencing_token' RETURNING value"
+            }
+            Dialect::Postgres => "SELECT nextval('fencing_token')",
+        };
+        self.conn
+            .query_opt(sql, &[], |row| row.get(0))?
             .ok_or_else(|| StoreError::Corrupt("the fencing_token counter is missing".into()))
     }
 
     /// Inserts or replaces the session's lock on a path (and records it); returns the lock's id.
     pub fn put_lock(&self, lock: &NewLock<'_>) -> Result<LockId, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let id = self.conn.query_one(
             "INSERT INTO locks (project, path, pattern_base, session_id, lock_type, acquired_at,
                 expires_at, fencing_token, unreported)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -417,9 +415,7 @@ impl WriteTx<'_> {
                 fencing_token = excluded.fencing_token,
                 unreported = excluded.unreported
              RETURNING id",
-        )?;
-        let id = stmt.query_row(
-            params![
+            &args![
                 lock.project,
                 lock.path,
                 patterns::base(lock.path),
@@ -432,13 +428,11 @@ impl WriteTx<'_> {
             ],
             |row| row.get(0),
         )?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
-                    fencing_token, expires_at, waiter_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
+        self.conn.execute(
+            "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
+                fencing_token, expires_at, waiter_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &args![
                 lock.now.as_millis(),
                 if lock.renewal { "renewed" } else { "granted" },
                 lock.project,
@@ -448,16 +442,17 @@ impl WriteTx<'_> {
                 lock.fencing_token,
                 lock.expires_at.as_millis(),
                 lock.from_waiter,
-            ])?;
+            ],
+        )?;
         Ok(LockId(id))
     }
 
     /// Marks the session's locks granted from the queue as reported.
     pub fn mark_locks_reported(&self, session_id: &str) -> Result<usize, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.execute(
             "UPDATE locks SET unreported = 0 WHERE session_id = ?1 AND unreported = 1",
-        )?;
-        Ok(stmt.execute([session_id])?)
+            &args![session_id],
+        )
     }
 
     /// Deletes the session's lock on a path, recording a release (or an expiry, when it had
@@ -469,15 +464,12 @@ impl WriteTx<'_> {
         session_id: &str,
         now: Timestamp,
     ) -> Result<Option<Timestamp>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let deleted: Option<(String, i64, i64)> = self.conn.query_opt(
             "DELETE FROM locks WHERE project = ?1 AND path = ?2 AND session_id = ?3
              RETURNING lock_type, fencing_token, expires_at",
+            &args![project, path, session_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )?;
-        let deleted: Option<(String, i64, i64)> = stmt
-            .query_row(params![project, path, session_id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .optional()?;
         let Some((lock_type, token, expires_at)) = deleted else {
             return Ok(None);
         };
@@ -486,13 +478,11 @@ impl WriteTx<'_> {
         } else {
             "expired"
         };
-        self.conn
-            .prepare_cached(
-                "INSERT INTO lock_events
-                    (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+        self.conn.execute(
+            "INSERT INTO lock_events
+                (at, kind, project, path, session_id, lock_type, fencing_token, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            &args![
                 now.as_millis(),
                 kind,
                 project,
@@ -501,14 +491,15 @@ impl WriteTx<'_> {
                 lock_type,
                 token,
                 expires_at
-            ])?;
+            ],
+        )?;
         Ok(Some(Timestamp::from_millis(expires_at)))
     }
 
     /// Queues a request, or updates the session's entry for that key in place (it keeps its
     /// position). Returns the entry's id.
     pub fn put_waiter(&self, waiter: &NewWaiter<'_>) -> Result<i64, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let (id, fresh): (i64, bool) = self.conn.query_one(
             "INSERT INTO lock_waiters (project, path, pattern_base, session_id, lock_type, ttl_ms,
                 queued_at, deadline, wake)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -518,9 +509,7 @@ impl WriteTx<'_> {
                 deadline = excluded.deadline,
                 wake = excluded.wake
              RETURNING id, queued_at = ?7",
-        )?;
-        let (id, fresh): (i64, bool) = stmt.query_row(
-            params![
+            &args![
                 waiter.project,
                 waiter.path,
                 patterns::base(waiter.path),
@@ -534,20 +523,19 @@ impl WriteTx<'_> {
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
         if fresh {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
-                        waiter_id)
-                     VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
+            self.conn.execute(
+                "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
+                    waiter_id)
+                 VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
+                &args![
                     waiter.now.as_millis(),
                     waiter.project,
                     waiter.path,
                     waiter.session_id,
                     waiter.lock_type.as_str(),
                     id
-                ])?;
+                ],
+            )?;
         }
         Ok(id)
     }
@@ -560,24 +548,24 @@ impl WriteTx<'_> {
         granted: bool,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("DELETE FROM lock_waiters WHERE id = ?1")?
-            .execute([waiter.id])?;
+        self.conn.execute(
+            "DELETE FROM lock_waiters WHERE id = ?1",
+            &args![waiter.id],
+        )?;
         if !granted {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
-                        waiter_id)
-                     VALUES (?1, 'dequeued', ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
+            self.conn.execute(
+                "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,
+                    waiter_id)
+                 VALUES (?1, 'dequeued', ?2, ?3, ?4, ?5, ?6)",
+                &args![
                     now.as_millis(),
                     waiter.project,
                     waiter.file_path,
                     waiter.session_id,
                     waiter.lock_type.as_str(),
                     waiter.id
-                ])?;
+                ],
+            )?;
         }
         Ok(())
     }

@@ -26,18 +26,46 @@ pub struct Event {
     pub capacity: Option<usize>,
 }
 
+const EVENTS: &str = "SELECT e.seq, e.at, e.kind, e.project, e.path, e.session_id, e.lock_type,
+        e.fencing_token, e.expires_at, e.waiter_id,
+        CASE WHEN e.path LIKE 'resource:%' THEN coalesce(c.capacity, 1) END
+     FROM lock_events e
+     LEFT JOIN resource_capacities c ON c.project = e.project AND c.key = e.path
+     ORDER BY e.seq";
+
+/// The lock events database `db` recorded (the file, or in a PostgreSQL run the database
+/// standing for it), in order.
 pub fn events(db: &Path) -> Vec<Event> {
+    match super::postgres_url(db) {
+        Some(url) => super::on_postgres(&url, |client| {
+            client
+                .query(EVENTS, &[])
+                .expect("query")
+                .iter()
+                .map(|row| Event {
+                    seq: row.get(0),
+                    at: row.get(1),
+                    kind: row.get(2),
+                    project: row.get(3),
+                    path: row.get(4),
+                    session_id: row.get(5),
+                    lock_type: row.get(6),
+                    token: row.get(7),
+                    expires_at: row.get(8),
+                    waiter_id: row.get(9),
+                    capacity: row
+                        .get::<_, Option<i64>>(10)
+                        .map(|n| usize::try_from(n).unwrap_or(0)),
+                })
+                .collect()
+        }),
+        None => sqlite_events(db),
+    }
+}
+
+fn sqlite_events(db: &Path) -> Vec<Event> {
     let conn = Connection::open(db).expect("open the database");
-    let mut stmt = conn
-        .prepare(
-            "SELECT e.seq, e.at, e.kind, e.project, e.path, e.session_id, e.lock_type,
-                e.fencing_token, e.expires_at, e.waiter_id,
-                CASE WHEN e.path LIKE 'resource:%' THEN coalesce(c.capacity, 1) END
-             FROM lock_events e
-             LEFT JOIN resource_capacities c ON c.project = e.project AND c.key = e.path
-             ORDER BY e.seq",
-        )
-        .expect("prepare");
+    let mut stmt = conn.prepare(EVENTS).expect("prepare");
     stmt.query_map([], |row| {
         Ok(Event {
             seq: row.get(0)?,

@@ -48,6 +48,7 @@ pub const NOT_INHERITED: &[&str] = &[
     "MCP_CLEANUP_INTERVAL_SEC",
     "MCP_COORDINATOR_TOOLS",
     "MCP_COORDINATOR_OUTPUT_SCHEMAS",
+    "MCP_COORDINATOR_DB_URL",
 ];
 
 /// Keeps git away from the developer's own configuration (a global hooks path, commit
@@ -58,16 +59,85 @@ pub const PLAIN_GIT: &[(&str, &str)] = &[
     ("GIT_TEMPLATE_DIR", ""),
 ];
 
-/// A database in a fresh temporary folder, shared by the servers a test spawns.
+/// The PostgreSQL server the suite runs against instead of SQLite files, when
+/// `MCP_COORDINATOR_DB_URL` is set: an address of that server (its database is only used to
+/// create the tests' own). Each [`Db`] then gets a database of its own there.
+pub fn postgres_server() -> Option<&'static str> {
+    static SERVER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            std::env::var("MCP_COORDINATOR_DB_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+        })
+        .as_deref()
+}
+
+/// The PostgreSQL database standing for the database file `db` in a PostgreSQL run: its name
+/// is derived from the file's path, so every process of a test finds the same one.
+pub fn postgres_url(db: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let server = postgres_server()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut hasher);
+    let name = format!("coordinator_test_{:016x}", hasher.finish());
+    let mut config: postgres::Config = server.parse().expect("MCP_COORDINATOR_DB_URL");
+    config.dbname(&name);
+    let user = config.get_user().unwrap_or("postgres").to_owned();
+    let (host, port) = match (config.get_hosts().first(), config.get_ports().first()) {
+        (Some(postgres::config::Host::Tcp(host)), port) => (host.clone(), *port.unwrap_or(&5432)),
+        _ => panic!("MCP_COORDINATOR_DB_URL must name a TCP host"),
+    };
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    Some(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+}
+
+/// Runs `work` on a connection to the test server's database `url`, on a thread of its own
+/// (the synchronous client cannot run inside the tests' async runtime).
+pub fn on_postgres<T: Send + 'static>(
+    url: &str,
+    work: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+) -> T {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        work(&mut client)
+    })
+    .join()
+    .expect("PostgreSQL work")
+}
+
+/// The variables that point a process at database `db`: the file, and in a PostgreSQL run the
+/// URL of the database standing for it (which wins).
+pub fn database_env(db: &Path) -> Vec<(&'static str, String)> {
+    let mut env = vec![("MCP_COORDINATOR_DB_PATH", db.display().to_string())];
+    env.extend(postgres_url(db).map(|url| ("MCP_COORDINATOR_DB_URL", url)));
+    env
+}
+
+/// A database in a fresh temporary folder, shared by the servers a test spawns; in a
+/// PostgreSQL run, a fresh database on the test server, dropped with it.
 pub struct Db {
     dir: TempDir,
 }
 
 impl Db {
     pub fn new() -> Self {
-        Self {
+        let db = Self {
             dir: tempfile::tempdir().expect("temporary folder"),
+        };
+        if let (Some(server), Some(url)) = (postgres_server(), postgres_url(&db.path())) {
+            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+            on_postgres(server, move |client| {
+                client
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create the test database");
+            });
         }
+        db
     }
 
     pub fn path(&self) -> PathBuf {
@@ -92,6 +162,19 @@ impl Db {
             Lifecycle::Initialize(ProtocolVersion::V_2025_06_18),
         )
         .await
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let (Some(server), Some(url)) = (postgres_server(), postgres_url(&self.path())) {
+            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+            on_postgres(server, move |client| {
+                // Servers a test left running are disconnected; a failure leaves a database
+                // behind in a throwaway cluster, nothing worse.
+                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            });
+        }
     }
 }
 
@@ -130,12 +213,12 @@ pub(crate) fn prepared(
     cwd: Option<&Path>,
 ) -> std::process::Command {
     let mut command = std::process::Command::new(program);
-    command
-        .env("MCP_COORDINATOR_DB_PATH", db)
-        .env("MCP_COORDINATOR_LOG", "warn");
     for variable in NOT_INHERITED {
         command.env_remove(variable);
     }
+    command
+        .envs(database_env(db))
+        .env("MCP_COORDINATOR_LOG", "warn");
     command.envs(env.iter().copied());
     if let Some(cwd) = cwd {
         command.current_dir(cwd);

@@ -38,7 +38,7 @@ impl RawServer {
     /// Spawns the server and completes the `initialize` handshake.
     pub async fn start(db: &Path) -> Self {
         let mut child = tokio::process::Command::new(BIN)
-            .env("MCP_COORDINATOR_DB_PATH", db)
+            .envs(super::database_env(db))
             .env("MCP_COORDINATOR_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

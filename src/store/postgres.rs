@@ -1,0 +1,425 @@
+//! The shared backend: one PostgreSQL database, for sessions on several machines.
+//!
+//! Writers take one transaction-scoped advisory lock ([`WRITE_LOCK`]) as the first statement of
+//! every write transaction, then run at READ COMMITTED. That is SQLite's `BEGIN IMMEDIATE` by
+//! PostgreSQL's means: writes are serialized, and because each writer starts after the previous
+//! one committed, everything it reads is current and stays so until it commits. Row locks
+//! (`SELECT ... FOR UPDATE`) were not enough: the rules check that no conflicting row exists (a
+//! lock on a covering directory, an earlier queue entry), and a row that does not exist cannot
+//! be locked. SERIALIZABLE would catch those, but it fails transactions that must then be run
+//! again, and the domain's transactions are closures with effects after the commit (wake-ups),
+//! written to run once. A coordinator commits a few thousand small transactions a second at
+//! most, so one lock costs nothing that matters. Reads are REPEATABLE READ, READ ONLY: one
+//! snapshot, never blocked by writers, like a SQLite read transaction.
+//!
+//! Every transaction learns the server's time on its first round trip, and the process keeps
+//! the offset between that and its own clock ([`DbClock`]): expiry and liveness decisions on
+//! every machine use the database's clock, so hosts with skewed clocks still agree.
+//!
+//! Connections are pooled (at most [`POOL_SIZE`] per process, opened as needed). A connection
+//! found broken when a transaction begins is replaced and the transaction started again; a
+//! server that cannot be reached is retried for [`CONNECT_PATIENCE`] before a call fails.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use postgres::{Config, NoTls, SimpleQueryMessage};
+
+use super::sql::{Conn, PgConn};
+use super::{ReadTx, StoreError, StoreHealth, WriteTx};
+use crate::clock::{Clock, SystemClock, Timestamp};
+
+/// Migrations of the PostgreSQL schema, applied in order on start.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/001_schema.sql")];
+
+/// The schema version this program migrates to.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The advisory lock every write transaction holds ("mcpcoord" in ASCII).
+const WRITE_LOCK: i64 = 0x6d63_7063_6f6f_7264;
+/// The advisory lock held while migrating, so processes starting together migrate once.
+const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+
+/// Most connections one process opens.
+const POOL_SIZE: usize = 8;
+
+/// How long a call keeps trying to reach an unreachable server.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(15);
+
+/// The server's time in milliseconds since the Unix epoch.
+const SERVER_TIME: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// A round trip longer than this (a writer waited for the lock) says too little about when
+/// the server read its clock to correct ours by it.
+const CLOCK_SAMPLE_LIMIT: Duration = Duration::from_millis(20);
+
+impl From<postgres::Error> for StoreError {
+    fn from(error: postgres::Error) -> Self {
+        StoreError::Postgres(describe(&error))
+    }
+}
+
+/// The server's own message when there is one: `postgres::Error` alone says only "db error".
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
+}
+
+/// The connection is gone (closed, reset, never reached), as opposed to a statement refused.
+fn lost(error: &postgres::Error) -> bool {
+    error.is_closed() || error.as_db_error().is_none()
+}
+
+/// The wall clock corrected to the database server's, by the offset the store measures.
+#[derive(Debug, Clone)]
+pub struct DbClock {
+    offset: Arc<AtomicI64>,
+}
+
+impl Clock for DbClock {
+    fn now(&self) -> Timestamp {
+        let local = SystemClock.now().as_millis();
+        Timestamp::from_millis(local.saturating_add(self.offset.load(Ordering::Relaxed)))
+    }
+}
+
+struct Idle {
+    connections: Vec<PgConn>,
+    open: usize,
+}
+
+pub struct Postgres {
+    config: Config,
+    shown: String,
+    idle: Mutex<Idle>,
+    returned: Condvar,
+    offset: Arc<AtomicI64>,
+}
+
+/// A pooled connection; back to the pool when dropped, unless broken or mid-transaction.
+struct Pooled<'p> {
+    pool: &'p Postgres,
+    conn: Option<PgConn>,
+    in_transaction: bool,
+}
+
+impl Pooled<'_> {
+    fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Unreachable(self.pool.shown.clone()))
+    }
+
+    /// Closes a connection that failed, making room for a new one.
+    fn discard(&mut self) {
+        if self.conn.take().is_some() {
+            self.pool.closed();
+        }
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if self.in_transaction || conn.client.is_closed() || std::thread::panicking() {
+            drop(conn);
+            self.pool.closed();
+        } else {
+            self.pool.give_back(conn);
+        }
+    }
+}
+
+impl Postgres {
+    /// Connects to the database at `url` and brings its schema up to date.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::BadUrl(e.to_string()))?;
+        config
+            .application_name("mcp-session-coordinator")
+            .connect_timeout(Duration::from_secs(5))
+            .keepalives_idle(Duration::from_secs(30));
+        let store = Self {
+            shown: shown(&config),
+            config,
+            idle: Mutex::new(Idle {
+                connections: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
+            offset: Arc::new(AtomicI64::new(0)),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The clock to decide by: this machine's, corrected to the server's.
+    pub fn clock(&self) -> DbClock {
+        DbClock {
+            offset: self.offset.clone(),
+        }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn closed(&self) {
+        self.idle().open -= 1;
+        self.returned.notify_one();
+    }
+
+    fn give_back(&self, conn: PgConn) {
+        self.idle().connections.push(conn);
+        self.returned.notify_one();
+    }
+
+    /// An idle connection, a new one while fewer than [`POOL_SIZE`] are open, or the next one
+    /// given back.
+    fn checkout(&self) -> Result<Pooled<'_>, StoreError> {
+        let mut idle = self.idle();
+        loop {
+            if let Some(conn) = idle.connections.pop() {
+                return Ok(Pooled {
+                    pool: self,
+                    conn: Some(conn),
+                    in_transaction: false,
+                });
+            }
+            if idle.open < POOL_SIZE {
+                idle.open += 1;
+                drop(idle);
+                let mut pooled = Pooled {
+                    pool: self,
+                    conn: None,
+                    in_transaction: false,
+                };
+                pooled.conn = Some(self.connect()?);
+                return Ok(pooled);
+            }
+            idle = self
+                .returned
+                .wait(idle)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A new connection, retried with growing pauses while the server cannot be reached (it
+    /// restarts, the network blips). A refusal by the server itself (no such database, wrong
+    /// password) is final at once.
+    fn connect(&self) -> Result<PgConn, StoreError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.config.connect(NoTls) {
+                Ok(client) => return Ok(PgConn::new(client)),
+                Err(error) if lost(&error) && started.elapsed() < CONNECT_PATIENCE => {
+                    tracing::debug!(error = %describe(&error), "database unreachable; retrying");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(error) if lost(&error) => {
+                    tracing::warn!(error = %describe(&error), database = %self.shown, "database unreachable");
+                    return Err(StoreError::Unreachable(self.shown.clone()));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Begins a transaction on a pooled connection, replacing connections found broken.
+    fn begin(&self, write: bool) -> Result<Pooled<'_>, StoreError> {
+        let sql = if write {
+            format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); {SERVER_TIME}")
+        } else {
+            format!("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {SERVER_TIME}")
+        };
+        let started = Instant::now();
+        loop {
+            let mut pooled = self.checkout()?;
+            let sent = Instant::now();
+            let before = SystemClock.now().as_millis();
+            let answer = pooled.conn()?.client.simple_query(&sql);
+            let after = SystemClock.now().as_millis();
+            match answer {
+                Ok(messages) => {
+                    pooled.in_transaction = true;
+                    if sent.elapsed() <= CLOCK_SAMPLE_LIMIT {
+                        if let Some(server) = last_integer(&messages) {
+                            let local = before + (after - before) / 2;
+                            self.offset.store(server - local, Ordering::Relaxed);
+                        }
+                    }
+                    return Ok(pooled);
+                }
+                Err(error) if lost(&error) && started.elapsed() < CONNECT_PATIENCE => {
+                    tracing::debug!(error = %describe(&error), "database connection lost; reconnecting");
+                    pooled.discard();
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    fn run<T, E: From<StoreError>>(
+        &self,
+        write: bool,
+        work: impl FnOnce(Conn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut pooled = self.begin(write)?;
+        let value = work(Conn::Postgres(RefCell::new(pooled.conn()?)));
+        let end = if value.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        match pooled.conn()?.client.batch_execute(end) {
+            Ok(()) => pooled.in_transaction = false,
+            Err(error) => {
+                pooled.discard();
+                if value.is_ok() {
+                    return Err(StoreError::Postgres(describe(&error)).into());
+                }
+            }
+        }
+        value
+    }
+
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&ReadTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(false, |conn| work(&ReadTx { conn }))
+    }
+
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&WriteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(true, |conn| {
+            work(&WriteTx {
+                read: ReadTx { conn },
+            })
+        })
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut pooled = self.checkout()?;
+        let client = &mut pooled.conn()?.client;
+        let mut tx = client.transaction()?;
+        tx.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATE_LOCK});
+             CREATE TABLE IF NOT EXISTS coordinator_schema (version BIGINT NOT NULL);"
+        ))?;
+        let found: i64 = match tx.query_opt("SELECT version FROM coordinator_schema", &[])? {
+            Some(row) => row.try_get(0)?,
+            None => {
+                tx.execute("INSERT INTO coordinator_schema (version) VALUES (0)", &[])?;
+                0
+            }
+        };
+        let applied = usize::try_from(found).unwrap_or(usize::MAX);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for sql in &MIGRATIONS[applied..] {
+            tx.batch_execute(sql)?;
+        }
+        tx.execute(
+            "UPDATE coordinator_schema SET version = $1",
+            &[&SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Schema version, server version, size, and a check that the unread counters the
+    /// triggers keep agree with the inboxes.
+    pub fn health(&self) -> Result<StoreHealth, StoreError> {
+        let mut pooled = self.checkout()?;
+        let client = &mut pooled.conn()?.client;
+        let row = client.query_one(
+            "SELECT (SELECT version FROM coordinator_schema),
+                    current_setting('server_version'),
+                    pg_database_size(current_database()),
+                    (SELECT count(*) FROM sessions s WHERE s.unread <> (SELECT count(*) FROM inbox x
+                         WHERE x.session_id = s.id AND x.read_at IS NULL))",
+            &[],
+        )?;
+        let drifted: i64 = row.try_get(3)?;
+        Ok(StoreHealth {
+            database: self.shown.clone(),
+            backend: "postgresql",
+            journal_mode: None,
+            schema_version: row.try_get(0)?,
+            schema_expected: SCHEMA_VERSION,
+            engine_version: format!("PostgreSQL {}", row.try_get::<_, String>(1)?),
+            size_bytes: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
+            integrity: if drifted == 0 {
+                vec!["ok".to_owned()]
+            } else {
+                vec![format!(
+                    "{drifted} sessions' unread counters disagree with their inboxes"
+                )]
+            },
+        })
+    }
+}
+
+/// The last integer a simple query answered.
+fn last_integer(messages: &[SimpleQueryMessage]) -> Option<i64> {
+    messages.iter().rev().find_map(|message| match message {
+        SimpleQueryMessage::Row(row) => row.get(0).and_then(|text| text.parse().ok()),
+        _ => None,
+    })
+}
+
+/// `url` without its password; unreadable URLs are shown by their scheme only.
+pub fn shown_url(url: &str) -> String {
+    match url.parse::<Config>() {
+        Ok(config) => shown(&config),
+        Err(_) => "postgres://…".to_owned(),
+    }
+}
+
+/// The database's address without its password, for messages and `doctor`.
+fn shown(config: &Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(name)) => name.clone(),
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or(user);
+    format!("postgres://{user}@{host}:{port}/{db}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_address_leaves_the_password_out() {
+        let config: Config = "postgres://team:s3cret@db.example:6543/coord"
+            .parse()
+            .expect("url");
+        assert_eq!(shown(&config), "postgres://team@db.example:6543/coord");
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_before_connecting() {
+        let err = Postgres::open("postgres://x@host:notaport/db").err();
+        assert!(matches!(err, Some(StoreError::BadUrl(_))), "{err:?}");
+    }
+}
