@@ -16,7 +16,8 @@ const BYTES_PER_TOKEN: f64 = 3.5;
 const BUDGET_ALL: usize = 6_000;
 const BUDGET_CORE: usize = 2_500;
 
-async fn listed(env: &[(&str, &str)]) -> (Server, Vec<rmcp::model::Tool>, usize) {
+/// A server's tool list and its size; the database is returned to outlive the server.
+async fn listed(env: &[(&str, &str)]) -> (Db, Server, Vec<rmcp::model::Tool>, usize) {
     let db = Db::new();
     let server = Server::spawn(
         &db.path(),
@@ -28,7 +29,7 @@ async fn listed(env: &[(&str, &str)]) -> (Server, Vec<rmcp::model::Tool>, usize)
     let bytes = serde_json::to_vec(&json!({ "tools": tools }))
         .expect("serialize")
         .len();
-    (server, tools, bytes)
+    (db, server, tools, bytes)
 }
 
 fn tokens(bytes: usize) -> usize {
@@ -37,7 +38,7 @@ fn tokens(bytes: usize) -> usize {
 
 #[tokio::test]
 async fn the_whole_list_stays_within_its_budget_and_describes_every_parameter() {
-    let (_server, tools, bytes) = listed(&[]).await;
+    let (_db, _server, tools, bytes) = listed(&[]).await;
     println!(
         "all tools: {} tools, {bytes} bytes, ~{} tokens",
         tools.len(),
@@ -71,7 +72,7 @@ async fn the_whole_list_stays_within_its_budget_and_describes_every_parameter() 
 
 #[tokio::test]
 async fn the_core_profile_lists_less_and_every_tool_still_answers() {
-    let (server, tools, bytes) = listed(&[("MCP_COORDINATOR_TOOLS", "core")]).await;
+    let (_db, server, tools, bytes) = listed(&[("MCP_COORDINATOR_TOOLS", "core")]).await;
     println!(
         "core tools: {} tools, {bytes} bytes, ~{} tokens",
         tools.len(),
@@ -123,7 +124,7 @@ async fn the_core_profile_lists_less_and_every_tool_still_answers() {
     assert_eq!(sessions["count"], 1);
 
     // Every name of the original product routes: an answer from the tool, never "not found".
-    let (_, all, _) = listed(&[]).await;
+    let (_db, _, all, _) = listed(&[]).await;
     for tool in all {
         let result = server.raw(&tool.name, json!({"session_id": 7})).await;
         assert_eq!(
@@ -143,7 +144,7 @@ async fn the_core_profile_lists_less_and_every_tool_still_answers() {
 
 #[tokio::test]
 async fn output_schemas_are_listed_on_request_and_results_stay_structured() {
-    let (_server, tools, bytes) = listed(&[("MCP_COORDINATOR_OUTPUT_SCHEMAS", "true")]).await;
+    let (_db, _server, tools, bytes) = listed(&[("MCP_COORDINATOR_OUTPUT_SCHEMAS", "true")]).await;
     println!(
         "with output schemas: {bytes} bytes, ~{} tokens",
         tokens(bytes)
@@ -162,7 +163,7 @@ async fn output_schemas_are_listed_on_request_and_results_stay_structured() {
         );
     }
     // Without schemas (the default), answers still carry structuredContent: Server::call checks.
-    let (plain, _, _) = listed(&[]).await;
+    let (_db, plain, _, _) = listed(&[]).await;
     let registered = plain.register("plain", "app", "main").await;
     assert!(registered.starts_with("ses-"));
 }
@@ -204,7 +205,7 @@ async fn over_http_the_list_adds_session_token_and_stays_within_its_budget() {
         "every tool that acts for (or continues) a session: {with_token:?}"
     );
 
-    let (_stdio, stdio_tools, _) = listed(&[]).await;
+    let (_db, _stdio, stdio_tools, _) = listed(&[]).await;
     assert!(
         stdio_tools.iter().all(|t| t
             .input_schema

@@ -140,6 +140,18 @@ impl Drop for Pooled<'_> {
     }
 }
 
+impl Drop for Postgres {
+    /// Closes the idle connections on a thread of their own: closing one blocks on its own
+    /// small runtime, which panics on an async worker, where the last user of the store may
+    /// well drop it.
+    fn drop(&mut self) {
+        let connections = std::mem::take(&mut self.idle().connections);
+        if !connections.is_empty() {
+            let _ = std::thread::spawn(move || drop(connections)).join();
+        }
+    }
+}
+
 impl Postgres {
     /// Connects to the database at `url` and brings its schema up to date.
     pub fn open(url: &str) -> Result<Self, StoreError> {
