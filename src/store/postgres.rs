@@ -75,9 +75,13 @@ fn describe(error: &postgres::Error) -> String {
     }
 }
 
-/// The connection is gone (closed, reset, never reached), as opposed to a statement refused.
+/// The connection is gone (closed, reset, never reached, or ended by the server: an
+/// administrator, a restart), as opposed to a statement refused.
 fn lost(error: &postgres::Error) -> bool {
-    error.is_closed() || error.as_db_error().is_none()
+    let ended = error
+        .code()
+        .is_some_and(|code| code.code().starts_with("57P") || code.code().starts_with("08"));
+    error.is_closed() || error.as_db_error().is_none() || ended
 }
 
 /// The wall clock corrected to the database server's, by the offset the store measures.
