@@ -152,7 +152,7 @@ fn in_process(n: usize) -> Vec<Latency> {
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().expect("temporary folder");
-    let store = Store::open(&dir.path().join("coordinator.db")).expect("open");
+    let store = Store::open_file(&dir.path().join("coordinator.db")).expect("open");
     let coordinator = Coordinator::new(store, Arc::new(SystemClock), Duration::from_secs(300));
     let me = coordinator
         .register(
@@ -359,7 +359,7 @@ async fn throughput(processes: usize, shared_path: bool, run: Duration) -> Throu
 /// messages in the bench session's inbox and `n` context entries, in one transaction.
 /// Seeded sessions heartbeat a day ahead so no sweep removes them mid-measurement.
 fn seed(path: &Path, n: usize) {
-    let store = Store::open(path).expect("open the store");
+    let store = Store::open_file(path).expect("open the store");
     let now = SystemClock.now();
     let later = now.plus(Duration::from_secs(86_400));
     let words = [
@@ -517,7 +517,7 @@ fn footprint(runs: usize) -> Footprint {
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = dir.path().join("coordinator.db");
     // Create the database once, so runs measure a start, not a first migration.
-    drop(Store::open(&db).expect("create"));
+    drop(Store::open_file(&db).expect("create"));
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "bench", "version": "1"}}});

@@ -44,6 +44,20 @@ const INITS: &[&str] = &[
 /// How far up the tree to look; real chains are a handful of processes deep.
 const MAX_DEPTH: usize = 64;
 
+/// This machine, for telling one machine's process ids from another's in a database that
+/// several share: the systemd machine id, else the kernel's host name.
+pub fn machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| {
+        ["/etc/machine-id", "/proc/sys/kernel/hostname"]
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .map(|text| text.trim().to_owned())
+            .find(|id| !id.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    })
+}
+
 /// The AI client this process runs under: the one [`CLIENT_PID_VAR`] names, else its nearest
 /// ancestor that is not a launcher (pid 1 too, when it is not an init: a client alone in a
 /// container).

@@ -138,7 +138,12 @@ impl Settings {
 
     /// The shared database: PostgreSQL when a URL is set (and not empty), else the SQLite file.
     pub fn location(&self) -> Result<Location, OpenError> {
-        match self.db_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        match self
+            .db_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
             Some(url) => Ok(Location::Url(url.to_owned())),
             None => self.db_path().map(Location::File),
         }

@@ -392,10 +392,7 @@ async fn doctor_checks_the_database() {
         .run(&["doctor", "--session-timeout", "1"], &[], None, "")
         .stdout;
     server.signal("CONT");
-    assert!(
-        postgres || text.contains("journal mode  wal"),
-        "{text}"
-    );
+    assert!(postgres || text.contains("journal mode  wal"), "{text}");
     assert!(text.contains("integrity     ok"), "{text}");
     assert!(text.contains("sessions      1 (1 stale)"), "{text}");
     assert!(text.contains("stale: 'sleepy'"), "{text}");

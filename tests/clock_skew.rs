@@ -40,7 +40,9 @@ fn real_now() -> i64 {
 }
 
 fn millis(time: &Value) -> i64 {
-    let text = time.as_str().unwrap_or_else(|| panic!("not a time: {time}"));
+    let text = time
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {time}"));
     humantime::parse_rfc3339(text)
         .unwrap_or_else(|e| panic!("{text}: {e}"))
         .duration_since(UNIX_EPOCH)

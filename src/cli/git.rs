@@ -10,9 +10,9 @@ use super::table::{ago, clock, countdown};
 use super::workspace;
 use super::{CliError, InstallArgs, existing};
 use crate::checkout::Checkout;
-use crate::store::Location;
 use crate::config::Settings;
 use crate::coordinator::CommitCheck;
+use crate::store::Location;
 
 /// The line that marks a pre-commit hook as ours, so installing again replaces only ours.
 const MARKER: &str = "# Installed by mcp-session-coordinator install-git-hook.";

@@ -17,9 +17,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::config::{OpenError, Settings};
-use crate::store::Location;
 use crate::coordinator::Coordinator;
 use crate::model::{Channel, ContextType, Priority};
+use crate::store::Location;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {

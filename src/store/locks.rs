@@ -266,9 +266,7 @@ impl ReadTx<'_> {
         session_id: &str,
     ) -> Result<Option<Waiter>, StoreError> {
         self.conn.query_opt(
-            &format!(
-                "{SELECT_WAITERS} WHERE w.project = ?1 AND w.path = ?2 AND w.session_id = ?3"
-            ),
+            &format!("{SELECT_WAITERS} WHERE w.project = ?1 AND w.path = ?2 AND w.session_id = ?3"),
             &args![project, path, session_id],
             waiter_from_row,
         )
@@ -325,12 +323,13 @@ impl WriteTx<'_> {
             "INSERT INTO resource_capacities (project, key, capacity, set_by, set_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             &args![
-            project,
-            key,
-            i64::try_from(capacity).unwrap_or(i64::MAX),
-            set_by,
-            now.as_millis()
-        ])?;
+                project,
+                key,
+                i64::try_from(capacity).unwrap_or(i64::MAX),
+                set_by,
+                now.as_millis()
+            ],
+        )?;
         Ok(())
     }
 
@@ -548,10 +547,8 @@ impl WriteTx<'_> {
         granted: bool,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM lock_waiters WHERE id = ?1",
-            &args![waiter.id],
-        )?;
+        self.conn
+            .execute("DELETE FROM lock_waiters WHERE id = ?1", &args![waiter.id])?;
         if !granted {
             self.conn.execute(
                 "INSERT INTO lock_events (at, kind, project, path, session_id, lock_type,

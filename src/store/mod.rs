@@ -90,7 +90,7 @@ impl std::fmt::Display for Location {
 
 enum Backend {
     Sqlite(sqlite::Sqlite),
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
 }
 
 pub struct Store {
@@ -102,7 +102,7 @@ impl Store {
     pub fn open(location: &Location) -> Result<Self, StoreError> {
         let backend = match location {
             Location::File(path) => Backend::Sqlite(sqlite::Sqlite::open(path)?),
-            Location::Url(url) => Backend::Postgres(postgres::Postgres::open(url)?),
+            Location::Url(url) => Backend::Postgres(Box::new(postgres::Postgres::open(url)?)),
         };
         Ok(Self { backend })
     }
@@ -234,6 +234,44 @@ mod tests {
     }
 
     #[test]
+    fn another_machines_process_id_is_not_taken_for_one_of_ours() {
+        use crate::clock::Timestamp;
+        use crate::model::Session;
+
+        let store = Store::open_in_memory().expect("open");
+        let now = Timestamp::from_millis(1);
+        let session = |id: &str| Session {
+            session_id: id.into(),
+            name: id.into(),
+            project: "app".into(),
+            branch: None,
+            working_directory: None,
+            registered_at: now,
+            last_heartbeat: now,
+            wake: None,
+            group: None,
+            client_pid: Some(4242),
+            client_ref: None,
+        };
+        let found = store
+            .write(|tx| {
+                tx.insert_session(&session("here"))?;
+                tx.insert_session(&session("there"))?;
+                tx.conn.execute(
+                    "UPDATE sessions SET client_host = 'another-machine' WHERE id = 'there'",
+                    &[],
+                )?;
+                tx.live_client_sessions(now)
+            })
+            .expect("sessions");
+        let ids: Vec<(&str, Option<u32>)> = found
+            .iter()
+            .map(|s| (s.session_id.as_str(), s.client_pid))
+            .collect();
+        assert_eq!(ids, [("here", Some(4242))]);
+    }
+
+    #[test]
     fn unread_counters_follow_the_inbox() {
         use crate::clock::Timestamp;
         use crate::model::{Channel, Priority, Session};
@@ -296,8 +334,10 @@ mod tests {
             .write(|tx| {
                 tx.mark_read("s", ids[0], now)?;
                 tx.mark_read("s", ids[0], now)?;
-                tx.conn
-                    .execute("DELETE FROM inbox WHERE message_id = ?1", &sql::args![ids[1].0])?;
+                tx.conn.execute(
+                    "DELETE FROM inbox WHERE message_id = ?1",
+                    &sql::args![ids[1].0],
+                )?;
                 Ok::<_, StoreError>(())
             })
             .expect("read and remove");
@@ -309,5 +349,4 @@ mod tests {
         );
         assert_eq!(kept, real);
     }
-
 }

@@ -271,11 +271,11 @@ impl Postgres {
             match answer {
                 Ok(messages) => {
                     pooled.in_transaction = true;
-                    if sent.elapsed() <= CLOCK_SAMPLE_LIMIT {
-                        if let Some(server) = last_integer(&messages) {
-                            let local = before + (after - before) / 2;
-                            self.offset.store(server - local, Ordering::Relaxed);
-                        }
+                    if sent.elapsed() <= CLOCK_SAMPLE_LIMIT
+                        && let Some(server) = last_integer(&messages)
+                    {
+                        let local = before + (after - before) / 2;
+                        self.offset.store(server - local, Ordering::Relaxed);
                     }
                     return Ok(pooled);
                 }

@@ -2,6 +2,7 @@
 
 use super::sql::{Arg, IntoArg, Row, args};
 use super::{ReadTx, StoreError, WriteTx};
+use crate::clients::machine;
 use crate::clock::Timestamp;
 use crate::model::{Session, SessionActivity};
 
@@ -104,16 +105,21 @@ impl ReadTx<'_> {
         )
     }
 
-    /// Live sessions that know their client (a process, or the client's own id): the
-    /// candidates for a hook's or guard's own sessions.
+    /// Live sessions that know their client (a process of this machine, or the client's own
+    /// id): the candidates for a hook's or guard's own sessions. A process id names a process
+    /// only on its own machine, so other machines' sessions show without it.
     pub fn live_client_sessions(&self, alive_since: Timestamp) -> Result<Vec<Session>, StoreError> {
         self.conn.query(
             &format!(
-                "SELECT {COLUMNS} FROM sessions
+                "SELECT {COLUMNS} FROM (
+                     SELECT id, name, project, branch, working_directory, group_name,
+                         registered_at, last_heartbeat, wake, client_ref,
+                         CASE WHEN coalesce(client_host, ?2) = ?2 THEN client_pid END AS client_pid
+                     FROM sessions) AS here
                  WHERE (client_pid IS NOT NULL OR client_ref IS NOT NULL) AND last_heartbeat >= ?1
                  ORDER BY registered_at, id"
             ),
-            &args![alive_since.as_millis()],
+            &args![alive_since.as_millis(), machine()],
             session_from_row,
         )
     }
@@ -204,8 +210,8 @@ impl WriteTx<'_> {
     pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                "INSERT INTO sessions ({COLUMNS}, client_host)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ),
             &args![
                 session.session_id,
@@ -219,6 +225,7 @@ impl WriteTx<'_> {
                 session.wake,
                 session.client_pid,
                 session.client_ref,
+                machine(),
             ],
         )?;
         Ok(())
@@ -249,7 +256,7 @@ impl WriteTx<'_> {
             &format!(
                 "UPDATE sessions
                  SET branch = ?2, working_directory = ?3, group_name = ?4, wake = ?5,
-                     client_pid = ?6, client_ref = ?7,
+                     client_pid = ?6, client_ref = ?7, client_host = ?9,
                      last_heartbeat = CASE WHEN last_heartbeat > ?8 THEN last_heartbeat ELSE ?8 END
                  WHERE id = ?1 RETURNING {COLUMNS}"
             ),
@@ -261,7 +268,8 @@ impl WriteTx<'_> {
                 place.wake,
                 place.client_pid,
                 place.client_ref,
-                now.as_millis()
+                now.as_millis(),
+                machine()
             ],
             session_from_row,
         )

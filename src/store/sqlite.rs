@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/005_unread_counters.sql"),
     include_str!("migrations/sqlite/006_groups_and_clients.sql"),
     include_str!("migrations/sqlite/007_tokens_and_events.sql"),
+    include_str!("migrations/sqlite/008_client_host.sql"),
 ];
 
 /// The schema version this program migrates to.

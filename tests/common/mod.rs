@@ -172,7 +172,8 @@ impl Drop for Db {
             on_postgres(server, move |client| {
                 // Servers a test left running are disconnected; a failure leaves a database
                 // behind in a throwaway cluster, nothing worse.
-                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             });
         }
     }

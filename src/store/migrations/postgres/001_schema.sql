@@ -1,4 +1,4 @@
--- The schema of SQLite migrations 001 to 007, in PostgreSQL terms (the fencing-token counter
+-- The schema of SQLite migrations 001 to 008, in PostgreSQL terms (the fencing-token counter
 -- is a sequence). Every integer is BIGINT
 -- (what the shared statements bind and read); keys and names compare and sort by byte, as in
 -- SQLite (COLLATE "C"), so range scans below a directory and list orders agree between the two.
@@ -18,6 +18,7 @@ CREATE TABLE sessions (
     unread_urgent     BIGINT NOT NULL DEFAULT 0,
     group_name        TEXT COLLATE "C",
     client_pid        BIGINT,
+    client_host       TEXT,
     client_ref        TEXT COLLATE "C",
     token_hash        TEXT COLLATE "C"
 );
