@@ -45,16 +45,22 @@ const INITS: &[&str] = &[
 const MAX_DEPTH: usize = 64;
 
 /// This machine, for telling one machine's process ids from another's in a database that
-/// several share: the systemd machine id, else the kernel's host name.
+/// several share: the host name with the systemd machine id (containers and VMs cloned from
+/// one image often share the id, rarely the name too).
 pub fn machine() -> &'static str {
     static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     MACHINE.get_or_init(|| {
-        ["/etc/machine-id", "/proc/sys/kernel/hostname"]
+        let parts: Vec<String> = ["/proc/sys/kernel/hostname", "/etc/machine-id"]
             .iter()
             .filter_map(|path| std::fs::read_to_string(path).ok())
             .map(|text| text.trim().to_owned())
-            .find(|id| !id.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned())
+            .filter(|part| !part.is_empty())
+            .collect();
+        if parts.is_empty() {
+            "unknown".to_owned()
+        } else {
+            parts.join("/")
+        }
     })
 }
 

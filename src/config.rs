@@ -116,7 +116,7 @@ pub struct Settings {
 pub enum OpenError {
     #[error("no home directory to put the database in; set MCP_COORDINATOR_DB_PATH or --db-path")]
     NoHome,
-    #[error("cannot open the database at {database}: {source}")]
+    #[error("cannot open the database at {database}")]
     Store {
         database: String,
         #[source]

@@ -28,7 +28,7 @@ async fn connections_the_server_ends_are_replaced_without_failing_a_call() {
         let ended: i64 = common::on_postgres(server, move |client| {
             client
                 .query_one(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
                      WHERE datname = $1 AND pid <> pg_backend_pid()",
                     &[&name],
                 )

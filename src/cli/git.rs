@@ -195,7 +195,7 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
     let fresh = hooks.join("pre-commit.new");
     std::fs::write(&fresh, script)
         .map_err(CliError::io(format!("cannot write {}", fresh.display())))?;
-    make_executable(&fresh)?;
+    make_executable(&fresh, matches!(location, Location::Url(_)))?;
     if foreign {
         std::fs::rename(&hook, &local)
             .map_err(CliError::io(format!("cannot move {}", hook.display())))?;
@@ -217,15 +217,17 @@ fn shell_quote(text: &str) -> String {
 }
 
 #[cfg(unix)]
-fn make_executable(path: &Path) -> Result<(), CliError> {
+/// Makes the hook executable; `private` keeps it to its owner (it holds a database password).
+fn make_executable(path: &Path, private: bool) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(CliError::io(
+    let mode = if private { 0o700 } else { 0o755 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(CliError::io(
         format!("cannot make {} executable", path.display()),
     ))
 }
 
 #[cfg(not(unix))]
-fn make_executable(_path: &Path) -> Result<(), CliError> {
+fn make_executable(_path: &Path, _private: bool) -> Result<(), CliError> {
     Ok(())
 }
 

@@ -63,8 +63,14 @@ pub enum StoreError {
         "MCP_COORDINATOR_DB_URL is not a PostgreSQL URL like postgres://user:password@host:5432/database: {0}"
     )]
     BadUrl(String),
-    #[error("the PostgreSQL database at {0} cannot be reached; try again once it is up")]
-    Unreachable(String),
+    #[error(
+        "the PostgreSQL database at {database} cannot be reached ({reason}); try again once it is up"
+    )]
+    Unreachable { database: String, reason: String },
+    #[error(
+        "sslmode={0} asks for TLS, which this build does not speak yet: use the database over a private network or a tunnel, with sslmode=disable or prefer"
+    )]
+    NoTls(&'static str),
     #[error("PostgreSQL error: {0}")]
     Postgres(String),
 }
@@ -233,14 +239,9 @@ mod tests {
         assert_eq!(value.ok(), Some(0));
     }
 
-    #[test]
-    fn another_machines_process_id_is_not_taken_for_one_of_ours() {
-        use crate::clock::Timestamp;
-        use crate::model::Session;
-
-        let store = Store::open_in_memory().expect("open");
-        let now = Timestamp::from_millis(1);
-        let session = |id: &str| Session {
+    /// A session of project "app", registered and last seen at `now`.
+    fn session(id: &str, now: crate::clock::Timestamp) -> crate::model::Session {
+        crate::model::Session {
             session_id: id.into(),
             name: id.into(),
             project: "app".into(),
@@ -250,8 +251,18 @@ mod tests {
             last_heartbeat: now,
             wake: None,
             group: None,
-            client_pid: Some(4242),
+            client_pid: None,
             client_ref: None,
+        }
+    }
+
+    #[test]
+    fn another_machines_process_id_is_not_taken_for_one_of_ours() {
+        let store = Store::open_in_memory().expect("open");
+        let now = crate::clock::Timestamp::from_millis(1);
+        let session = |id: &str| crate::model::Session {
+            client_pid: Some(4242),
+            ..session(id, now)
         };
         let found = store
             .write(|tx| {
@@ -274,7 +285,7 @@ mod tests {
     #[test]
     fn unread_counters_follow_the_inbox() {
         use crate::clock::Timestamp;
-        use crate::model::{Channel, Priority, Session};
+        use crate::model::{Channel, Priority};
 
         let store = Store::open_in_memory().expect("open");
         let now = Timestamp::from_millis(1);
@@ -295,19 +306,7 @@ mod tests {
         };
         let ids = store
             .write(|tx| {
-                tx.insert_session(&Session {
-                    session_id: "s".into(),
-                    name: "s".into(),
-                    project: "app".into(),
-                    branch: None,
-                    working_directory: None,
-                    registered_at: now,
-                    last_heartbeat: now,
-                    wake: None,
-                    group: None,
-                    client_pid: None,
-                    client_ref: None,
-                })?;
+                tx.insert_session(&session("s", now))?;
                 let mut ids = Vec::new();
                 for priority in [Priority::Urgent, Priority::Normal, Priority::Urgent] {
                     let id = tx.insert_message(&NewMessage {

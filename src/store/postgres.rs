@@ -25,9 +25,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use postgres::config::SslMode;
 use postgres::{Config, NoTls, SimpleQueryMessage};
 
 use super::sql::{Conn, PgConn};
+use super::sqlite::BUSY_TIMEOUT;
 use super::{ReadTx, StoreError, StoreHealth, WriteTx};
 use crate::clock::{Clock, SystemClock, Timestamp};
 
@@ -51,12 +53,15 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(15);
 /// The server's time in milliseconds since the Unix epoch.
 const SERVER_TIME: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
-/// A round trip longer than this (a writer waited for the lock) says too little about when
-/// the server read its clock to correct ours by it.
+/// A round trip longer than this (a writer waited for the lock), unless the server is that far
+/// away, says too little about when the server read its clock to correct ours by it.
 const CLOCK_SAMPLE_LIMIT: Duration = Duration::from_millis(20);
 
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
+        if error.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            return StoreError::Busy;
+        }
         StoreError::Postgres(describe(&error))
     }
 }
@@ -108,6 +113,8 @@ pub struct Postgres {
     idle: Mutex<Idle>,
     returned: Condvar,
     offset: Arc<AtomicI64>,
+    /// The shortest round trip seen, in microseconds.
+    shortest_trip: AtomicI64,
 }
 
 /// A pooled connection; back to the pool when dropped, unless broken or mid-transaction.
@@ -119,9 +126,10 @@ struct Pooled<'p> {
 
 impl Pooled<'_> {
     fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
-        self.conn
-            .as_mut()
-            .ok_or_else(|| StoreError::Unreachable(self.pool.shown.clone()))
+        self.conn.as_mut().ok_or_else(|| StoreError::Unreachable {
+            database: self.pool.shown.clone(),
+            reason: "no connection".to_owned(),
+        })
     }
 
     /// Closes a connection that failed, making room for a new one.
@@ -162,10 +170,19 @@ impl Postgres {
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::BadUrl(e.to_string()))?;
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(StoreError::NoTls("require"));
+        }
         config
             .application_name("mcp-session-coordinator")
             .connect_timeout(Duration::from_secs(5))
-            .keepalives_idle(Duration::from_secs(30));
+            .keepalives_idle(Duration::from_secs(30))
+            // A writer waits for the write lock as long as SQLite's busy timeout, and a
+            // client that vanished mid-transaction does not hold it for longer than a minute.
+            .options(&format!(
+                "-c lock_timeout={} -c idle_in_transaction_session_timeout=60000",
+                BUSY_TIMEOUT.as_millis()
+            ));
         let store = Self {
             shown: shown(&config),
             config,
@@ -175,8 +192,16 @@ impl Postgres {
             }),
             returned: Condvar::new(),
             offset: Arc::new(AtomicI64::new(0)),
+            shortest_trip: AtomicI64::new(i64::MAX),
         };
         store.migrate()?;
+        // The clock is right before the first decision, even in a one-shot command: the best
+        // of a few samples.
+        let mut pooled = store.checkout()?;
+        for _ in 0..3 {
+            store.sample_clock(&mut pooled.conn()?.client, SERVER_TIME)?;
+        }
+        drop(pooled);
         Ok(store)
     }
 
@@ -216,13 +241,12 @@ impl Postgres {
             if idle.open < POOL_SIZE {
                 idle.open += 1;
                 drop(idle);
-                let mut pooled = Pooled {
+                let conn = self.connect().inspect_err(|_| self.closed())?;
+                return Ok(Pooled {
                     pool: self,
-                    conn: None,
+                    conn: Some(conn),
                     in_transaction: false,
-                };
-                pooled.conn = Some(self.connect()?);
-                return Ok(pooled);
+                });
             }
             idle = self
                 .returned
@@ -246,12 +270,41 @@ impl Postgres {
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(error) if lost(&error) => {
-                    tracing::warn!(error = %describe(&error), database = %self.shown, "database unreachable");
-                    return Err(StoreError::Unreachable(self.shown.clone()));
+                    return Err(StoreError::Unreachable {
+                        database: self.shown.clone(),
+                        reason: describe(&error),
+                    });
                 }
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// Runs `sql`, which ends with [`SERVER_TIME`], and corrects the clock offset by it when the
+    /// round trip was short enough to say when the server read its clock: within
+    /// [`CLOCK_SAMPLE_LIMIT`], or twice the shortest round trip seen (a distant server).
+    fn sample_clock(
+        &self,
+        client: &mut postgres::Client,
+        sql: &str,
+    ) -> Result<(), postgres::Error> {
+        let sent = Instant::now();
+        let before = SystemClock.now().as_millis();
+        let messages = client.simple_query(sql)?;
+        let after = SystemClock.now().as_millis();
+        let trip = i64::try_from(sent.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let shortest = self
+            .shortest_trip
+            .fetch_min(trip, Ordering::Relaxed)
+            .min(trip);
+        let limit = i64::try_from(CLOCK_SAMPLE_LIMIT.as_micros()).unwrap_or(i64::MAX);
+        if (trip <= limit || trip <= shortest.saturating_mul(2))
+            && let Some(server) = last_integer(&messages)
+        {
+            let local = before + (after - before) / 2;
+            self.offset.store(server - local, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Begins a transaction on a pooled connection, replacing connections found broken.
@@ -264,26 +317,18 @@ impl Postgres {
         let started = Instant::now();
         loop {
             let mut pooled = self.checkout()?;
-            let sent = Instant::now();
-            let before = SystemClock.now().as_millis();
-            let answer = pooled.conn()?.client.simple_query(&sql);
-            let after = SystemClock.now().as_millis();
-            match answer {
-                Ok(messages) => {
-                    pooled.in_transaction = true;
-                    if sent.elapsed() <= CLOCK_SAMPLE_LIMIT
-                        && let Some(server) = last_integer(&messages)
-                    {
-                        let local = before + (after - before) / 2;
-                        self.offset.store(server - local, Ordering::Relaxed);
-                    }
-                    return Ok(pooled);
-                }
+            // From here until COMMIT or ROLLBACK succeeds, the connection is not reusable.
+            pooled.in_transaction = true;
+            match self.sample_clock(&mut pooled.conn()?.client, &sql) {
+                Ok(()) => return Ok(pooled),
                 Err(error) if lost(&error) && started.elapsed() < CONNECT_PATIENCE => {
                     tracing::debug!(error = %describe(&error), "database connection lost; reconnecting");
                     pooled.discard();
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => {
+                    pooled.discard();
+                    return Err(error.into());
+                }
             }
         }
     }
@@ -434,8 +479,10 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_url_is_refused_before_connecting() {
+    fn a_bad_url_or_a_tls_demand_is_refused_before_connecting() {
         let err = Postgres::open("postgres://x@host:notaport/db").err();
         assert!(matches!(err, Some(StoreError::BadUrl(_))), "{err:?}");
+        let err = Postgres::open("postgres://x@db.example/db?sslmode=require").err();
+        assert!(matches!(err, Some(StoreError::NoTls("require"))), "{err:?}");
     }
 }
