@@ -20,9 +20,7 @@ async fn connections_the_server_ends_are_replaced_without_failing_a_call() {
         .call("lock_acquire", json!({"file_path": "src/a.rs"}))
         .await;
 
-    let name = common::postgres_url(&db.path())
-        .and_then(|url| url.rsplit('/').next().map(str::to_owned))
-        .expect("database name");
+    let name = common::postgres_name(&db.path()).expect("database name");
     for round in 0..3 {
         let name = name.clone();
         let ended: i64 = common::on_postgres(server, move |client| {

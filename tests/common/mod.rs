@@ -73,14 +73,19 @@ pub fn postgres_server() -> Option<&'static str> {
         .as_deref()
 }
 
-/// The PostgreSQL database standing for the database file `db` in a PostgreSQL run: its name
-/// is derived from the file's path, so every process of a test finds the same one.
-pub fn postgres_url(db: &Path) -> Option<String> {
+/// The name of the PostgreSQL database standing for the database file `db` in a PostgreSQL
+/// run: derived from the file's path, so every process of a test finds the same one.
+pub fn postgres_name(db: &Path) -> Option<String> {
     use std::hash::{Hash, Hasher};
-    let server = postgres_server()?;
+    postgres_server()?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     db.hash(&mut hasher);
-    let name = format!("coordinator_test_{:016x}", hasher.finish());
+    Some(format!("coordinator_test_{:016x}", hasher.finish()))
+}
+
+/// The URL of the database [`postgres_name`] names, on the test server.
+pub fn postgres_url(db: &Path) -> Option<String> {
+    let (server, name) = (postgres_server()?, postgres_name(db)?);
     let mut config: postgres::Config = server.parse().expect("MCP_COORDINATOR_DB_URL");
     config.dbname(&name);
     let user = config.get_user().unwrap_or("postgres").to_owned();
@@ -129,8 +134,7 @@ impl Db {
         let db = Self {
             dir: tempfile::tempdir().expect("temporary folder"),
         };
-        if let (Some(server), Some(url)) = (postgres_server(), postgres_url(&db.path())) {
-            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        if let (Some(server), Some(name)) = (postgres_server(), postgres_name(&db.path())) {
             on_postgres(server, move |client| {
                 client
                     .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -167,8 +171,7 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        if let (Some(server), Some(url)) = (postgres_server(), postgres_url(&self.path())) {
-            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        if let (Some(server), Some(name)) = (postgres_server(), postgres_name(&self.path())) {
             on_postgres(server, move |client| {
                 // Servers a test left running are disconnected; a failure leaves a database
                 // behind in a throwaway cluster, nothing worse.
