@@ -386,7 +386,7 @@ async fn doctor_checks_the_database() {
     assert_eq!(report["schema_version"], report["schema_expected"]);
     assert_eq!(report["sessions"], 1);
 
-    server.signal("STOP");
+    db.stop(&server).await;
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     let text = db
         .run(&["doctor", "--session-timeout", "1"], &[], None, "")

@@ -788,7 +788,7 @@ async fn a_silent_holder_does_not_refuse_an_acquiring_edit() {
     holder
         .call("lock_acquire", json!({"file_path": "src/a.ts"}))
         .await;
-    holder.signal("STOP");
+    db.stop(&holder).await;
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     let run = db.run(
         &["hook", "claude-code", "--acquire", "--session-timeout", "1"],

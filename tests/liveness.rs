@@ -135,7 +135,7 @@ async fn an_idle_session_is_kept_alive_by_its_process() {
 async fn a_stopped_process_loses_its_locks_and_is_told_when_it_resumes() {
     let db = Db::new();
     let (holder, watcher, id) = holder_and_watcher(&db, FAST).await;
-    holder.signal("STOP");
+    db.stop(&holder).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let taken = watcher
         .call("lock_acquire", json!({"file_path": "src/a.ts"}))

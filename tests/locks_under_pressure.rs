@@ -280,7 +280,7 @@ async fn a_stopped_holder_past_its_ttl_loses_the_lock_safely() {
         .await;
     let old_token = first["fencing_token"].as_i64().expect("token");
 
-    a.signal("STOP");
+    db.stop(&a).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let second = b.call("lock_acquire", json!({"file_path": "f.ts"})).await;
     assert_eq!(second["granted"], true);

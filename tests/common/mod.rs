@@ -169,6 +169,49 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Stops `server` (SIGSTOP) at a moment it holds no write transaction. A process stopped
+    /// inside one (a heartbeat every third of its session timeout) keeps every writer of the
+    /// database waiting until it resumes, which is not what these tests are about.
+    pub async fn stop(&self, server: &Server) {
+        for _ in 0..100 {
+            server.signal("STOP");
+            // Lets the database act on what the process sent before it stopped.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if self.writable() {
+                return;
+            }
+            server.signal("CONT");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the database never came free for writing");
+    }
+
+    /// Whether no process holds the database's write lock now.
+    fn writable(&self) -> bool {
+        match postgres_url(&self.path()) {
+            Some(url) => on_postgres(&url, |client| {
+                let held: i64 = client
+                    .query_one(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                         WHERE l.locktype = 'advisory' AND l.granted \
+                         AND d.datname = current_database()",
+                        &[],
+                    )
+                    .expect("read pg_locks")
+                    .get(0);
+                held == 0
+            }),
+            None => {
+                let conn = rusqlite::Connection::open(self.path()).expect("open the database");
+                conn.busy_timeout(Duration::from_millis(100))
+                    .expect("set the busy timeout");
+                conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok()
+            }
+        }
+    }
+}
+
 impl Drop for Db {
     fn drop(&mut self) {
         if let (Some(server), Some(name)) = (postgres_server(), postgres_name(&self.path())) {
