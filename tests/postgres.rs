@@ -1,10 +1,13 @@
 //! What only the PostgreSQL backend has to get right: connections the server ends are replaced
-//! without failing a call, and servers starting together on a new database migrate it once.
+//! without failing a call, a process stopped while writing holds the others up only briefly,
+//! and servers starting together on a new database migrate it once.
 //! Runs in the PostgreSQL pass of the suite (`scripts/with-postgres`).
 
 mod common;
 
 use common::Db;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 #[tokio::test]
@@ -63,4 +66,76 @@ async fn servers_starting_together_on_a_new_database_all_come_up() {
     let report = db.cli(&["doctor", "--json"]).json();
     assert_eq!(report["schema_version"], report["schema_expected"]);
     assert_eq!(report["sessions"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_while_writing_holds_the_others_up_only_briefly() {
+    if common::postgres_server().is_none() {
+        eprintln!("skipped: runs against PostgreSQL (scripts/with-postgres cargo test)");
+        return;
+    }
+    let db = Db::new();
+    let stopped = std::sync::Arc::new(db.server().await);
+    let other = db.server().await;
+    stopped.register("laptop", "app", "main").await;
+    other.register("desk", "app", "main").await;
+    stopped
+        .call("lock_acquire", json!({"file_path": "src/renewed.rs"}))
+        .await;
+
+    // Back-to-back renewals keep the first server writing most of the time, so a stop soon
+    // lands inside a write transaction.
+    let writer = {
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                stopped
+                    .raw("lock_acquire", json!({"file_path": "src/renewed.rs"}))
+                    .await;
+            }
+        })
+    };
+    let mut caught = false;
+    for _ in 0..200 {
+        stopped.signal("STOP");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if !db.writable() {
+            caught = true;
+            break;
+        }
+        stopped.signal("CONT");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        caught,
+        "never stopped the server inside a write transaction"
+    );
+
+    let started = Instant::now();
+    let answer = other
+        .raw("lock_acquire", json!({"file_path": "src/other.rs"}))
+        .await;
+    let waited = started.elapsed();
+    // Resumed before anything can fail: a stopped child would outlive the test.
+    stopped.signal("CONT");
+    writer.abort();
+    assert_ne!(answer.is_error, Some(true), "{}", common::text(&answer));
+    let granted = answer.structured_content.expect("structured answer");
+    assert_eq!(granted["granted"], true, "{granted}");
+    assert!(
+        waited >= Duration::from_secs(3),
+        "the write waited for the stopped one ({waited:?})"
+    );
+
+    let status = other
+        .call("lock_check", json!({"file_path": "src/renewed.rs"}))
+        .await;
+    assert_eq!(status["holder_name"], "laptop", "{status}");
+    let resumed = stopped
+        .call("lock_acquire", json!({"file_path": "src/next.rs"}))
+        .await;
+    assert_eq!(
+        resumed["granted"], true,
+        "resumed, it carries on: {resumed}"
+    );
 }

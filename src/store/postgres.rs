@@ -50,6 +50,12 @@ const POOL_SIZE: usize = 8;
 /// How long a call keeps trying to reach an unreachable server.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(15);
 
+/// How long the server lets a connection sit idle inside a transaction before ending it. Our
+/// transactions never wait between statements, so an idle one belongs to a process that stopped
+/// (suspended, its machine asleep, its network gone) while holding the write lock: ended within
+/// half the writers' lock wait, it holds them up instead of failing them.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
+
 /// The server's time in milliseconds since the Unix epoch.
 const SERVER_TIME: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
@@ -177,11 +183,11 @@ impl Postgres {
             .application_name("mcp-session-coordinator")
             .connect_timeout(Duration::from_secs(5))
             .keepalives_idle(Duration::from_secs(30))
-            // A writer waits for the write lock as long as SQLite's busy timeout, and a
-            // client that vanished mid-transaction does not hold it for longer than a minute.
+            // A writer waits for the write lock as long as SQLite's busy timeout.
             .options(&format!(
-                "-c lock_timeout={} -c idle_in_transaction_session_timeout=60000",
-                BUSY_TIMEOUT.as_millis()
+                "-c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+                BUSY_TIMEOUT.as_millis(),
+                IDLE_IN_TRANSACTION.as_millis()
             ));
         let store = Self {
             shown: shown(&config),

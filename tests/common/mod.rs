@@ -188,7 +188,7 @@ impl Db {
     }
 
     /// Whether no process holds the database's write lock now.
-    fn writable(&self) -> bool {
+    pub fn writable(&self) -> bool {
         match postgres_url(&self.path()) {
             Some(url) => on_postgres(&url, |client| {
                 let held: i64 = client
