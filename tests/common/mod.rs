@@ -174,21 +174,27 @@ impl Db {
     /// inside one (a heartbeat every third of its session timeout) keeps every writer of the
     /// database waiting until it resumes, which is not what these tests are about.
     pub async fn stop(&self, server: &Server) {
-        for _ in 0..100 {
+        self.stop_when(server, false).await;
+    }
+
+    /// Stops `server` (SIGSTOP) at a moment it is writing (`writing`) or is not, trying again
+    /// until it is caught so. Panics, with the server running, if it never is.
+    pub async fn stop_when(&self, server: &Server, writing: bool) {
+        for _ in 0..200 {
             server.signal("STOP");
             // Lets the database act on what the process sent before it stopped.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if self.writable() {
+            if self.writable() != writing {
                 return;
             }
             server.signal("CONT");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the database never came free for writing");
+        panic!("never stopped the server with writing = {writing}");
     }
 
     /// Whether no process holds the database's write lock now.
-    pub fn writable(&self) -> bool {
+    fn writable(&self) -> bool {
         match postgres_url(&self.path()) {
             Some(url) => on_postgres(&url, |client| {
                 let held: i64 = client
