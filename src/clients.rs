@@ -66,30 +66,32 @@ pub fn machine() -> &'static str {
 
 /// The AI client this process runs under: the one [`CLIENT_PID_VAR`] names, else its nearest
 /// ancestor that is not a launcher (pid 1 too, when it is not an init: a client alone in a
-/// container).
+/// container). Worked out once per process: a hook asks several times per edit.
 pub fn client_pid() -> Option<u32> {
-    if let Some(pid) = std::env::var(CLIENT_PID_VAR)
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok())
-    {
-        return (pid > 0).then_some(pid);
-    }
-    let mut pid = std::process::id();
-    for _ in 0..MAX_DEPTH {
-        let ppid = process(pid)?.ppid;
-        if ppid == 0 {
-            return None;
+    static CLIENT: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *CLIENT.get_or_init(|| {
+        if let Some(pid) = std::env::var(CLIENT_PID_VAR)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+        {
+            return (pid > 0).then_some(pid);
         }
-        let parent = process(ppid)?;
-        if ppid == 1 && INITS.contains(&parent.name.as_str()) {
-            return None;
+        let mut ppid = process(std::process::id())?.ppid;
+        for _ in 0..MAX_DEPTH {
+            if ppid == 0 {
+                return None;
+            }
+            let parent = process(ppid)?;
+            if ppid == 1 && INITS.contains(&parent.name.as_str()) {
+                return None;
+            }
+            if !parent.is_launcher() {
+                return Some(ppid);
+            }
+            ppid = parent.ppid;
         }
-        if !parent.is_launcher() {
-            return Some(ppid);
-        }
-        pid = ppid;
-    }
-    None
+        None
+    })
 }
 
 /// What the tree says about one process.

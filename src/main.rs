@@ -13,7 +13,7 @@ use mcp_session_coordinator::cli::Command;
 use mcp_session_coordinator::config::Settings;
 use mcp_session_coordinator::http::{self, Access, Mode};
 use mcp_session_coordinator::wake::Wakeup;
-use mcp_session_coordinator::{cli, mcp, webhooks};
+use mcp_session_coordinator::{Coordinator, cli, mcp, webhooks};
 
 fn main() -> anyhow::Result<ExitCode> {
     let settings = Settings::parse();
@@ -41,26 +41,25 @@ fn main() -> anyhow::Result<ExitCode> {
             serve_http(&settings, args.listen, access, Mode::Dashboard).map(|()| ExitCode::SUCCESS)
         }
         Some(command) => Ok(cli::run(command, &settings).unwrap_or_else(|error| {
-            // One line a person (or a hook's caller) reads, not a backtrace.
-            let mut text = format!("mcp-session-coordinator: {error}");
-            let mut cause = std::error::Error::source(&error);
-            while let Some(inner) = cause {
-                text.push_str(&format!(": {inner}"));
-                cause = inner.source();
-            }
-            eprintln!("{text}");
+            // One line a person (or a hook's caller) reads, not a backtrace: each cause after
+            // a colon.
+            eprintln!("mcp-session-coordinator: {:#}", anyhow::Error::from(error));
             ExitCode::FAILURE
         })),
         None => serve(&settings).map(|()| ExitCode::SUCCESS),
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// The coordinator over the configured database, and the runtime a server runs on.
+fn start(settings: &Settings) -> anyhow::Result<(Arc<Coordinator>, tokio::runtime::Runtime)> {
+    let coordinator = Arc::new(settings.coordinator()?);
+    tracing::info!(db = %settings.location()?, "coordinator starting");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .context("cannot start the async runtime")?;
+    Ok((coordinator, runtime))
 }
 
 /// The HTTP server or the dashboard, with webhook delivery when configured.
@@ -70,9 +69,8 @@ fn serve_http(
     access: Access,
     mode: Mode,
 ) -> anyhow::Result<()> {
-    let coordinator = Arc::new(settings.coordinator()?);
-    tracing::info!(db = %settings.location()?, "coordinator starting");
-    runtime()?.block_on(async {
+    let (coordinator, runtime) = start(settings)?;
+    runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
         http::serve(coordinator, listen, access, mode).await?;
         Ok(())
@@ -80,9 +78,7 @@ fn serve_http(
 }
 
 fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let coordinator = Arc::new(settings.coordinator()?);
-    tracing::info!(db = %settings.location()?, "coordinator starting");
-    let runtime = runtime()?;
+    let (coordinator, runtime) = start(settings)?;
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
         let wakeup = Wakeup::start();

@@ -125,24 +125,29 @@ async fn deliver(
             };
             let (c, u, o) = (coordinator.clone(), url.clone(), owner.clone());
             let recorded = tokio::task::spawn_blocking(move || match failure {
-                None => c
-                    .webhook_delivered(&u, &o, id, LEASE)
-                    .map(|kept| (kept, None)),
-                Some(why) => c
-                    .webhook_failed(&u, &o, &why)
-                    .map(|delay| (delay.is_some(), Some((why, delay)))),
+                None => c.webhook_delivered(&u, &o, id, LEASE).map(|kept| {
+                    if kept {
+                        Recorded::Delivered
+                    } else {
+                        Recorded::TakenOver
+                    }
+                }),
+                Some(why) => c.webhook_failed(&u, &o, &why).map(|delay| match delay {
+                    Some(retry_in) => Recorded::Failed { why, retry_in },
+                    None => Recorded::TakenOver,
+                }),
             })
             .await;
             match recorded {
-                Ok(Ok((true, None))) => {
+                Ok(Ok(Recorded::Delivered)) => {
                     tracing::debug!(webhook = %shown, event = id, "delivered")
                 }
-                Ok(Ok((false, _))) => {
+                Ok(Ok(Recorded::TakenOver)) => {
                     tracing::info!(webhook = %shown, "another process took over this endpoint's deliveries");
                     break;
                 }
-                Ok(Ok((true, Some((why, delay))))) => {
-                    tracing::warn!(webhook = %shown, event = id, error = %why, retry_in = ?delay, "webhook delivery failed");
+                Ok(Ok(Recorded::Failed { why, retry_in })) => {
+                    tracing::warn!(webhook = %shown, event = id, error = %why, ?retry_in, "webhook delivery failed");
                     break;
                 }
                 Ok(Err(error)) => {
@@ -156,6 +161,19 @@ async fn deliver(
             }
         }
     }
+}
+
+/// What became of a delivery once recorded.
+enum Recorded {
+    Delivered,
+    /// The endpoint failed; this process keeps its deliveries and tries again after
+    /// `retry_in`.
+    Failed {
+        why: String,
+        retry_in: Duration,
+    },
+    /// Another process holds the endpoint's lease now.
+    TakenOver,
 }
 
 /// A webhook URL as logs show it: Slack's and Discord's carry their secret in the path.

@@ -95,8 +95,7 @@ async fn contender(server: Server, name: String, log: Arc<Mutex<Vec<Held>>>, see
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn machines_with_skewed_clocks_agree_on_expiry_and_never_share_a_file() {
-    if common::postgres_server().is_none() {
-        eprintln!("skipped: runs against PostgreSQL (scripts/with-postgres cargo test)");
+    if common::postgres_only().is_none() {
         return;
     }
     assert!(

@@ -4,37 +4,26 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{Db, NOT_INHERITED, PLAIN_GIT, Server, database_env};
+use common::{Db, Server};
 use serde_json::json;
 
 /// Runs git in `repo` as someone committing there; `env` says who (which session).
 fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let mut command = Command::new("git");
-    command
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .envs(PLAIN_GIT.iter().copied())
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com");
-    for variable in NOT_INHERITED {
-        command.env_remove(variable);
-    }
-    command.envs(database_env(&db.path()));
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("run git");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let repo = repo.display().to_string();
+    let args: Vec<&str> = ["-C", repo.as_str()].iter().chain(args).copied().collect();
+    let env: Vec<(&str, &str)> = [
+        ("GIT_AUTHOR_NAME", "t"),
+        ("GIT_AUTHOR_EMAIL", "t@example.com"),
+        ("GIT_COMMITTER_NAME", "t"),
+        ("GIT_COMMITTER_EMAIL", "t@example.com"),
+    ]
+    .iter()
+    .chain(env)
+    .copied()
+    .collect();
+    let run = db.run_program(Path::new("git"), &args, &env, None, "");
+    (run.ok, format!("{}{}", run.stdout, run.stderr))
 }
 
 /// `git commit -q -m message` as `session` (its id or name), or as a person without one.
@@ -256,10 +245,7 @@ async fn the_guard_refuses_with_its_own_exit_code_and_a_broken_one_lets_commits_
     stage(&db, repo, "src/a.ts", "v2\n");
     let direct = db.run(
         &["guard", "pre-commit"],
-        &[
-            ("MCP_COORDINATOR_SESSION", &idb),
-            ("GIT_CONFIG_GLOBAL", "/dev/null"),
-        ],
+        &[("MCP_COORDINATOR_SESSION", &idb)],
         Some(repo),
         "",
     );

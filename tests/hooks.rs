@@ -708,20 +708,15 @@ async fn an_ai_run_by_another_ai_does_not_share_its_sessions() {
         run.stdout, "",
         "run by the outer client itself: its own lock"
     );
-    let mut command = std::process::Command::new("python3");
-    command
-        .args(["-c", inner, common::BIN, "hook", "claude-code"])
-        .envs(common::database_env(&db.path()))
-        .env("MCP_COORDINATOR_PROJECT", "shop")
-        .env_remove("MCP_COORDINATOR_CLIENT_PID")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("python3");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), payload.as_bytes())
-        .expect("payload");
-    drop(child.stdin.take());
-    let output = child.wait_with_output().expect("inner client");
-    let answer: Value = serde_json::from_slice(&output.stdout).expect("a JSON answer");
+    let answer = db
+        .run_program(
+            Path::new("python3"),
+            &["-c", inner, common::BIN, "hook", "claude-code"],
+            &[("MCP_COORDINATOR_PROJECT", "shop")],
+            None,
+            &payload,
+        )
+        .json();
     assert_eq!(
         answer["hookSpecificOutput"]["permissionDecision"], "deny",
         "the inner client is another session: {answer}"

@@ -647,7 +647,6 @@ async fn webhooks_reach_a_receiver_that_was_down_even_across_a_restart() {
 
 #[tokio::test]
 async fn the_dashboard_command_shows_what_stdio_servers_share() {
-    use std::io::BufRead;
     let db = Db::new();
     let stdio = db.server().await;
     stdio.register("local", "web", "main").await;
@@ -655,44 +654,12 @@ async fn the_dashboard_command_shows_what_stdio_servers_share() {
         .call("lock_acquire", json!({"file_path": "src/app.rs"}))
         .await;
 
-    let mut child = std::process::Command::new(common::BIN)
-        .args(["--db-path"])
-        .arg(db.path())
-        .envs(common::database_env(&db.path()))
-        .args(["dashboard", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("spawn dashboard");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address line");
-    let base = line
-        .trim()
-        .strip_prefix("mcp-session-coordinator: dashboard at ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .trim_end_matches('/')
-        .to_owned();
-    let now: Value = web()
-        .get(format!("{base}/api/snapshot"))
-        .send()
-        .await
-        .expect("snapshot")
-        .json()
-        .await
-        .expect("json");
+    let dashboard = HttpServer::dashboard(&db.path());
+    let now = snapshot(&dashboard).await;
     assert_eq!(now["sessions"][0]["name"], "local", "{now}");
     assert_eq!(now["locks"][0]["file_path"], "src/app.rs");
-    let mcp = web()
-        .post(format!("{base}/mcp"))
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("mcp");
+    let mcp = post(&dashboard, "/mcp", json!({})).await;
     assert_eq!(mcp.status(), 404, "the dashboard alone serves no MCP");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]

@@ -12,8 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn connections_the_server_ends_are_replaced_without_failing_a_call() {
-    let Some(server) = common::postgres_server() else {
-        eprintln!("skipped: runs against PostgreSQL (scripts/with-postgres cargo test)");
+    let Some(server) = common::postgres_only() else {
         return;
     };
     let db = Db::new();
@@ -54,8 +53,7 @@ async fn connections_the_server_ends_are_replaced_without_failing_a_call() {
 
 #[tokio::test]
 async fn servers_starting_together_on_a_new_database_all_come_up() {
-    if common::postgres_server().is_none() {
-        eprintln!("skipped: runs against PostgreSQL (scripts/with-postgres cargo test)");
+    if common::postgres_only().is_none() {
         return;
     }
     let db = Db::new();
@@ -70,8 +68,7 @@ async fn servers_starting_together_on_a_new_database_all_come_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_stopped_while_writing_holds_the_others_up_only_briefly() {
-    if common::postgres_server().is_none() {
-        eprintln!("skipped: runs against PostgreSQL (scripts/with-postgres cargo test)");
+    if common::postgres_only().is_none() {
         return;
     }
     let db = Db::new();

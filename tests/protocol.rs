@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -260,15 +261,18 @@ async fn bad_input_is_answered_with_errors_that_name_the_argument() {
 #[tokio::test]
 async fn malformed_json_rpc_does_not_stop_the_server() {
     let db = Db::new();
-    let mut child = tokio::process::Command::new(BIN)
-        .envs(common::database_env(&db.path()))
-        .env("MCP_COORDINATOR_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
+    let mut child = tokio::process::Command::from(common::prepared(
+        Path::new(BIN),
+        &db.path(),
+        &[("MCP_COORDINATOR_LOG", "error")],
+        None,
+    ))
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .kill_on_drop(true)
+    .spawn()
+    .expect("spawn");
     let mut stdin = child.stdin.take().expect("stdin");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
 

@@ -253,12 +253,7 @@ impl Hook<'_> {
     fn session_start(&self, checkout: &Checkout) -> Result<Reply, CliError> {
         let me = self.me(checkout)?;
         // The AI's own MCP server registered it already (a /clear or a resume): use that one.
-        let session = match me.named.as_ref().or(me
-            .own
-            .iter()
-            .rev()
-            .find(|s| s.client_ref.is_none()))
-        {
+        let session = match me.ai_session() {
             Some(session) => session.clone(),
             None => match self.register(&me, checkout)? {
                 Some(session) => session,

@@ -229,11 +229,11 @@ pub enum CliError {
     /// The command line asks for something it cannot have.
     #[error("{0}")]
     Usage(String),
-    #[error("{context}: {source}")]
+    /// The cause is part of the text (not a source, which the binary would print again).
+    #[error("{context}: {error}")]
     Io {
         context: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -242,7 +242,7 @@ pub enum CliError {
 impl CliError {
     fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
-        move |source| Self::Io { context, source }
+        move |error| Self::Io { context, error }
     }
 }
 

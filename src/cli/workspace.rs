@@ -55,13 +55,17 @@ impl Me {
         self.own.iter().map(|s| s.session_id.clone()).collect()
     }
 
-    /// The session a hook acts for: the named one, else the newest one the client's MCP
-    /// server registered (what the AI itself works as), else the hook's own.
+    /// The session a hook acts for: [`Me::ai_session`], else the hook's own.
     pub fn acting(&self) -> Option<&Session> {
+        self.ai_session().or_else(|| self.own.last())
+    }
+
+    /// What the AI itself works as: the named session, else the newest one the client's MCP
+    /// server registered.
+    pub fn ai_session(&self) -> Option<&Session> {
         self.named
             .as_ref()
             .or_else(|| self.own.iter().rev().find(|s| s.client_ref.is_none()))
-            .or_else(|| self.own.last())
     }
 }
 

@@ -741,7 +741,6 @@ fn article(lock_type: LockType) -> &'static str {
     }
 }
 
-/// The answer when `wanted` is not granted now: queued at `position`, or denied.
 /// Records a refused or queued request as an event for people watching the project.
 fn contention(
     tx: &WriteTx<'_>,
@@ -781,6 +780,7 @@ fn contention(
     Ok(())
 }
 
+/// The answer when `wanted` is not granted now: queued at `position`, or denied.
 pub(super) fn refusal(
     path: &str,
     wanted: LockType,

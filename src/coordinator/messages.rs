@@ -194,9 +194,9 @@ impl Coordinator {
             return Ok(session);
         }
         let mut named: Vec<Session> = tx
-            .live_sessions(project, self.alive_since(now))?
+            .named(to, Some(project), self.alive_since(now))?
             .into_iter()
-            .filter(|s| s.name == to && Some(s.session_id.as_str()) != sender)
+            .filter(|s| Some(s.session_id.as_str()) != sender)
             .collect();
         match named.len() {
             1 => Ok(named.remove(0)),
@@ -325,6 +325,31 @@ impl Coordinator {
             })
         })
     }
+}
+
+/// Tells one session, in its inbox, something the coordinator did to it (a grant from the
+/// queue, a forced release, a revival), in the transaction that did it.
+pub(super) fn notify(
+    tx: &WriteTx<'_>,
+    project: &str,
+    session_id: &str,
+    channel: Channel,
+    content: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let message_id = tx.insert_message(&NewMessage {
+        project,
+        from_session: None,
+        from_name: "coordinator",
+        to_session: Some(session_id),
+        to_group: None,
+        channel,
+        priority: Priority::High,
+        content,
+        now,
+    })?;
+    tx.deliver(message_id, session_id)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,13 +11,14 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::locks::waiting;
+use super::messages::notify;
 use super::sessions::only_one;
 use super::{Coordinator, Deregistered, limit, optional_label, path_key, required_label};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::model::{Channel, Intent, Lock, Message, Priority, Session, SessionActivity, Waiter};
+use crate::model::{Channel, Intent, Lock, Message, Session, SessionActivity, Waiter};
 use crate::patterns;
-use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreHealth};
+use crate::store::{IntentFilter, LockFilter, SessionFilter, StoreHealth};
 
 /// "Heard from since ever": a liveness cutoff that keeps stale sessions, which people see.
 const EVER: Timestamp = Timestamp::from_millis(i64::MIN);
@@ -81,11 +82,12 @@ impl Overview {
     /// active intents, overlapping keys counted as one (a lock on `src/` touches
     /// `src/a.rs`). What a person watching should look at first.
     pub fn contested(&self) -> Vec<Contested> {
-        let live = |id: &str| {
-            self.sessions
-                .iter()
-                .any(|s| s.activity.session.session_id == id && s.state == "active")
-        };
+        let live: HashSet<&str> = self
+            .sessions
+            .iter()
+            .filter(|s| s.state == "active")
+            .map(|s| s.activity.session.session_id.as_str())
+            .collect();
         struct Touch<'a> {
             project: &'a str,
             path: &'a str,
@@ -127,7 +129,7 @@ impl Overview {
                 });
             }
         }
-        touches.retain(|t| live(t.session_id));
+        touches.retain(|t| live.contains(t.session_id));
 
         // Two file keys overlap only when equal: index them, and test overlaps only against
         // directory and glob keys (comparing every pair made 1,000 locks a million checks).
@@ -141,7 +143,8 @@ impl Overview {
         let mut contested: Vec<Contested> = Vec::new();
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
         for touch in &touches {
-            if seen.contains(&(touch.project, touch.path)) {
+            // A key is worked out once, whether it turns out contested or not.
+            if !seen.insert((touch.project, touch.path)) {
                 continue;
             }
             let candidates: Vec<usize> = if patterns::is_pattern(touch.path) {
@@ -180,7 +183,6 @@ impl Overview {
             if distinct < 2 {
                 continue;
             }
-            seen.insert((touch.project, touch.path));
             contested.push(Contested {
                 project: touch.project.to_owned(),
                 file_path: touch.path.to_owned(),
@@ -351,18 +353,14 @@ impl Coordinator {
                      with fencing token {}; lock_acquire it again before editing.",
                     lock.lock_type, lock.fencing_token
                 );
-                let message_id = tx.insert_message(&NewMessage {
-                    project: &project,
-                    from_session: None,
-                    from_name: "coordinator",
-                    to_session: Some(&lock.session_id),
-                    to_group: None,
-                    channel: Channel::Alerts,
-                    priority: Priority::High,
-                    content: &notice,
+                notify(
+                    tx,
+                    &project,
+                    &lock.session_id,
+                    Channel::Alerts,
+                    &notice,
                     now,
-                })?;
-                tx.deliver(message_id, &lock.session_id)?;
+                )?;
                 wakes.extend(tx.session(&lock.session_id)?.and_then(|s| s.wake));
             }
             wakes.extend(self.promote(tx, &project, &key, now)?);
@@ -382,15 +380,19 @@ impl Coordinator {
     pub fn end_session(&self, session: &str, project: Option<&str>) -> Result<Deregistered> {
         let wanted = required_label("session", session)?;
         let project = optional_label("project", project)?;
-        let id = self.look(None, |tx, _, _| {
-            if tx.session(&wanted)?.is_some() {
-                return Ok(wanted.clone());
-            }
-            // Stale sessions too: ending a stuck one is what this is for.
-            let named = tx.named(&wanted, project.as_deref(), EVER)?;
-            Ok(only_one(named, &wanted)?.session_id)
+        let now = self.now();
+        let (gone, wakes) = self.store.write(|tx| {
+            let id = if tx.session(&wanted)?.is_some() {
+                wanted.clone()
+            } else {
+                // Stale sessions too: ending a stuck one is what this is for.
+                let named = tx.named(&wanted, project.as_deref(), EVER)?;
+                only_one(named, &wanted)?.session_id
+            };
+            self.end_in(tx, &id, now)
         })?;
-        self.deregister(&id)
+        self.wake(&wakes);
+        Ok(gone)
     }
 
     /// A project's messages (every project's without one), newest first; `read` is true when

@@ -22,11 +22,12 @@ use serde::Serialize;
 
 use super::events::{self, EventKind};
 use super::locks::{blocker, grant, granted, refusal, rule, waiting};
+use super::messages::notify;
 use super::{Coordinator, path_key};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::model::{Channel, Lock, LockType, Priority, Session, Waiter};
-use crate::store::{LockFilter, NewLock, NewMessage, WriteTx};
+use crate::model::{Channel, Lock, LockType, Session, Waiter};
+use crate::store::{LockFilter, NewLock, WriteTx};
 
 use super::LockOutcome;
 
@@ -153,18 +154,14 @@ impl Coordinator {
                  {expires_at}). Edit it now, and lock_release it when done.",
                 entry.lock_type, entry.file_path
             );
-            let message_id = tx.insert_message(&NewMessage {
-                project: &session.project,
-                from_session: None,
-                from_name: "coordinator",
-                to_session: Some(&session.session_id),
-                to_group: None,
-                channel: Channel::Coordination,
-                priority: Priority::High,
-                content: &content,
+            notify(
+                tx,
+                &session.project,
+                &session.session_id,
+                Channel::Coordination,
+                &content,
                 now,
-            })?;
-            tx.deliver(message_id, &session.session_id)?;
+            )?;
         }
         Ok(())
     }

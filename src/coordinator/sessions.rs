@@ -3,12 +3,13 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::messages::notify;
 use super::{Coordinator, optional_label, required_label};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{new_session_id, new_token, token_hash};
-use crate::model::{Channel, Intent, Lock, Priority, Session, SessionActivity};
-use crate::store::{IntentFilter, LockFilter, NewMessage, SessionFilter, StoreError};
+use crate::model::{Channel, Intent, Lock, Session, SessionActivity};
+use crate::store::{IntentFilter, LockFilter, SessionFilter, StoreError, WriteTx};
 
 /// Who a new session is and where it works.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -238,18 +239,14 @@ impl Coordinator {
                  stopped?), or a person ended it. It is registered again under the same id; \
                  re-acquire the locks you still need and re-announce your intents."
             );
-            let message_id = tx.insert_message(&NewMessage {
-                project: &registration.project,
-                from_session: None,
-                from_name: "coordinator",
-                to_session: Some(session_id),
-                to_group: None,
-                channel: Channel::Alerts,
-                priority: Priority::High,
-                content: &notice,
+            notify(
+                tx,
+                &registration.project,
+                session_id,
+                Channel::Alerts,
+                &notice,
                 now,
-            })?;
-            tx.deliver(message_id, session_id)?;
+            )?;
             Ok::<_, Error>(true)
         })
     }
@@ -363,24 +360,33 @@ impl Coordinator {
     /// Ends a session: its locks are released and its intents cleared.
     pub fn deregister(&self, session_id: &str) -> Result<Deregistered> {
         let now = self.now();
-        let (gone, wakes) = self.store.write(|tx| {
-            let (locks_released, intents_cleared) = tx.holdings(session_id, now)?;
-            if !tx.delete_session(session_id, now)? {
-                return Err(Error::unknown_session(session_id));
-            }
-            let wakes = self.promote_everywhere(tx, now)?;
-            Ok((
-                Deregistered {
-                    status: "deregistered",
-                    session_id: session_id.to_owned(),
-                    locks_released,
-                    intents_cleared,
-                },
-                wakes,
-            ))
-        })?;
+        let (gone, wakes) = self.store.write(|tx| self.end_in(tx, session_id, now))?;
         self.wake(&wakes);
         Ok(gone)
+    }
+
+    /// Ends session `session_id` inside `tx`; returns what it held and whom to wake (the
+    /// waiters its locks were promoted to).
+    pub(super) fn end_in(
+        &self,
+        tx: &WriteTx<'_>,
+        session_id: &str,
+        now: Timestamp,
+    ) -> Result<(Deregistered, Vec<String>)> {
+        let (locks_released, intents_cleared) = tx.holdings(session_id, now)?;
+        if !tx.delete_session(session_id, now)? {
+            return Err(Error::unknown_session(session_id));
+        }
+        let wakes = self.promote_everywhere(tx, now)?;
+        Ok((
+            Deregistered {
+                status: "deregistered",
+                session_id: session_id.to_owned(),
+                locks_released,
+                intents_cleared,
+            },
+            wakes,
+        ))
     }
 }
 

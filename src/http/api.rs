@@ -86,40 +86,6 @@ impl Snapshot {
             conflicts,
         })
     }
-
-    /// The same snapshot apart from the clock: what decides whether to send it again.
-    fn same_state(&self, other: &Snapshot) -> bool {
-        let Snapshot {
-            now: _,
-            session_timeout_seconds,
-            projects,
-            sessions,
-            locks,
-            queue,
-            intents,
-            messages,
-            conflicts,
-        } = self;
-        (
-            session_timeout_seconds,
-            projects,
-            sessions,
-            locks,
-            queue,
-            intents,
-            messages,
-            conflicts,
-        ) == (
-            &other.session_timeout_seconds,
-            &other.projects,
-            &other.sessions,
-            &other.locks,
-            &other.queue,
-            &other.intents,
-            &other.messages,
-            &other.conflicts,
-        )
-    }
 }
 
 /// An error as the page shows it.
@@ -213,8 +179,12 @@ pub async fn events(
                         continue;
                     }
                 };
-            if last.as_ref().is_some_and(|l| l.same_state(&snapshot)) {
-                continue;
+            // Sent again only when something besides the clock changed.
+            if let Some(last) = &mut last {
+                last.now = snapshot.now;
+                if *last == snapshot {
+                    continue;
+                }
             }
             let event = match Event::default().event("snapshot").json_data(&snapshot) {
                 Ok(event) => event,
@@ -319,15 +289,9 @@ pub async fn broadcast(
 ) -> Result<Json<Sent>, ApiError> {
     let priority = match body.priority.as_deref() {
         None | Some("") => Priority::Normal,
-        Some(word) => Priority::parse(word).ok_or_else(|| {
-            ApiError::from(Error::invalid(
-                "priority",
-                format!(
-                    "unknown value '{word}'; allowed values: {}",
-                    Priority::allowed()
-                ),
-            ))
-        })?,
+        Some(word) => word
+            .parse()
+            .map_err(|why: String| ApiError::from(Error::invalid("priority", why)))?,
     };
     let name = body
         .from

@@ -42,14 +42,13 @@ pub fn http_service(
     };
     let prototype = CoordinatorServer::new(
         coordinator,
-        keepalives.open(),
+        keepalives,
         wakeup,
         None,
         None,
         &listing,
         Trust::Connection,
-    )
-    .with_keepalives(keepalives.clone());
+    );
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(IDLE_CONNECTION);
     let config = StreamableHttpServerConfig::default()
@@ -57,7 +56,7 @@ pub fn http_service(
         .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(shutdown);
     StreamableHttpService::new(
-        move || Ok(prototype.for_connection(keepalives.open())),
+        move || Ok(prototype.for_connection()),
         Arc::new(sessions),
         config,
     )

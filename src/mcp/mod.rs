@@ -67,8 +67,8 @@ pub struct CoordinatorServer {
     /// Ends this connection's sessions when an HTTP connection goes away.
     farewell: Option<Arc<Farewell>>,
     /// Every connection's sessions of this process, so that one connection's session taken
-    /// over or ended by another is forgotten by the first (HTTP only).
-    keepalives: Option<Arc<Keepalives>>,
+    /// over or ended by another is forgotten by the first.
+    keepalives: Arc<Keepalives>,
     /// Rings when a queued request of this process was granted.
     wakeup: Arc<Wakeup>,
     /// Where sessions registered without a working_directory are rooted: the directory the MCP
@@ -86,9 +86,10 @@ pub struct CoordinatorServer {
 }
 
 impl CoordinatorServer {
+    /// A server whose first connection's sessions are kept alive among `keepalives`.
     pub fn new(
         coordinator: Arc<Coordinator>,
-        keepalive: Arc<Keepalive>,
+        keepalives: Arc<Keepalives>,
         wakeup: Arc<Wakeup>,
         default_root: Option<String>,
         client_pid: Option<u32>,
@@ -101,6 +102,7 @@ impl CoordinatorServer {
             Some(note) => format!("{INSTRUCTIONS}{note}"),
             None => INSTRUCTIONS.to_owned(),
         };
+        let keepalive = keepalives.open();
         let farewell = (trust == Trust::Connection)
             .then(|| Arc::new(Farewell::new(coordinator.clone(), keepalive.clone())));
         Self {
@@ -109,7 +111,7 @@ impl CoordinatorServer {
             trust,
             proven: Arc::default(),
             farewell,
-            keepalives: None,
+            keepalives,
             wakeup,
             default_root,
             client_pid,
@@ -120,16 +122,9 @@ impl CoordinatorServer {
         }
     }
 
-    /// Lets this server's connections see each other's sessions (see `keepalives`).
-    pub fn with_keepalives(self, keepalives: Arc<Keepalives>) -> Self {
-        Self {
-            keepalives: Some(keepalives),
-            ..self
-        }
-    }
-
     /// The same server for a new connection: its own sessions, proofs and subscriptions.
-    fn for_connection(&self, keepalive: Arc<Keepalive>) -> Self {
+    fn for_connection(&self) -> Self {
+        let keepalive = self.keepalives.open();
         Self {
             farewell: self
                 .farewell

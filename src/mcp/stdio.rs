@@ -21,7 +21,6 @@ pub async fn serve_stdio(
     listing: &ToolListing,
 ) {
     let keepalives = Arc::new(Keepalives::default());
-    let keepalive = keepalives.open();
     // The checkout's top folder, not the client's folder inside it: hooks and the git guard
     // of the same checkout must compute the same keys.
     let root = std::env::current_dir()
@@ -29,13 +28,15 @@ pub async fn serve_stdio(
         .map(|dir| Checkout::around(&dir).root_text());
     let server = CoordinatorServer::new(
         coordinator.clone(),
-        keepalive.clone(),
+        keepalives.clone(),
         wakeup.clone(),
         root,
         crate::clients::client_pid(),
         listing,
         Trust::Process,
     );
+    // Held past the server's end, so its sessions can be ended then.
+    let keepalive = server.keepalive.clone();
     let sweeper = liveness::spawn_sweeper(coordinator.clone(), cleanup_interval);
     let watcher = wake::spawn_queue_watcher(coordinator.clone(), wakeup, cleanup_interval);
     let heartbeats = liveness::spawn_heartbeats(

@@ -58,9 +58,7 @@ impl CoordinatorServer {
             let id = &registered.session.session_id;
             // Continued from here (a client that reconnected): the connection it left must no
             // longer heartbeat it, nor end it when it closes.
-            if let Some(keepalives) = &keepalives {
-                keepalives.forget_everywhere(id);
-            }
+            keepalives.forget_everywhere(id);
             keepalive.remember(
                 id,
                 Registration {
@@ -142,14 +140,10 @@ impl CoordinatorServer {
         let session = self
             .acting(args.session_id, args.session_token, "session_id")
             .await?;
-        let keepalive = self.keepalive.clone();
         let keepalives = self.keepalives.clone();
         self.respond(None, move |c| {
             // Forgotten first, so no heartbeat revives it in between.
-            keepalive.forget(&session);
-            if let Some(keepalives) = &keepalives {
-                keepalives.forget_everywhere(&session);
-            }
+            keepalives.forget_everywhere(&session);
             c.deregister(&session)
         })
         .await

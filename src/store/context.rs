@@ -1,7 +1,7 @@
 //! Statements on `context` and its full-text index `context_search` (FTS5, kept in step by
 //! triggers).
 
-use super::sql::{Arg, Dialect, Row, args};
+use super::sql::{Arg, Dialect, IntoArg, Row, args};
 use super::{ReadTx, StoreError, WriteTx, word};
 use crate::clock::Timestamp;
 use crate::ids::ContextId;
@@ -78,11 +78,11 @@ impl ReadTx<'_> {
         }
         if let Some(project) = query.project {
             filters.push_str(" AND c.project = ?");
-            values.push(Arg::text(project));
+            values.push(project.arg());
         }
         if let Some(context_type) = query.context_type {
             filters.push_str(" AND c.context_type = ?");
-            values.push(Arg::text(context_type.as_str()));
+            values.push(context_type.as_str().arg());
         }
         let sql = match (query.words, dialect) {
             // bm25 weighs a match in the content above one in the tags; lower is better. It is

@@ -1,6 +1,6 @@
 //! Statements on `intents` and `intent_files`.
 
-use super::sql::{Arg, Row, args};
+use super::sql::{Arg, IntoArg, Row, args};
 
 use super::{ReadTx, StoreError, WriteTx, word};
 use crate::clock::Timestamp;
@@ -94,7 +94,7 @@ impl ReadTx<'_> {
         ] {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = ?"));
-                values.push(Arg::text(value));
+                values.push(value.arg());
             }
         }
         sql.push_str(" ORDER BY i.id DESC LIMIT ?");
@@ -136,11 +136,11 @@ impl ReadTx<'_> {
             ),
         };
         let mut values = vec![
-            Arg::text(project),
-            Arg::text(except_session),
+            project.arg(),
+            except_session.arg(),
             Arg::Int(alive_since.as_millis()),
         ];
-        values.extend(key.map(Arg::text));
+        values.extend(key.map(str::arg));
         self.conn.query(&sql, &values, intent_from_row)
     }
 }

@@ -3,7 +3,7 @@
 //! Sending writes one `inbox` row per recipient, so read state is per recipient and counting a
 //! session's unread mail is a lookup in a small partial index, whatever the history size.
 
-use super::sql::{Arg, Row, args};
+use super::sql::{Arg, IntoArg, Row, args};
 use super::{ReadTx, StoreError, WriteTx, word};
 use crate::clock::Timestamp;
 use crate::ids::MessageId;
@@ -67,13 +67,13 @@ impl ReadTx<'_> {
              FROM inbox x JOIN messages m ON m.id = x.message_id
              WHERE x.session_id = ?",
         );
-        let mut values = vec![Arg::text(session_id)];
+        let mut values = vec![session_id.arg()];
         if filter.unread_only {
             sql.push_str(" AND x.read_at IS NULL");
         }
         if let Some(channel) = filter.channel {
             sql.push_str(" AND m.channel = ?");
-            values.push(Arg::text(channel.as_str()));
+            values.push(channel.as_str().arg());
         }
         if let Some(since) = filter.since {
             sql.push_str(" AND m.created_at >= ?");

@@ -140,9 +140,10 @@ impl Store {
         &self,
         work: impl FnOnce(&ReadTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let work = |conn: Conn<'_>| work(&ReadTx { conn });
         match &self.backend {
-            Backend::Sqlite(db) => db.read(work),
-            Backend::Postgres(db) => db.read(work),
+            Backend::Sqlite(db) => db.run(false, work),
+            Backend::Postgres(db) => db.run(false, work),
         }
     }
 
@@ -153,9 +154,14 @@ impl Store {
         &self,
         work: impl FnOnce(&WriteTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let work = |conn: Conn<'_>| {
+            work(&WriteTx {
+                read: ReadTx { conn },
+            })
+        };
         match &self.backend {
-            Backend::Sqlite(db) => db.write(work),
-            Backend::Postgres(db) => db.write(work),
+            Backend::Sqlite(db) => db.run(true, work),
+            Backend::Postgres(db) => db.run(true, work),
         }
     }
 
@@ -166,6 +172,16 @@ impl Store {
             Backend::Postgres(db) => db.health(),
         }
     }
+}
+
+/// The migrations of `all` a database at schema version `found` has yet to apply; a schema
+/// newer than this program knows is refused rather than misread.
+fn pending<'m>(found: i64, all: &'m [&'m str]) -> Result<&'m [&'m str], StoreError> {
+    let applied = usize::try_from(found).unwrap_or(usize::MAX);
+    all.get(applied..).ok_or(StoreError::SchemaTooNew {
+        found,
+        known: all.len() as i64,
+    })
 }
 
 /// What `doctor` reports of the database itself. Opening it already migrated it (or refused),

@@ -22,7 +22,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use postgres::config::SslMode;
@@ -30,7 +30,7 @@ use postgres::{Config, NoTls, SimpleQueryMessage};
 
 use super::sql::{Conn, PgConn};
 use super::sqlite::BUSY_TIMEOUT;
-use super::{ReadTx, StoreError, StoreHealth, WriteTx};
+use super::{StoreError, StoreHealth, pending};
 use crate::clock::{Clock, SystemClock, Timestamp};
 
 /// Migrations of the PostgreSQL schema, applied in order on start.
@@ -58,6 +58,13 @@ const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 
 /// The server's time in milliseconds since the Unix epoch.
 const SERVER_TIME: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// The first round trip of a write transaction: the write lock, and the server's clock.
+static BEGIN_WRITE: LazyLock<String> =
+    LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); {SERVER_TIME}"));
+/// The first round trip of a read transaction: its snapshot, and the server's clock.
+static BEGIN_READ: LazyLock<String> =
+    LazyLock::new(|| format!("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {SERVER_TIME}"));
 
 /// A round trip longer than this (a writer waited for the lock), unless the server is that far
 /// away, says too little about when the server read its clock to correct ours by it.
@@ -201,12 +208,10 @@ impl Postgres {
             shortest_trip: AtomicI64::new(i64::MAX),
         };
         store.migrate()?;
-        // The clock is right before the first decision, even in a one-shot command: the best
-        // of a few samples.
+        // The clock is right before the first decision, even in a one-shot command (within
+        // half a round trip: the server read its clock between sending and answering).
         let mut pooled = store.checkout()?;
-        for _ in 0..3 {
-            store.sample_clock(&mut pooled.conn()?.client, SERVER_TIME)?;
-        }
+        store.sample_clock(&mut pooled.conn()?.client, SERVER_TIME)?;
         drop(pooled);
         Ok(store)
     }
@@ -315,17 +320,13 @@ impl Postgres {
 
     /// Begins a transaction on a pooled connection, replacing connections found broken.
     fn begin(&self, write: bool) -> Result<Pooled<'_>, StoreError> {
-        let sql = if write {
-            format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); {SERVER_TIME}")
-        } else {
-            format!("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {SERVER_TIME}")
-        };
+        let sql: &str = if write { &BEGIN_WRITE } else { &BEGIN_READ };
         let started = Instant::now();
         loop {
             let mut pooled = self.checkout()?;
             // From here until COMMIT or ROLLBACK succeeds, the connection is not reusable.
             pooled.in_transaction = true;
-            match self.sample_clock(&mut pooled.conn()?.client, &sql) {
+            match self.sample_clock(&mut pooled.conn()?.client, sql) {
                 Ok(()) => return Ok(pooled),
                 Err(error) if lost(&error) && started.elapsed() < CONNECT_PATIENCE => {
                     tracing::debug!(error = %describe(&error), "database connection lost; reconnecting");
@@ -339,7 +340,8 @@ impl Postgres {
         }
     }
 
-    fn run<T, E: From<StoreError>>(
+    /// Runs `work` in a transaction begun by [`Self::begin`]; committed when it returns `Ok`.
+    pub fn run<T, E: From<StoreError>>(
         &self,
         write: bool,
         work: impl FnOnce(Conn<'_>) -> Result<T, E>,
@@ -359,27 +361,18 @@ impl Postgres {
         value
     }
 
-    pub fn read<T, E: From<StoreError>>(
-        &self,
-        work: impl FnOnce(&ReadTx<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        self.run(false, |conn| work(&ReadTx { conn }))
-    }
-
-    pub fn write<T, E: From<StoreError>>(
-        &self,
-        work: impl FnOnce(&WriteTx<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        self.run(true, |conn| {
-            work(&WriteTx {
-                read: ReadTx { conn },
-            })
-        })
-    }
-
     fn migrate(&self) -> Result<(), StoreError> {
         let mut pooled = self.checkout()?;
         let client = &mut pooled.conn()?.client;
+        // Nearly every start finds the schema current: one round trip, no lock. Anything else
+        // (no table yet, an older or newer schema) is settled under the lock below.
+        let current = client
+            .simple_query("SELECT version FROM coordinator_schema")
+            .ok()
+            .and_then(|messages| last_integer(&messages));
+        if current == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
         let mut tx = client.transaction()?;
         tx.batch_execute(&format!(
             "SELECT pg_advisory_xact_lock({MIGRATE_LOCK});
@@ -392,20 +385,16 @@ impl Postgres {
                 0
             }
         };
-        let applied = usize::try_from(found).unwrap_or(usize::MAX);
-        if applied > MIGRATIONS.len() {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                known: SCHEMA_VERSION,
-            });
+        let pending = pending(found, MIGRATIONS)?;
+        if !pending.is_empty() {
+            for sql in pending {
+                tx.batch_execute(sql)?;
+            }
+            tx.execute(
+                "UPDATE coordinator_schema SET version = $1",
+                &[&SCHEMA_VERSION],
+            )?;
         }
-        for sql in &MIGRATIONS[applied..] {
-            tx.batch_execute(sql)?;
-        }
-        tx.execute(
-            "UPDATE coordinator_schema SET version = $1",
-            &[&SCHEMA_VERSION],
-        )?;
         tx.commit()?;
         Ok(())
     }

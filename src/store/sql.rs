@@ -89,9 +89,7 @@ impl Conn<'_> {
             Conn::Postgres(conn) => {
                 let mut conn = conn.borrow_mut();
                 let statement = conn.statement(sql)?;
-                let params: Vec<&(dyn ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-                let rows = conn.client.query(&statement, &params)?;
+                let rows = conn.client.query(&statement, &bound(args))?;
                 rows.iter().map(|row| map(&Row::Postgres(row))).collect()
             }
         }
@@ -128,13 +126,16 @@ impl Conn<'_> {
             Conn::Postgres(conn) => {
                 let mut conn = conn.borrow_mut();
                 let statement = conn.statement(sql)?;
-                let params: Vec<&(dyn ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-                let changed = conn.client.execute(&statement, &params)?;
+                let changed = conn.client.execute(&statement, &bound(args))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             }
         }
     }
+}
+
+/// `args` as the parameter list the PostgreSQL client takes.
+fn bound<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
 fn first_line(sql: &str) -> &str {

@@ -7,7 +7,7 @@
 //! once with `SQLITE_BUSY` in WAL mode when another process wrote in between, because SQLite
 //! skips the busy handler to avoid deadlock.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::sql::Conn;
-use super::{ReadTx, StoreError, StoreHealth, WriteTx};
+use super::{StoreError, StoreHealth, pending};
 
 /// Numbered migrations, applied in order on open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -143,34 +143,23 @@ impl Sqlite {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn read<T, E: From<StoreError>>(
+    /// Runs `work` in a transaction that takes the write lock at its start (`write`) or at
+    /// its first write (never, for a reader); committed when `work` returns `Ok`.
+    pub fn run<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&ReadTx<'_>) -> Result<T, E>,
+        write: bool,
+        work: impl FnOnce(Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let behavior = if write {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
         let mut connection = self.connection();
         let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .transaction_with_behavior(behavior)
             .map_err(StoreError::from)?;
-        let value = work(&ReadTx {
-            conn: Conn::Sqlite(&tx),
-        })?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
-    }
-
-    pub fn write<T, E: From<StoreError>>(
-        &self,
-        work: impl FnOnce(&WriteTx<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut connection = self.connection();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = work(&WriteTx {
-            read: ReadTx {
-                conn: Conn::Sqlite(&tx),
-            },
-        })?;
+        let value = work(Conn::Sqlite(&tx))?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
     }
@@ -179,37 +168,25 @@ impl Sqlite {
     /// is for `doctor`, not for a hot path).
     pub fn health(&self) -> Result<StoreHealth, StoreError> {
         let connection = self.connection();
-        let pragma = |name: &str| -> Result<String, StoreError> {
-            Ok(connection
-                .query_row(&format!("PRAGMA {name}"), [], |row| {
-                    row.get::<_, rusqlite::types::Value>(0)
-                })
-                .map(|value| match value {
-                    rusqlite::types::Value::Integer(n) => n.to_string(),
-                    rusqlite::types::Value::Text(t) => t,
-                    other => format!("{other:?}"),
-                })?)
-        };
-        let journal_mode = pragma("journal_mode")?;
-        let schema_version = pragma("user_version")?.parse().unwrap_or(-1);
-        let page_count: u64 = pragma("page_count")?.parse().unwrap_or(0);
-        let page_size: u64 = pragma("page_size")?.parse().unwrap_or(0);
+        let journal_mode: String =
+            connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        let schema_version: i64 =
+            connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let page_count: i64 =
+            connection.pragma_query_value(None, "page_count", |row| row.get(0))?;
+        let page_size: i64 = connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
         let mut stmt = connection.prepare("PRAGMA integrity_check")?;
         let integrity = stmt
             .query_map([], |row| row.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        let database = connection
-            .path()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(":memory:"));
         Ok(StoreHealth {
-            database: database.display().to_string(),
+            database: connection.path().unwrap_or(":memory:").to_owned(),
             backend: "sqlite",
             journal_mode: Some(journal_mode),
             schema_version,
             schema_expected: SCHEMA_VERSION,
             engine_version: format!("SQLite {}", rusqlite::version()),
-            size_bytes: page_count * page_size,
+            size_bytes: u64::try_from(page_count.saturating_mul(page_size)).unwrap_or(0),
             integrity,
         })
     }
@@ -218,15 +195,9 @@ impl Sqlite {
 fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let applied = usize::try_from(found).unwrap_or(usize::MAX);
-    if applied > MIGRATIONS.len() {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
-    if applied < MIGRATIONS.len() {
-        for sql in &MIGRATIONS[applied..] {
+    let pending = pending(found, MIGRATIONS)?;
+    if !pending.is_empty() {
+        for sql in pending {
             tx.execute_batch(sql)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -14,7 +14,8 @@ use super::{BIN, Lifecycle, Server, client_config, prepared};
 /// A token long enough for the server to accept.
 pub const TOKEN: &str = "0123456789abcdef0123456789abcdef-test";
 
-/// `serve --http` on a free loopback port; stopped (SIGTERM, then waited for) when dropped.
+/// `serve --http` (or `dashboard`) on a free loopback port; stopped (SIGTERM, then waited
+/// for) when dropped.
 pub struct HttpServer {
     child: Child,
     /// `http://127.0.0.1:PORT`
@@ -24,29 +25,42 @@ pub struct HttpServer {
 impl HttpServer {
     /// Starts the server on `db` with extra command-line `args` (after `serve`) and `env`.
     pub fn start(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = vec!["serve", "--http", "127.0.0.1:0"];
+        command.extend_from_slice(args);
+        Self::launch(db, &command, env)
+    }
+
+    /// Starts the `dashboard` command on `db`.
+    pub fn dashboard(db: &Path) -> Self {
+        Self::launch(db, &["dashboard", "--listen", "127.0.0.1:0"], &[])
+    }
+
+    /// Runs the binary with `args`, and finds where it listens in the first line it prints.
+    fn launch(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = prepared(Path::new(BIN), db, env, None);
         command
-            .args(["serve", "--http", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = command.spawn().expect("spawn serve --http");
+        let mut child = command.spawn().expect("spawn the server");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read the address line");
         let base = line
-            .split("MCP at ")
-            .nth(1)
-            .and_then(|rest| rest.split("/mcp").next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .map(|url| {
+                let url = url.trim_end_matches(',').trim_end_matches("/mcp");
+                url.trim_end_matches('/').to_owned()
+            })
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
         Self { child, base }
     }
 
-    pub fn pid(&self) -> u32 {
+    fn pid(&self) -> u32 {
         self.child.id()
     }
 
@@ -105,7 +119,7 @@ impl Drop for HttpServer {
 }
 
 /// reqwest (here without a built-in TLS provider) needs one chosen before any client is built.
-pub fn install_tls_provider() {
+fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 

@@ -73,6 +73,16 @@ pub fn postgres_server() -> Option<&'static str> {
         .as_deref()
 }
 
+/// [`postgres_server`], for a test that only means something on PostgreSQL; in a SQLite run,
+/// `None`, after saying the test is skipped.
+pub fn postgres_only() -> Option<&'static str> {
+    let server = postgres_server();
+    if server.is_none() {
+        eprintln!("skipped: runs against PostgreSQL (scripts/with-postgres cargo test)");
+    }
+    server
+}
+
 /// The name of the PostgreSQL database standing for the database file `db` in a PostgreSQL
 /// run: derived from the file's path, so every process of a test finds the same one.
 pub fn postgres_name(db: &Path) -> Option<String> {
@@ -465,15 +475,31 @@ impl Db {
     /// Runs a command of the binary on this database: `args`, extra `env`, in `cwd`, with
     /// `stdin` as its input.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>, stdin: &str) -> Run {
+        self.run_program(Path::new(BIN), args, env, cwd, stdin)
+    }
+
+    /// [`Db::run`] for any `program` (git, a client that runs the binary), in the same
+    /// environment: this database, git without personal configuration, nothing inherited
+    /// that a test must set itself.
+    pub fn run_program(
+        &self,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        cwd: Option<&Path>,
+        stdin: &str,
+    ) -> Run {
         use std::io::Write;
         let env: Vec<(&str, &str)> = PLAIN_GIT.iter().chain(env).copied().collect();
-        let mut command = prepared(Path::new(BIN), &self.path(), &env, cwd);
+        let mut command = prepared(program, &self.path(), &env, cwd);
         command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn the binary");
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
         if let Some(mut input) = child.stdin.take() {
             input.write_all(stdin.as_bytes()).expect("write stdin");
         }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
 
-use super::BIN;
+use super::{BIN, prepared};
 
 pub struct RawServer {
     child: Child,
@@ -30,16 +30,14 @@ pub struct RawServer {
 }
 
 /// The key an answer is filed under: its id as JSON text.
-pub fn id_key(id: &Value) -> String {
+fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
 impl RawServer {
     /// Spawns the server and completes the `initialize` handshake.
     pub async fn start(db: &Path) -> Self {
-        let mut child = tokio::process::Command::new(BIN)
-            .envs(super::database_env(db))
-            .env("MCP_COORDINATOR_LOG", "warn")
+        let mut child = tokio::process::Command::from(prepared(Path::new(BIN), db, &[], None))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
