@@ -148,7 +148,7 @@ fn print_latencies(title: &str, rows: &[Latency]) {
 /// one thread: what the domain and SQLite cost per call.
 fn in_process(n: usize) -> Vec<Latency> {
     use mcp_session_coordinator::Coordinator;
-    use mcp_session_coordinator::coordinator::{LockRequest, Registration};
+    use mcp_session_coordinator::coordinator::{Claim, LockRequest, Registration};
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().expect("temporary folder");
@@ -163,7 +163,7 @@ fn in_process(n: usize) -> Vec<Latency> {
                 working_directory: None,
                 ..Registration::default()
             },
-            None,
+            Claim::default(),
         )
         .expect("register")
         .session

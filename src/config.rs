@@ -91,7 +91,8 @@ pub struct Settings {
         env = "MCP_COORDINATOR_TOOLS",
         value_name = "PROFILE",
         default_value = "all",
-        value_parser = ToolSelection::parse
+        value_parser = ToolSelection::parse,
+        global = true
     )]
     tools: ToolSelection,
 
@@ -107,7 +108,7 @@ pub struct Settings {
     pub webhooks: Vec<String>,
 
     /// List each tool's output schema too, for clients that validate structuredContent (off by default: it would triple what the model's context pays for the list)
-    #[arg(long, env = "MCP_COORDINATOR_OUTPUT_SCHEMAS")]
+    #[arg(long, env = "MCP_COORDINATOR_OUTPUT_SCHEMAS", global = true)]
     output_schemas: bool,
 }
 
@@ -216,6 +217,18 @@ mod tests {
             .tool_listing();
         assert!(!listing.selection.is_all() && listing.output_schemas);
         assert!(Settings::try_parse_from(["x", "--tools", "everything"]).is_err());
+        let serve = Settings::try_parse_from([
+            "x",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--tools",
+            "core",
+            "--output-schemas",
+        ])
+        .expect("listing flags after serve, as serve --help shows them")
+        .tool_listing();
+        assert!(!serve.selection.is_all() && serve.output_schemas);
 
         let shared = Settings::try_parse_from([
             "x",

@@ -5,9 +5,10 @@
 //! without exiting cleanly (SIGKILL, a crash, a pulled plug) stops heartbeating; every other
 //! process runs the sweeper, which removes its sessions after the timeout and so frees its locks.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
@@ -17,9 +18,18 @@ use crate::coordinator::{Coordinator, Registration};
 #[derive(Debug, Default)]
 pub struct Keepalive {
     sessions: Mutex<Vec<(String, Registration)>>,
+    /// The HTTP connection (`Mcp-Session-Id`) whose client keeps these sessions alive; unset
+    /// for stdio, and for a request without a connection while it is answered.
+    connection: OnceLock<String>,
 }
 
 impl Keepalive {
+    /// Ties this keepalive to its HTTP connection, whose activity it beats by from now on.
+    pub fn attach(&self, connection: &str) {
+        // The first id is the connection's for its whole life; a second call is a no-op.
+        let _ = self.connection.set(connection.to_owned());
+    }
+
     fn sessions(&self) -> std::sync::MutexGuard<'_, Vec<(String, Registration)>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -97,14 +107,106 @@ impl Keepalive {
     }
 }
 
+/// When each HTTP connection's client last showed it is still there: a request, or an event
+/// stream it holds open. A stdio server lives as long as its client (the client's exit closes
+/// its pipe), but an HTTP client can vanish without a word (mcp-remote and others never send
+/// DELETE), so over HTTP the server heartbeats a session only while its client is active.
+#[derive(Debug, Default)]
+pub struct Activity {
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    last: Instant,
+    streams: usize,
+}
+
+impl Activity {
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A request came on this connection.
+    pub fn touch(&self, connection: &str) {
+        let now = Instant::now();
+        self.seen()
+            .entry(connection.to_owned())
+            .and_modify(|seen| seen.last = now)
+            .or_insert(Seen {
+                last: now,
+                streams: 0,
+            });
+    }
+
+    /// The client holds an event stream of this connection open until the guard is dropped.
+    pub fn stream(self: &Arc<Self>, connection: &str) -> OpenStream {
+        self.touch(connection);
+        if let Some(seen) = self.seen().get_mut(connection) {
+            seen.streams += 1;
+        }
+        OpenStream {
+            activity: self.clone(),
+            connection: connection.to_owned(),
+        }
+    }
+
+    /// The client ended the connection (DELETE).
+    pub fn forget(&self, connection: &str) {
+        self.seen().remove(connection);
+    }
+
+    /// Whether the client holds a stream open or sent a request within `within`.
+    pub fn active(&self, connection: &str, within: Duration) -> bool {
+        self.seen()
+            .get(connection)
+            .is_some_and(|seen| seen.streams > 0 || seen.last.elapsed() < within)
+    }
+
+    /// Drops what is known of connections idle for longer than `idle` (the server has closed
+    /// them by then), so the map does not grow with every client that ever connected.
+    fn prune(&self, idle: Duration) {
+        self.seen()
+            .retain(|_, seen| seen.streams > 0 || seen.last.elapsed() < idle);
+    }
+}
+
+/// An event stream a client holds open; its end counts as the client's last sign of life.
+#[derive(Debug)]
+pub struct OpenStream {
+    activity: Arc<Activity>,
+    connection: String,
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        if let Some(seen) = self.activity.seen().get_mut(&self.connection) {
+            seen.streams = seen.streams.saturating_sub(1);
+            seen.last = now;
+        }
+    }
+}
+
 /// The keepalives of a process's open connections (one for stdio, one per MCP connection over
 /// HTTP), heartbeated together. A connection's keepalive leaves the list when it is dropped.
 #[derive(Debug, Default)]
 pub struct Keepalives {
     open: Mutex<Vec<Weak<Keepalive>>>,
+    /// Over HTTP: what the clients did, by which a connection's sessions live; `None` for
+    /// stdio, whose one connection lives as long as the process.
+    activity: Option<Arc<Activity>>,
 }
 
 impl Keepalives {
+    /// Keepalives whose connections live by their clients' activity (an HTTP server's).
+    pub fn by_activity(activity: Arc<Activity>) -> Self {
+        Self {
+            open: Mutex::default(),
+            activity: Some(activity),
+        }
+    }
+
     /// A keepalive for a new connection.
     pub fn open(&self) -> Arc<Keepalive> {
         let keepalive = Arc::new(Keepalive::default());
@@ -123,9 +225,21 @@ impl Keepalives {
         open
     }
 
-    pub fn beat(&self, coordinator: &Coordinator) {
+    /// Heartbeats the sessions of every connection whose client was active within `within`
+    /// (every connection, for stdio). A request being answered without a connection counts as
+    /// activity while it runs (a long wait for a lock).
+    pub fn beat(&self, coordinator: &Coordinator, within: Duration) {
+        if let Some(activity) = &self.activity {
+            activity.prune(IDLE_CONNECTION);
+        }
         for keepalive in self.live() {
-            keepalive.beat(coordinator);
+            let active = match (&self.activity, keepalive.connection.get()) {
+                (Some(activity), Some(connection)) => activity.active(connection, within),
+                _ => true,
+            };
+            if active {
+                keepalive.beat(coordinator);
+            }
         }
     }
 
@@ -186,6 +300,11 @@ impl Drop for Farewell {
     }
 }
 
+/// An HTTP connection without a request for this long is closed, and its sessions end (as a
+/// stdio server's do when its client exits). Long enough for a person's pause; a client that
+/// vanished without closing stops being heartbeated long before (see [`Activity`]).
+pub const IDLE_CONNECTION: Duration = Duration::from_secs(30 * 60);
+
 /// How often to heartbeat: three beats per timeout, so one late beat is harmless.
 pub fn heartbeat_interval(session_timeout: Duration) -> Duration {
     (session_timeout / 3).max(Duration::from_millis(100))
@@ -204,7 +323,7 @@ pub fn spawn_heartbeats(
             ticks.tick().await;
             let (coordinator, keepalive) = (coordinator.clone(), keepalive.clone());
             if let Err(error) =
-                tokio::task::spawn_blocking(move || keepalive.beat(&coordinator)).await
+                tokio::task::spawn_blocking(move || keepalive.beat(&coordinator, every)).await
             {
                 tracing::error!(%error, "heartbeat task failed");
             }
@@ -270,6 +389,29 @@ mod tests {
         assert_eq!(keepalive.find("a", "other"), None);
         keepalive.forget("ses-2");
         assert_eq!(keepalive.current().as_deref(), Some("ses-1"));
+    }
+
+    #[test]
+    fn a_connection_is_active_while_it_streams_or_lately_asked() {
+        let activity = Arc::new(Activity::default());
+        let window = Duration::from_millis(50);
+        assert!(!activity.active("c1", window), "never seen");
+        activity.touch("c1");
+        assert!(activity.active("c1", window));
+        std::thread::sleep(window * 2);
+        assert!(!activity.active("c1", window), "a request long ago");
+        let stream = activity.stream("c1");
+        std::thread::sleep(window * 2);
+        assert!(activity.active("c1", window), "an open stream");
+        drop(stream);
+        assert!(activity.active("c1", window), "its end is a sign of life");
+        std::thread::sleep(window * 2);
+        assert!(!activity.active("c1", window), "gone quiet after it closed");
+        activity.prune(window);
+        assert!(activity.seen().is_empty(), "forgotten once idle");
+        activity.touch("c2");
+        activity.forget("c2");
+        assert!(!activity.active("c2", window), "ended by DELETE");
     }
 
     #[test]

@@ -145,7 +145,7 @@ async fn a_connection_acts_only_for_its_own_sessions_or_those_it_proves() {
     ] {
         let error = mallory.call_err(tool, args).await;
         assert!(
-            error.contains("not registered on this connection") && error.contains("session_token"),
+            error.contains("only on its token") && error.contains("pass `session_token`"),
             "{tool}: {error}"
         );
     }
@@ -212,7 +212,11 @@ async fn sessionless_clients_prove_their_session_on_every_call() {
     let forgotten = modern
         .call_err("lock_acquire", json!({"file_path": "src/a.rs"}))
         .await;
-    assert!(forgotten.contains("session_id"), "{forgotten}");
+    // ... and the model is told exactly what to pass.
+    assert!(
+        forgotten.contains("`session_token` is required") && forgotten.contains("on every call"),
+        "{forgotten}"
+    );
     let granted = modern
         .call(
             "lock_acquire",
@@ -750,4 +754,400 @@ async fn two_servers_delivering_to_one_endpoint_send_each_event_once() {
     assert_eq!(ids.len(), 20, "none twice while the lease holds: {ids:?}");
     assert_eq!(ids, sorted, "in order");
     assert!(got.iter().all(|(kind, _)| kind == "message.urgent"));
+}
+
+/// A hand-written MCP message over HTTP, for what the SDKs never send or send only one way.
+async fn rpc(
+    server: &HttpServer,
+    connection: Option<&str>,
+    revision: &str,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = web()
+        .post(server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", revision)
+        .body(body.to_string());
+    if let Some(connection) = connection {
+        request = request.header("mcp-session-id", connection);
+    }
+    request.send().await.expect("POST /mcp")
+}
+
+/// Opens an MCP connection of `revision` by hand; returns its id and the answer's raw events.
+async fn open_connection(server: &HttpServer, revision: &str) -> (String, String) {
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": revision, "capabilities": {},
+        "clientInfo": {"name": "by-hand", "version": "0"}}});
+    let answer = rpc(server, None, revision, initialize).await;
+    assert_eq!(answer.status(), 200);
+    let connection = answer.headers()["mcp-session-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    let events = answer.text().await.expect("events");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let acknowledged = rpc(server, Some(&connection), revision, initialized).await;
+    assert_eq!(acknowledged.status(), 202);
+    (connection, events)
+}
+
+/// The JSON-RPC messages in an SSE body.
+fn messages(events: &str) -> Vec<Value> {
+    events
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter(|data| !data.trim().is_empty())
+        .map(|data| serde_json::from_str(data.trim()).expect("JSON data"))
+        .collect()
+}
+
+/// Whether an SSE body has an event whose data is empty (a "priming" event).
+fn has_empty_event(events: &str) -> bool {
+    events.split("\n\n").any(|event| {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .collect();
+        !data.is_empty() && data.iter().all(|d| d.trim().is_empty())
+    })
+}
+
+/// A tool call on a hand-made connection; its result.
+async fn call_by_hand(
+    server: &HttpServer,
+    connection: &str,
+    revision: &str,
+    tool: &str,
+    arguments: Value,
+) -> Value {
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments}});
+    let answer = rpc(server, Some(connection), revision, call).await;
+    let events = answer.text().await.expect("events");
+    messages(&events)
+        .into_iter()
+        .find(|m| m["id"] == 7)
+        .map(|m| m["result"]["structuredContent"].clone())
+        .unwrap_or_else(|| panic!("no answer in {events:?}"))
+}
+
+#[tokio::test]
+async fn clients_older_than_2025_11_25_get_no_empty_events() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    // TypeScript SDK 1.23 (Gemini CLI) parses every event's data as JSON, so an empty one
+    // drops the connection.
+    let (connection, events) = open_connection(&server, "2025-06-18").await;
+    assert!(!has_empty_event(&events), "{events:?}");
+    assert_eq!(
+        messages(&events)[0]["result"]["protocolVersion"],
+        "2025-06-18"
+    );
+    let registered = call_by_hand(
+        &server,
+        &connection,
+        "2025-06-18",
+        "session_register",
+        json!({"name": "old", "project": "web"}),
+    )
+    .await;
+    assert_eq!(registered["status"], "registered");
+    let mut stream = web()
+        .get(server.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("mcp-session-id", &connection)
+        .send()
+        .await
+        .expect("GET stream");
+    assert_eq!(stream.status(), 200);
+    let first = tokio::time::timeout(Duration::from_millis(700), stream.chunk()).await;
+    assert!(
+        first.is_err(),
+        "nothing to say yet, and no empty event: {first:?}"
+    );
+
+    // Clients of 2025-11-25 resume streams by the priming event, so they still get it.
+    let (_, events) = open_connection(&server, "2025-11-25").await;
+    assert!(has_empty_event(&events), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_live_name_is_refused_to_a_client_without_its_token() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let alice = server.client(LEGACY, None).await;
+    let registered = alice
+        .call(
+            "session_register",
+            json!({"name": "alice", "project": "web"}),
+        )
+        .await;
+    let token = registered["session_token"].as_str().expect("token");
+    for lifecycle in [LEGACY, Lifecycle::Discover] {
+        let squatter = server.client(lifecycle, None).await;
+        let refused = squatter
+            .call_err(
+                "session_register",
+                json!({"name": "alice", "project": "web"}),
+            )
+            .await;
+        assert!(
+            refused.contains("live session") && refused.contains("pass its session_token"),
+            "{refused}"
+        );
+    }
+    // Its own client, back on a new connection, continues it with the token.
+    let back = server.client(Lifecycle::Discover, None).await;
+    let continued = back
+        .call(
+            "session_register",
+            json!({"name": "alice", "project": "web", "session_token": token}),
+        )
+        .await;
+    assert_eq!(continued["session_id"], registered["session_id"]);
+    let sessions = snapshot(&server).await["sessions"].clone();
+    assert_eq!(
+        sessions.as_array().map(Vec::len),
+        Some(1),
+        "no twin: {sessions}"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_session_token_header_needs_nothing_from_the_model() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let key = "a-key-this-person-generated-once";
+    let header = [("coordinator-session-token", key)];
+    // MCP 2026-07-28: no connection, and the model passes no token.
+    let modern = server.client_sending(Lifecycle::Discover, &header).await;
+    let registered = modern
+        .call(
+            "session_register",
+            json!({"name": "carol", "project": "web"}),
+        )
+        .await;
+    assert_eq!(registered["session_token"], key);
+    let granted = modern
+        .call("lock_acquire", json!({"file_path": "src/a.rs"}))
+        .await;
+    assert_eq!(granted["granted"], true, "{granted}");
+    // The client restarted (a new connection, another revision): the same session goes on.
+    let restarted = server.client_sending(LEGACY, &header).await;
+    let again = restarted
+        .call(
+            "session_register",
+            json!({"name": "carol", "project": "web"}),
+        )
+        .await;
+    assert_eq!(again["session_id"], registered["session_id"]);
+    assert_eq!(again["resumed"], true);
+    let held = restarted
+        .call("lock_check", json!({"file_path": "src/a.rs"}))
+        .await;
+    assert_eq!(held["locked"], true, "{held}");
+    // Anyone else is a stranger to carol.
+    let other = server.client(Lifecycle::Discover, None).await;
+    let refused = other
+        .call_err(
+            "session_register",
+            json!({"name": "carol", "project": "web"}),
+        )
+        .await;
+    assert!(refused.contains("live session"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_session_lives_by_its_http_clients_activity() {
+    let db = Db::new();
+    let server = HttpServer::start(
+        &db.path(),
+        &["--session-timeout", "2", "--cleanup-interval", "1"],
+        &[],
+    );
+    let revision = "2025-11-25";
+    // One client holds its event stream open; the other leaves without a DELETE (as
+    // mcp-remote does when its desktop app quits).
+    let (staying, _) = open_connection(&server, revision).await;
+    call_by_hand(
+        &server,
+        &staying,
+        revision,
+        "session_register",
+        json!({"name": "staying", "project": "web"}),
+    )
+    .await;
+    let mut stream = web()
+        .get(server.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", revision)
+        .header("mcp-session-id", &staying)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("GET stream");
+    assert_eq!(stream.status(), 200);
+    let (leaving, _) = open_connection(&server, revision).await;
+    call_by_hand(
+        &server,
+        &leaving,
+        revision,
+        "session_register",
+        json!({"name": "leaving", "project": "web"}),
+    )
+    .await;
+    call_by_hand(
+        &server,
+        &leaving,
+        revision,
+        "lock_acquire",
+        json!({"file_path": "src/a.rs"}),
+    )
+    .await;
+
+    let names = |snapshot: &Value| -> Vec<String> {
+        snapshot["sessions"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|s| s["name"].as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let swept = eventually(Duration::from_secs(15), || async {
+        let now = snapshot(&server).await;
+        (names(&now) == ["staying"] && now["locks"] == json!([])).then_some(now)
+    })
+    .await;
+    assert!(
+        swept.is_some(),
+        "the silent client's session and lock end after the timeout"
+    );
+    // The stream counts as activity well past the timeout.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(names(&snapshot(&server).await), ["staying"]);
+    let _ = tokio::time::timeout(Duration::from_millis(10), stream.chunk()).await;
+    drop(stream);
+    let ended = eventually(Duration::from_secs(15), || async {
+        names(&snapshot(&server).await).is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        ended.is_some(),
+        "its stream closed, its session ends after the timeout"
+    );
+}
+
+#[tokio::test]
+async fn the_wire_answers_as_clients_expect() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &["--token", TOKEN], &[]);
+    let http = web();
+    // No OAuth: the probes clients make before they fall back to a token find nothing.
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+        "/mcp/.well-known/oauth-protected-resource",
+    ] {
+        let probe = http.get(server.url(path)).send().await.expect("probe");
+        assert_eq!(probe.status(), 404, "{path}");
+    }
+    let register = http
+        .post(server.url("/register"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(register.status(), 404, "no dynamic client registration");
+    let anonymous = rpc(
+        &server,
+        None,
+        "2025-06-18",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(anonymous.status(), 401);
+    let said: Value = anonymous.json().await.expect("json");
+    assert!(
+        said["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("bearer token"),
+        "{said}"
+    );
+
+    let send = |body: String, connection: Option<String>| {
+        let mut request = http
+            .post(server.url("/mcp"))
+            .header("authorization", format!("bearer {TOKEN}"))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body);
+        if let Some(connection) = connection {
+            request = request.header("mcp-session-id", connection);
+        }
+        request.send()
+    };
+    // The scheme's name in any case; then a malformed body is a JSON-RPC parse error.
+    let garbage = send(
+        "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ".into(),
+        None,
+    )
+    .await
+    .expect("POST");
+    assert_eq!(garbage.status(), 400);
+    let parsed: Value = garbage.json().await.expect("a JSON-RPC error");
+    assert_eq!(parsed["error"]["code"], -32700, "{parsed}");
+
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "by-hand", "version": "0"}}});
+    let opened = send(initialize.to_string(), None)
+        .await
+        .expect("initialize");
+    assert_eq!(opened.status(), 200);
+    let connection = opened.headers()["mcp-session-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    send(initialized.to_string(), Some(connection.clone()))
+        .await
+        .expect("initialized");
+    let positional = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "lock_check", "arguments": [1, 2]}});
+    let refused = send(positional.to_string(), Some(connection.clone()))
+        .await
+        .expect("call");
+    let refused: Value = refused.json().await.expect("a JSON-RPC error");
+    assert_eq!(refused["id"], 2);
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`arguments`"),
+        "{refused}"
+    );
+
+    let closed = http
+        .delete(server.url("/mcp"))
+        .bearer_auth(TOKEN)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", &connection)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(
+        closed.status(),
+        200,
+        "the Python SDK accepts 200, 204 or 405"
+    );
 }

@@ -29,7 +29,7 @@ use super::workspace::{self, GROUP_VAR, Me, NAME_VAR};
 use super::{CliError, HookArgs};
 use crate::checkout::{self, Checkout};
 use crate::clients;
-use crate::coordinator::{Coordinator, LockRequest, Registration};
+use crate::coordinator::{Claim, Coordinator, LockRequest, Registration};
 use crate::model::{Lock, LockType, Session};
 use crate::paths;
 
@@ -309,7 +309,7 @@ impl Hook<'_> {
                 client_ref: Some(client_ref.clone()),
                 token_hash: None,
             },
-            None,
+            Claim::default(),
         )?;
         Ok(Some(registered.session))
     }

@@ -836,9 +836,9 @@ pub(super) fn refusal(
     };
     let next = match position {
         Some(position) => format!(
-            "You are queued at position {position}; the lock is granted to you automatically              when it frees up. lock_release withdraws the request."
+            "You are queued at position {position}; the lock is granted to you automatically when it frees up. lock_release withdraws the request."
         ),
-        None => "Message them (message_send), work on something else, wait for it with              wait_seconds, or queue with queue=true to be granted it automatically."
+        None => "Message them (message_send), work on something else, wait for it with wait_seconds, or queue with queue=true to be granted it automatically."
             .to_owned(),
     };
     LockOutcome {
@@ -898,6 +898,12 @@ mod tests {
                 assert_eq!(outcome.held_by.as_deref(), Some(a.as_str()));
                 assert_eq!(outcome.holder_name.as_deref(), Some("a"));
                 assert_eq!(outcome.lock_type, held);
+                // What the model reads: one sentence per step, no layout whitespace inside.
+                let reason = outcome.reason.unwrap_or_default();
+                assert!(
+                    reason.contains("wait_seconds") && !reason.contains("  "),
+                    "{reason:?}"
+                );
             }
         }
     }

@@ -36,7 +36,7 @@ pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
 pub use operator::{Contested, Diagnosis, ForceReleased, Overview, Queued, SessionState, Toucher};
 pub use queue::{Notifier, SessionLocks, Silent};
 pub use sessions::{
-    Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
+    Claim, Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
 };
 
 use crate::clock::{Clock, Timestamp};
@@ -356,7 +356,7 @@ pub(crate) mod testing {
                         working_directory: Some(format!("/work/{name}")),
                         ..Registration::default()
                     },
-                    None,
+                    Claim::default(),
                 )
                 .expect("register")
                 .session
@@ -373,7 +373,7 @@ pub(crate) mod testing {
                         group: Some(group.into()),
                         ..Registration::default()
                     },
-                    None,
+                    Claim::default(),
                 )
                 .expect("register")
                 .session

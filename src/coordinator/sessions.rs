@@ -32,6 +32,21 @@ pub struct Registration {
     pub token_hash: Option<String>,
 }
 
+/// What a registration may take over of the sessions that already exist.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claim<'a> {
+    /// The id of a session the caller registered before (or proved with its token): continued
+    /// when it still exists under the same name and project, instead of leaving a ghost twin.
+    pub resume: Option<&'a str>,
+    /// Refuse a name that another live session of the project has. On the shared server names
+    /// are how sessions address each other and what people see, so a second client taking a
+    /// live session's name would split its mail and pass its locks off as the other's.
+    pub unique_name: bool,
+    /// The token to issue instead of a random one: a client that brings its own (a header in
+    /// its configuration) keeps the same token across registrations.
+    pub token: Option<&'a str>,
+}
+
 /// Another live session of the same project, in brief.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Peer {
@@ -96,11 +111,11 @@ pub struct Deregistered {
 }
 
 impl Coordinator {
-    /// Registers a session. With `resume`, the id of a session the same caller registered
-    /// before: when it still exists under the same name and project, it is continued (its
-    /// branch and working directory updated) instead of leaving a ghost twin behind. A
-    /// registration with a `client_ref` continues (or replaces) the session of that reference.
-    pub fn register(&self, registration: Registration, resume: Option<&str>) -> Result<Registered> {
+    /// Registers a session, or continues the one `claim` names (its branch and working
+    /// directory updated). A registration with a `client_ref` continues (or replaces) the
+    /// session of that reference.
+    pub fn register(&self, registration: Registration, claim: Claim<'_>) -> Result<Registered> {
+        let resume = claim.resume;
         let name = required_label("name", &registration.name)?;
         let project = required_label("project", &registration.project)?;
         let branch = optional_label("branch", registration.branch.as_deref())?;
@@ -121,7 +136,10 @@ impl Coordinator {
             client_ref: registration.client_ref.clone(),
         };
 
-        let token = new_token().map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+        let token = match claim.token {
+            Some(token) => token.to_owned(),
+            None => new_token().map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?,
+        };
         let (session, resumed, others, wakes) = self.store.write(|tx| {
             // A hook names its client's session instead of remembering ours: the one registered
             // under that name is continued, or replaced when renamed or moved, in this same
@@ -146,6 +164,20 @@ impl Coordinator {
             let resumed = continued.is_some();
             let session = match continued {
                 Some(session) => session,
+                None if claim.unique_name
+                    && let Some(live) = tx
+                        .live_sessions(&project, self.alive_since(now))?
+                        .into_iter()
+                        .find(|s| s.name == name) =>
+                {
+                    return Err(Error::invalid(
+                        "name",
+                        format!(
+                            "'{name}' is the name of a live session of project '{project}' ({}); to continue that session pass its session_token (session_register returned it), or choose another name for a new session",
+                            live.session_id
+                        ),
+                    ));
+                }
                 None => {
                     let session = fresh(
                         new_session_id()
@@ -446,13 +478,89 @@ mod tests {
         }
     }
 
+    fn resume(registered: &Registered) -> Claim<'_> {
+        Claim {
+            resume: Some(&registered.session.session_id),
+            ..Claim::default()
+        }
+    }
+
+    #[test]
+    fn a_unique_name_claim_refuses_a_live_name_and_continues_its_owner() {
+        let h = Harness::new();
+        let unique = Claim {
+            unique_name: true,
+            ..Claim::default()
+        };
+        let first = h
+            .coordinator
+            .register(registration("a"), unique)
+            .expect("a");
+        let error = h
+            .coordinator
+            .register(registration("a"), unique)
+            .expect_err("a second client under a live name")
+            .to_string();
+        assert!(
+            error.contains("`name`")
+                && error.contains(&first.session.session_id)
+                && error.contains("session_token"),
+            "{error}"
+        );
+        let continued = h
+            .coordinator
+            .register(
+                registration("a"),
+                Claim {
+                    resume: Some(&first.session.session_id),
+                    ..unique
+                },
+            )
+            .expect("its owner continues it");
+        assert!(continued.resumed);
+        let count = h
+            .coordinator
+            .list_sessions(None, Some("my-app"), None, None)
+            .expect("list")
+            .count;
+        assert_eq!(count, 1, "never a twin");
+
+        h.coordinator
+            .deregister(&first.session.session_id)
+            .expect("ended");
+        let brought = "a token the client brings itself";
+        let renewed = h
+            .coordinator
+            .register(
+                registration("a"),
+                Claim {
+                    token: Some(brought),
+                    ..unique
+                },
+            )
+            .expect("the name is free again");
+        assert_eq!(renewed.session_token, brought);
+        assert_eq!(
+            h.coordinator
+                .authenticate(brought)
+                .expect("the token works"),
+            renewed.session.session_id
+        );
+    }
+
     #[test]
     fn registration_lists_the_other_live_sessions() {
         let h = Harness::new();
-        let first = h.coordinator.register(registration("a"), None).expect("a");
+        let first = h
+            .coordinator
+            .register(registration("a"), Claim::default())
+            .expect("a");
         assert_eq!(first.status, "registered");
         assert!(first.other_sessions.is_empty());
-        let second = h.coordinator.register(registration("b"), None).expect("b");
+        let second = h
+            .coordinator
+            .register(registration("b"), Claim::default())
+            .expect("b");
         assert_ne!(first.session.session_id, second.session.session_id);
         let names: Vec<_> = second
             .other_sessions
@@ -465,12 +573,15 @@ mod tests {
     #[test]
     fn resuming_continues_the_same_session_only_for_the_same_name_and_project() {
         let h = Harness::new();
-        let first = h.coordinator.register(registration("a"), None).expect("a");
+        let first = h
+            .coordinator
+            .register(registration("a"), Claim::default())
+            .expect("a");
         let mut moved = registration("a");
         moved.branch = Some("feature/x".into());
         let again = h
             .coordinator
-            .register(moved, Some(&first.session.session_id))
+            .register(moved, resume(&first))
             .expect("again");
         assert_eq!(again.session.session_id, first.session.session_id);
         assert!(again.resumed);
@@ -478,7 +589,7 @@ mod tests {
 
         let other = h
             .coordinator
-            .register(registration("b"), Some(&first.session.session_id))
+            .register(registration("b"), resume(&first))
             .expect("other");
         assert_ne!(other.session.session_id, first.session.session_id);
         assert!(!other.resumed);
@@ -489,14 +600,22 @@ mod tests {
         let h = Harness::new();
         let mut r = registration("a");
         r.project = "  ".into();
-        let err = h.coordinator.register(r, None).err().map(|e| e.to_string());
+        let err = h
+            .coordinator
+            .register(r, Claim::default())
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some("invalid argument `project`: must not be empty")
         );
         let mut r = registration("a");
         r.working_directory = Some("repo".into());
-        let err = h.coordinator.register(r, None).err().map(|e| e.to_string());
+        let err = h
+            .coordinator
+            .register(r, Claim::default())
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("`working_directory`")));
     }
 
@@ -548,7 +667,7 @@ mod tests {
         let reg = registration("a");
         let a = h
             .coordinator
-            .register(reg.clone(), None)
+            .register(reg.clone(), Claim::default())
             .expect("a")
             .session
             .session_id;
@@ -615,8 +734,14 @@ mod tests {
             client_ref: Some("claude-code:abc".into()),
             ..registration(name)
         };
-        let first = h.coordinator.register(hooked("a"), None).expect("first");
-        let again = h.coordinator.register(hooked("a"), None).expect("again");
+        let first = h
+            .coordinator
+            .register(hooked("a"), Claim::default())
+            .expect("first");
+        let again = h
+            .coordinator
+            .register(hooked("a"), Claim::default())
+            .expect("again");
         assert_eq!(again.session.session_id, first.session.session_id);
         assert!(again.resumed);
         h.coordinator
@@ -626,7 +751,10 @@ mod tests {
                 crate::model::LockType::Exclusive,
             ))
             .expect("lock");
-        let renamed = h.coordinator.register(hooked("b"), None).expect("renamed");
+        let renamed = h
+            .coordinator
+            .register(hooked("b"), Claim::default())
+            .expect("renamed");
         assert_ne!(renamed.session.session_id, first.session.session_id);
         assert!(
             matches!(

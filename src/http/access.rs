@@ -148,11 +148,10 @@ impl Access {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
+            .and_then(|v| v.trim().split_once(' '))
+            // The scheme's name is case-insensitive (RFC 7235).
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, shown)| shown.trim());
         // Every cookie of that name counts: another site on the same host name may have set a
         // decoy one first.
         let mut cookies = headers
@@ -226,10 +225,15 @@ pub async fn check(
         }
         return response;
     }
+    if is_oauth_probe(request.uri().path()) {
+        // No OAuth here: saying so (404) before asking for the token keeps clients from trying
+        // to register themselves and reporting that as the failure.
+        return StatusCode::NOT_FOUND.into_response();
+    }
     if !access.token_shown(headers) {
         let mut response = refuse(
             StatusCode::UNAUTHORIZED,
-            "this server needs its token: send Authorization: Bearer TOKEN (or open the dashboard once as /?token=TOKEN)",
+            "this server needs a bearer token (no OAuth): configure your client to send the header Authorization: Bearer TOKEN, with the token the server was started with (or open the dashboard once as /?token=TOKEN)",
         );
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -240,8 +244,16 @@ pub async fn check(
     next.run(request).await
 }
 
+/// Where OAuth clients look for an authorization server (RFC 8414, RFC 9728, and the MCP
+/// 2025-03-26 default endpoints).
+fn is_oauth_probe(path: &str) -> bool {
+    path.starts_with("/.well-known/")
+        || path.starts_with("/mcp/.well-known/")
+        || matches!(path, "/register" | "/authorize" | "/token")
+}
+
 fn refuse(status: StatusCode, why: &str) -> Response {
-    tracing::info!(status = status.as_u16(), reason = why, "request refused");
+    tracing::debug!(status = status.as_u16(), reason = why, "request refused");
     let body = serde_json::json!({ "error": why }).to_string();
     Response::builder()
         .status(status)
@@ -350,6 +362,13 @@ mod tests {
         assert!(!access.token_shown(&HeaderMap::new()));
         assert!(!access.token_shown(&headers(&[("authorization", "Bearer wrong")])));
         assert!(!access.token_shown(&headers(&[("authorization", &format!("Basic {token}"))])));
+        assert!(
+            access.token_shown(&headers(&[("authorization", &format!("BEARER {token}"))])),
+            "the scheme is case-insensitive"
+        );
+        assert!(is_oauth_probe("/.well-known/oauth-protected-resource/mcp"));
+        assert!(is_oauth_probe("/mcp/.well-known/oauth-protected-resource"));
+        assert!(is_oauth_probe("/register") && !is_oauth_probe("/api/snapshot"));
         assert_eq!(
             access.token_in_query(Some(&format!("x=1&token={token}"))),
             Some(token.as_str())

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub use access::{Access, AccessError};
 
 use crate::coordinator::Coordinator;
-use crate::liveness::{self, Keepalives};
+use crate::liveness::{self, Activity, Keepalives};
 use crate::mcp::{self, ToolListing};
 use crate::wake::{self, Wakeup};
 
@@ -131,7 +131,8 @@ pub async fn serve(
         .route("/api/broadcast", post(api::broadcast))
         .with_state(dashboard);
 
-    let keepalives = Arc::new(Keepalives::default());
+    let activity = Arc::new(Activity::default());
+    let keepalives = Arc::new(Keepalives::by_activity(activity.clone()));
     let mut tasks = Vec::new();
     if let Mode::Server {
         listing,
@@ -139,15 +140,16 @@ pub async fn serve(
     } = &mode
     {
         let wakeup = Wakeup::start();
-        let service = mcp::http_service(
+        let endpoint = mcp::endpoint(
             coordinator.clone(),
             wakeup.clone(),
             keepalives.clone(),
+            activity,
             listing,
             MAX_BODY_BYTES,
             shutdown.child_token(),
         );
-        app = app.nest_service("/mcp", service);
+        app = app.nest("/mcp", endpoint);
         tasks.push(liveness::spawn_sweeper(
             coordinator.clone(),
             *cleanup_interval,

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use rmcp::model::{JsonObject, Tool};
+use serde_json::Value;
 
 use super::CoordinatorServer;
 
@@ -92,6 +93,7 @@ impl ToolListing {
             .filter(|tool| self.selection.shows(&tool.name))
             .map(|mut tool| {
                 let mut input = without_dialect(&tool.input_schema);
+                portable(&mut input, Nulls::Omit);
                 if !self.session_tokens
                     && let Some(serde_json::Value::Object(properties)) = input.get_mut("properties")
                 {
@@ -99,7 +101,11 @@ impl ToolListing {
                 }
                 tool.input_schema = Arc::new(input);
                 tool.output_schema = match tool.output_schema {
-                    Some(schema) if self.output_schemas => Some(Arc::new(without_dialect(&schema))),
+                    Some(schema) if self.output_schemas => {
+                        let mut output = without_dialect(&schema);
+                        portable(&mut output, Nulls::Allow);
+                        Some(Arc::new(output))
+                    }
                     _ => None,
                 };
                 tool
@@ -127,6 +133,92 @@ fn without_dialect(schema: &JsonObject) -> JsonObject {
     schema
 }
 
+/// What a schema says of `null` where Rust has an `Option`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nulls {
+    /// Arguments: an optional argument is left out, so the schema need not mention null.
+    Omit,
+    /// Results: a field may be null, said with `anyOf`.
+    Allow,
+}
+
+/// Rewrites what schemars writes for Rust types into what every client's validator reads:
+/// no `type` arrays (`["integer", "null"]`: Gemini's function declarations and the Inspector's
+/// strict mode reject them) and no formats outside JSON Schema's list (`uint64`: Ajv warns
+/// `unknown format` on each one). The bounds stay (`minimum: 0`), so nothing is lost.
+fn portable(schema: &mut JsonObject, nulls: Nulls) {
+    if let Some(Value::String(format)) = schema.get("format")
+        && !STANDARD_FORMATS.contains(&format.as_str())
+    {
+        schema.remove("format");
+    }
+    if let Some(Value::Array(types)) = schema.get("type").cloned() {
+        let (null, others): (Vec<Value>, Vec<Value>) = types.into_iter().partition(|t| t == "null");
+        let single = |t: Value| serde_json::json!({ "type": t });
+        match (others.len(), null.is_empty(), nulls) {
+            (1, _, Nulls::Omit) | (1, true, _) => {
+                schema.insert("type".into(), others[0].clone());
+            }
+            _ => {
+                schema.remove("type");
+                let mut any: Vec<Value> = others.into_iter().map(single).collect();
+                if !null.is_empty() && nulls == Nulls::Allow {
+                    any.push(single("null".into()));
+                }
+                schema.insert("anyOf".into(), Value::Array(any));
+            }
+        }
+    }
+    if nulls == Nulls::Omit
+        && let Some(Value::Array(any)) = schema.get("anyOf")
+        && any.len() == 2
+        && let Some(other) = any.iter().find(|s| s.get("type") != Some(&"null".into()))
+        && any.iter().any(|s| s.get("type") == Some(&"null".into()))
+        && let Value::Object(other) = other.clone()
+    {
+        schema.remove("anyOf");
+        for (key, value) in other {
+            schema.entry(key).or_insert(value);
+        }
+    }
+    for value in schema.values_mut() {
+        match value {
+            Value::Object(inner) => portable(inner, nulls),
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(inner) = item {
+                        portable(inner, nulls);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The formats JSON Schema 2020-12 defines; validators know these and no others.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +240,51 @@ mod tests {
             ToolSelection::parse("all,lock_aquire").is_err(),
             "every word is checked"
         );
+    }
+
+    /// Every schema node of every listed tool, arguments and results.
+    fn nodes(value: &Value, out: &mut Vec<JsonObject>) {
+        match value {
+            Value::Object(map) => {
+                out.push(map.clone());
+                map.values().for_each(|v| nodes(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| nodes(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn listed_schemas_use_only_portable_json_schema() {
+        let listing = ToolListing {
+            output_schemas: true,
+            session_tokens: true,
+            ..ToolListing::default()
+        };
+        let listed = listing.listed(CoordinatorServer::tools().list_all());
+        assert_eq!(listed.len(), 20);
+        let mut all = Vec::new();
+        for tool in &listed {
+            nodes(&Value::Object((*tool.input_schema).clone()), &mut all);
+            let output = tool.output_schema.as_ref().expect("output schema");
+            nodes(&Value::Object((**output).clone()), &mut all);
+        }
+        for node in &all {
+            assert!(!node.get("type").is_some_and(Value::is_array), "{node:?}");
+            if let Some(Value::String(format)) = node.get("format") {
+                assert!(STANDARD_FORMATS.contains(&format.as_str()), "{node:?}");
+            }
+        }
+        // The bounds the formats implied are kept, and results still allow null.
+        let acquire = listed
+            .iter()
+            .find(|t| t.name == "lock_acquire")
+            .expect("lock_acquire");
+        let ttl = &acquire.input_schema["properties"]["ttl_seconds"];
+        assert_eq!(ttl["type"], "integer", "{ttl}");
+        assert_eq!(ttl["minimum"], 0, "{ttl}");
+        let output = serde_json::to_string(&acquire.output_schema).expect("json");
+        assert!(output.contains(r#"{"type":"null"}"#), "{output}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{Json, ServerHandler, tool_handler};
 
 pub use catalog::{ToolListing, ToolSelection};
-pub use http::{HttpService, http_service};
+pub use http::{SESSION_TOKEN_HEADER, endpoint};
 pub use reply::{Answer, ToolError};
 pub use stdio::{serve_stdio, terminated};
 
@@ -39,6 +39,18 @@ use crate::wake::Wakeup;
 /// Read by the model when it connects: the workflow in a few lines.
 const INSTRUCTIONS: &str = "Coordinates several AI sessions working on one codebase. \
 Start with session_register (name, project, branch); later calls from this connection may omit session_id. \
+Before editing a file: lock_acquire it (exclusive), and lock_release it when done. \
+Before a commit, push, rebase, merge or a risky edit: conflict_check, and intent_announce what you will do; \
+intent_update/intent_clear it when finished. \
+Answers carry unread_messages when others wrote to you: read them with message_list. \
+Share decisions and discoveries with context_share; check context_query when starting a task.";
+
+/// The same for the shared server, where a client may have no connection to remember its
+/// session by (MCP 2026-07-28 has none): the model carries the token, as that revision means
+/// state to travel.
+const SHARED_INSTRUCTIONS: &str = "Coordinates several AI sessions working on one codebase, on a shared server. \
+Start with session_register (name, project, branch). It returns session_token: pass session_token on every later call \
+(this server knows your session by it alone; the same name registered again without it is refused as taken). \
 Before editing a file: lock_acquire it (exclusive), and lock_release it when done. \
 Before a commit, push, rebase, merge or a risky edit: conflict_check, and intent_announce what you will do; \
 intent_update/intent_clear it when finished. \
@@ -98,9 +110,13 @@ impl CoordinatorServer {
     ) -> Self {
         let tool_router = Self::tools();
         let all = tool_router.list_all();
+        let base = match trust {
+            Trust::Process => INSTRUCTIONS,
+            Trust::Connection => SHARED_INSTRUCTIONS,
+        };
         let instructions = match listing.unlisted_note(&all) {
-            Some(note) => format!("{INSTRUCTIONS}{note}"),
-            None => INSTRUCTIONS.to_owned(),
+            Some(note) => format!("{base}{note}"),
+            None => base.to_owned(),
         };
         let keepalive = keepalives.open();
         let farewell = (trust == Trust::Connection)
@@ -120,6 +136,23 @@ impl CoordinatorServer {
             instructions: instructions.into(),
             tool_router,
         }
+    }
+
+    /// The tools whose `session_token` argument a client's configured token fills in
+    /// (`session_register` reads the header itself: there it may start a session).
+    fn tools_taking_a_token(&self) -> std::collections::BTreeSet<String> {
+        self.tool_router
+            .list_all()
+            .into_iter()
+            .filter(|tool| tool.name != "session_register")
+            .filter(|tool| {
+                tool.input_schema
+                    .get("properties")
+                    .and_then(|p| p.get("session_token"))
+                    .is_some()
+            })
+            .map(|tool| tool.name.into_owned())
+            .collect()
     }
 
     /// The same server for a new connection: its own sessions, proofs and subscriptions.
@@ -162,9 +195,12 @@ impl CoordinatorServer {
             };
         }
         let Some(id) = named.or_else(|| self.default_session()) else {
-            return Err(ToolError::new(format!(
-                "invalid arguments: `{argument}` is required: call session_register first (this connection then remembers the session), or pass the session_id it returned"
-            )));
+            return Err(ToolError::new(match self.trust {
+                Trust::Process => format!(
+                    "invalid arguments: `{argument}` is required: call session_register first (this connection then remembers the session), or pass the session_id it returned"
+                ),
+                Trust::Connection => "invalid arguments: `session_token` is required: pass the session_token that session_register returned, on every call (this shared server knows your session by it alone); call session_register first if you have none".to_owned(),
+            }));
         };
         if self.trust == Trust::Process || self.keepalive.holds(&id) {
             return Ok(id);
@@ -181,7 +217,7 @@ impl CoordinatorServer {
                 }
             },
             None => Err(ToolError::new(format!(
-                "not permitted: session {id} was not registered on this connection; pass the session_token its session_register returned to act for it"
+                "not permitted: this shared server acts for session {id} only on its token; pass `session_token` (session_register returned it) on every call, not session_id alone"
             ))),
         }
     }
@@ -301,11 +337,32 @@ impl ServerHandler for CoordinatorServer {
         Ok(result)
     }
 
-    async fn on_initialized(&self, _context: rmcp::service::NotificationContext<RoleServer>) {
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
         // A connection with a handshake lives until the client ends it; stateless requests
         // (2026-07-28) have none, and their sessions live by their calls alone.
         if let Some(farewell) = &self.farewell {
             farewell.arm();
+        }
+        // Over HTTP its sessions live by its client's activity, which the edge records by the
+        // connection's id (see `http::edge`).
+        let connection = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|id| id.to_str().ok());
+        match connection {
+            Some(connection) => self.keepalive.attach(connection),
+            None => {
+                if let Some(peer) = context.peer.peer_info() {
+                    tracing::info!(
+                        client = %peer.client_info.name,
+                        version = %peer.client_info.version,
+                        revision = %peer.protocol_version,
+                        transport = "stdio",
+                        "client connected"
+                    );
+                }
+            }
         }
     }
 

@@ -182,7 +182,7 @@ pub struct SessionRegister {
     /// Group (team) inside the project, e.g. "frontend"; others can list and message it.
     #[serde(default)]
     pub group: Option<String>,
-    /// Over HTTP: the session_token of a session to continue from this connection.
+    /// On a shared HTTP server: the session_token of your session, to continue it (from any connection).
     #[serde(default)]
     pub session_token: Option<String>,
 }
@@ -194,7 +194,7 @@ pub struct SessionOnly {
     /// Your session id from session_register; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
 }
@@ -230,7 +230,7 @@ pub struct LockAcquire {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// File to lock, relative to the project root (or absolute inside your working directory). src/auth/ locks a directory, src/**/*.test.ts a glob, resource:NAME something that is not a file (resource:playwright).
@@ -259,7 +259,7 @@ pub struct LockRelease {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// The locked file (or directory/glob), spelled any way that names the same path. Also withdraws your queued request for it.
@@ -299,7 +299,7 @@ pub struct LockCheck {
     /// Your session id, to resolve the project and absolute paths; may be omitted once this connection registered one.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// A fencing_token you were granted: token_valid in the answer says whether it is still the current lock on this path (check before writing after a long pause).
@@ -314,7 +314,7 @@ pub struct IntentAnnounce {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// What you are about to do.
@@ -338,7 +338,7 @@ pub struct IntentUpdate {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// The intent_id from intent_announce, e.g. "int-42".
@@ -381,7 +381,7 @@ pub struct IntentClear {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// The intent_id from intent_announce, e.g. "int-42".
@@ -395,7 +395,7 @@ pub struct MessageSend {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub from_session: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// Recipient's session id or name; omit (and to_group) to broadcast to every live session of your project.
@@ -421,7 +421,7 @@ pub struct MessageList {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// Only messages of this channel.
@@ -448,7 +448,7 @@ pub struct MessageMarkRead {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// Messages to mark, e.g. ["msg-7"]; omit to mark all unread messages.
@@ -464,7 +464,7 @@ pub struct ConflictCheck {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// What you are about to do; with file_paths and no intent_type, an edit is assumed.
@@ -486,7 +486,7 @@ pub struct ContextShare {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// decision, discovery, convention, blocker or note.
@@ -527,7 +527,7 @@ pub struct ContextDelete {
     /// Defaults to the session this connection registered.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Over HTTP: session_register's session_token, to act for a session another connection registered.
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
     /// The entry to delete, e.g. "ctx-3".

@@ -6,10 +6,11 @@ use std::time::Duration;
 use rmcp::{Json, tool, tool_router};
 use tokio::time::Instant;
 
+use super::http::brought_token;
 use super::params::{self, Parameters};
-use super::{Answer, CoordinatorServer, ToolError};
+use super::{Answer, CoordinatorServer, ToolError, Trust};
 use crate::coordinator::{
-    Announced, ConflictQuery, ConflictReport, ContextDeleted, ContextList, ContextShared,
+    Announced, Claim, ConflictQuery, ConflictReport, ContextDeleted, ContextList, ContextShared,
     Deregistered, Heartbeat, Inbox, InboxQuery, IntentCleared, IntentList, IntentListQuery,
     IntentRequest, IntentUpdated, LockList, LockListQuery, LockOutcome, LockRequest, LockStatus,
     MarkedRead, NewContext, Outgoing, Registered, Registration, Released, Sender, Sent,
@@ -25,14 +26,21 @@ const WAIT_FALLBACK: Duration = Duration::from_secs(2);
 #[tool_router(router = tools, vis = "pub(super)")]
 impl CoordinatorServer {
     #[tool(
-        description = "Register this AI session; call once before coordinating. Returns session_id (later calls from this connection may omit it), the timeout after which a silent session is removed, and the other live sessions of the project. Registering again with the same name and project continues the same session.",
+        description = "Register this AI session; call once before coordinating. Returns session_id (later calls from this connection may omit it) and session_token (on a shared HTTP server, pass it on every later call), the timeout after which a silent session is removed, and the other live sessions of the project. Registering again with the same name and project continues the same session (on a shared server: with its session_token; without it a live session's name is refused as taken).",
         annotations(destructive_hint = false, open_world_hint = false)
     )]
     async fn session_register(
         &self,
         Parameters(args): Parameters<params::SessionRegister>,
+        extensions: rmcp::model::Extensions,
     ) -> Result<Json<Answer<Registered>>, ToolError> {
         let args = args?;
+        // A token the client's configuration brings (over HTTP) names the session it stands
+        // for, from any connection; unknown yet, it becomes the new session's token.
+        let brought = match extensions.get::<axum::http::request::Parts>() {
+            Some(parts) => brought_token(&parts.headers).map_err(ToolError::new)?,
+            None => None,
+        };
         let registration = Registration {
             name: args.name,
             project: args.project,
@@ -41,10 +49,12 @@ impl CoordinatorServer {
             group: args.group,
             wake: self.wakeup.address(),
             client_pid: self.client_pid,
-            client_ref: None,
+            client_ref: brought
+                .as_deref()
+                .map(|token| format!("token:{}", token_hash(token))),
             token_hash: None,
         };
-        let resume = match args.session_token {
+        let resume = match args.session_token.filter(|t| !t.trim().is_empty()) {
             Some(token) => Some(self.prove(token).await?),
             None => self
                 .keepalive
@@ -52,9 +62,15 @@ impl CoordinatorServer {
         };
         let keepalive = self.keepalive.clone();
         let keepalives = self.keepalives.clone();
+        let unique_name = self.trust == Trust::Connection;
         // Only a resumed session (same id as `resume`) can have mail waiting.
         self.respond(resume.clone(), move |c| {
-            let registered = c.register(registration.clone(), resume.as_deref())?;
+            let claim = Claim {
+                resume: resume.as_deref(),
+                unique_name,
+                token: brought.as_deref(),
+            };
+            let registered = c.register(registration.clone(), claim)?;
             let id = &registered.session.session_id;
             // Continued from here (a client that reconnected): the connection it left must no
             // longer heartbeat it, nor end it when it closes.

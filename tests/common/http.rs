@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::ClientHandler;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -81,11 +82,41 @@ impl HttpServer {
         lifecycle: Lifecycle,
         token: Option<&str>,
     ) -> Server<H> {
+        self.connect(handler, lifecycle, token, &[]).await
+    }
+
+    /// A client whose person configured extra HTTP `headers` (a session token, say).
+    pub async fn client_sending(
+        &self,
+        lifecycle: Lifecycle,
+        headers: &[(&'static str, &str)],
+    ) -> Server {
+        let handler = client_config(&lifecycle);
+        self.connect(handler, lifecycle, None, headers).await
+    }
+
+    async fn connect<H: ClientHandler>(
+        &self,
+        handler: H,
+        lifecycle: Lifecycle,
+        token: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> Server<H> {
         install_tls_provider();
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
         if let Some(token) = token {
             config = config.auth_header(token);
         }
+        let custom = headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    HeaderName::from_static(name),
+                    HeaderValue::from_str(value).expect("header value"),
+                )
+            })
+            .collect();
+        config = config.custom_headers(custom);
         let transport = StreamableHttpClientTransport::from_config(config);
         Server::over(transport, handler, lifecycle, self.pid()).await
     }
