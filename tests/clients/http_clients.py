@@ -154,7 +154,7 @@ async def scenario(url, token):
         # Acting for a session this connection did not register, without its token, is a tool error.
         stolen = await bob_c.call_tool("lock_release", {"file_path": "src/app.py", "session_id": alice["session_id"]})
         check("bob releasing alice's lock by her session_id alone is a tool error",
-              is_error(stolen) and "not registered on this connection" in text(stolen), (is_error(stolen), text(stolen)))
+              is_error(stolen) and "pass `session_token`" in text(stolen), (is_error(stolen), text(stolen)))
         held = await bob_c.call_tool("lock_check", {"file_path": "src/app.py", "project": "web"})
         h = structured(held)
         check("alice still holds the lock", not is_error(held) and h.get("locked") is True
