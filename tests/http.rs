@@ -841,6 +841,8 @@ async fn clients_older_than_2025_11_25_get_no_empty_events() {
     // drops the connection.
     let (connection, events) = open_connection(&server, "2025-06-18").await;
     assert!(!has_empty_event(&events), "{events:?}");
+    // Nor event ids: it takes one as a cue to ask for the finished stream again.
+    assert!(!events.lines().any(|l| l.starts_with("id:")), "{events:?}");
     assert_eq!(
         messages(&events)[0]["result"]["protocolVersion"],
         "2025-06-18"
@@ -1065,6 +1067,15 @@ async fn the_wire_answers_as_clients_expect() {
         .await
         .expect("register");
     assert_eq!(register.status(), 404, "no dynamic client registration");
+    // Claude Code tries it anyway and shows this body as the reason.
+    let said: Value = register.json().await.expect("json");
+    assert!(
+        said["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("bearer token"),
+        "{said}"
+    );
     let anonymous = rpc(
         &server,
         None,

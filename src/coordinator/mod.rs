@@ -31,7 +31,9 @@ pub use events::{Delivery, Due, EventKind};
 pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
-pub use locks::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
+pub use locks::{
+    LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, MAX_TTL, MAX_WAIT, Released,
+};
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
 pub use operator::{Contested, Diagnosis, ForceReleased, Overview, Queued, SessionState, Toucher};
 pub use queue::{Notifier, SessionLocks, Silent};

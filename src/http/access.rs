@@ -227,14 +227,11 @@ pub async fn check(
     }
     if is_oauth_probe(request.uri().path()) {
         // No OAuth here: saying so (404) before asking for the token keeps clients from trying
-        // to register themselves and reporting that as the failure.
-        return StatusCode::NOT_FOUND.into_response();
+        // to register themselves; the ones that try anyway show this body as the reason.
+        return refuse(StatusCode::NOT_FOUND, NEEDS_TOKEN);
     }
     if !access.token_shown(headers) {
-        let mut response = refuse(
-            StatusCode::UNAUTHORIZED,
-            "this server needs a bearer token (no OAuth): configure your client to send the header Authorization: Bearer TOKEN, with the token the server was started with (or open the dashboard once as /?token=TOKEN)",
-        );
+        let mut response = refuse(StatusCode::UNAUTHORIZED, NEEDS_TOKEN);
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"mcp-session-coordinator\""),
@@ -243,6 +240,9 @@ pub async fn check(
     }
     next.run(request).await
 }
+
+/// What a client without the token is told, wherever it knocks.
+const NEEDS_TOKEN: &str = "this server needs a bearer token (no OAuth): configure your client to send the header Authorization: Bearer TOKEN, with the token the server was started with (or open the dashboard once as /?token=TOKEN)";
 
 /// Where OAuth clients look for an authorization server (RFC 8414, RFC 9728, and the MCP
 /// 2025-03-26 default endpoints).

@@ -282,7 +282,19 @@ mod tests {
             .expect("lock_acquire");
         let ttl = &acquire.input_schema["properties"]["ttl_seconds"];
         assert_eq!(ttl["type"], "integer", "{ttl}");
-        assert_eq!(ttl["minimum"], 0, "{ttl}");
+        // The limits the coordinator enforces, so a client's own check agrees with it.
+        assert_eq!(ttl["minimum"], 1, "{ttl}");
+        assert_eq!(
+            ttl["maximum"],
+            crate::coordinator::MAX_TTL.as_secs(),
+            "{ttl}"
+        );
+        let wait = &acquire.input_schema["properties"]["wait_seconds"];
+        assert_eq!(
+            wait["maximum"],
+            crate::coordinator::MAX_WAIT.as_secs(),
+            "{wait}"
+        );
         let output = serde_json::to_string(&acquire.output_schema).expect("json");
         assert!(output.contains(r#"{"type":"null"}"#), "{output}");
     }

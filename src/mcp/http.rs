@@ -21,7 +21,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
@@ -92,12 +91,6 @@ pub fn endpoint(
         config,
     );
     Router::new()
-        // Clients probe here for OAuth metadata (RFC 9728 puts it after the path); there is
-        // none, and a 404 tells them so.
-        .route(
-            "/.well-known/{*rest}",
-            any(|| async { StatusCode::NOT_FOUND }),
-        )
         .fallback_service(service)
         .layer(axum::middleware::from_fn_with_state(edge, self::edge))
 }
@@ -174,12 +167,40 @@ async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Re
         return response;
     }
     response.map(|body| {
-        let events = body.into_data_stream().filter(move |frame| {
+        let events = body.into_data_stream().filter_map(move |frame| {
             let _still_open = &open;
-            primes || !frame.as_ref().is_ok_and(|event| is_empty_event(event))
+            match frame {
+                Ok(event) if !primes => for_old_client(&event).map(Ok),
+                frame => Some(frame),
+            }
         });
         Body::from_stream(events)
     })
+}
+
+/// An event as a client older than 2025-11-25 can take it: without data, none at all; and
+/// without `id` and `retry`. Such a client (TypeScript SDK 1.23) takes any event id as a cue to
+/// resume the stream once it ends, and asks again for every answered request.
+fn for_old_client(event: &Bytes) -> Option<Bytes> {
+    if is_empty_event(event) {
+        return None;
+    }
+    let Ok(text) = std::str::from_utf8(event) else {
+        return Some(event.clone());
+    };
+    if !text
+        .lines()
+        .any(|line| line.starts_with("id:") || line.starts_with("retry:"))
+    {
+        return Some(event.clone());
+    }
+    let mut kept: String = text
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with("id:") && !line.starts_with("retry:"))
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    kept.push('\n');
+    Some(Bytes::from(kept))
 }
 
 impl Edge {
@@ -406,6 +427,21 @@ mod tests {
             b"id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
         ));
         assert!(!is_empty_event(b"retry: 3000\n\n"), "no data line at all");
+    }
+
+    #[test]
+    fn old_clients_get_events_without_ids() {
+        let answer = Bytes::from_static(b"data: {\"id\":1}\nid: 1/0\n\n");
+        assert_eq!(
+            for_old_client(&answer).as_deref(),
+            Some(&b"data: {\"id\":1}\n\n"[..])
+        );
+        let priming = Bytes::from_static(b"id: 0\nretry: 3000\ndata:\n\n");
+        assert_eq!(for_old_client(&priming), None);
+        let plain = Bytes::from_static(b"data: {}\n\n");
+        assert_eq!(for_old_client(&plain), Some(plain.clone()));
+        let comment = Bytes::from_static(b":\n\n");
+        assert_eq!(for_old_client(&comment), Some(comment.clone()));
     }
 
     #[test]

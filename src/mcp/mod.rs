@@ -366,6 +366,28 @@ impl ServerHandler for CoordinatorServer {
         }
     }
 
+    /// Answers as rmcp would; a stdio client of 2026-07-28 has no handshake, and this is where
+    /// it says who it is (over HTTP the edge logs it).
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::DiscoverResult, ErrorData> {
+        if self.trust == Trust::Process {
+            let client = context.meta.client_info();
+            tracing::info!(
+                client = %client.as_ref().map_or("?", |c| c.name.as_str()),
+                version = %client.as_ref().map_or("?", |c| c.version.as_str()),
+                revision = %context.meta.protocol_version().map_or_else(|| "?".to_owned(), |v| v.to_string()),
+                transport = "stdio",
+                "client connected"
+            );
+        }
+        Ok(rmcp::model::DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
+    }
+
     /// Accepted so clients of the 2025 revisions that set a level get no error (2026-07-28
     /// drops logging; rmcp answers those itself). The server logs to stderr (and, over
     /// HTTP, to its own output) and sends no log notifications: there is nothing to filter.

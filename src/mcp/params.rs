@@ -240,9 +240,11 @@ pub struct LockAcquire {
     pub lock_type: Option<LockType>,
     /// Seconds until the lock expires unless renewed by acquiring again (default 900, max 86400).
     #[serde(default, deserialize_with = "lenient::integer")]
+    #[schemars(range(min = 1, max = 86_400))]
     pub ttl_seconds: Option<u64>,
     /// If taken, wait up to this many seconds (max 300) in the first-come-first-served queue; returns the moment it is granted, else granted false with queue_position.
     #[serde(default, deserialize_with = "lenient::integer")]
+    #[schemars(range(max = 300))]
     pub wait_seconds: Option<u64>,
     /// If taken, stay queued and go on working: it is granted to you automatically when freed, and you are told (a coordination message, locks_granted on your next answer). lock_release withdraws it.
     #[serde(default, deserialize_with = "lenient::flag")]
