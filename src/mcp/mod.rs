@@ -50,7 +50,8 @@ Share decisions and discoveries with context_share; check context_query when sta
 /// state to travel.
 const SHARED_INSTRUCTIONS: &str = "Coordinates several AI sessions working on one codebase, on a shared server. \
 Start with session_register (name, project, branch). It returns session_token: pass session_token on every later call \
-(this server knows your session by it alone; the same name registered again without it is refused as taken). \
+(the server knows your session by it; only a client that keeps one MCP connection open may leave it out. \
+The same name registered again without it is refused as taken). \
 Before editing a file: lock_acquire it (exclusive), and lock_release it when done. \
 Before a commit, push, rebase, merge or a risky edit: conflict_check, and intent_announce what you will do; \
 intent_update/intent_clear it when finished. \
