@@ -163,6 +163,20 @@ impl Activity {
             .is_some_and(|seen| seen.streams > 0 || seen.last.elapsed() < within)
     }
 
+    /// How many connections are open (or were, until they are closed or pruned).
+    pub fn connections(&self) -> usize {
+        self.seen().len()
+    }
+
+    /// The connections whose client showed no sign of life for `idle`: no request, no stream.
+    pub fn idle(&self, idle: Duration) -> Vec<String> {
+        self.seen()
+            .iter()
+            .filter(|(_, seen)| seen.streams == 0 && seen.last.elapsed() >= idle)
+            .map(|(connection, _)| connection.clone())
+            .collect()
+    }
+
     /// Drops what is known of connections idle for longer than `idle` (the server has closed
     /// them by then), so the map does not grow with every client that ever connected.
     fn prune(&self, idle: Duration) {
@@ -407,6 +421,8 @@ mod tests {
         assert!(activity.active("c1", window), "its end is a sign of life");
         std::thread::sleep(window * 2);
         assert!(!activity.active("c1", window), "gone quiet after it closed");
+        assert_eq!(activity.idle(window), ["c1"]);
+        assert_eq!(activity.connections(), 1);
         activity.prune(window);
         assert!(activity.seen().is_empty(), "forgotten once idle");
         activity.touch("c2");

@@ -33,12 +33,16 @@ fn main() -> anyhow::Result<ExitCode> {
             let mode = Mode::Server {
                 listing: settings.tool_listing(),
                 cleanup_interval: settings.cleanup_interval(),
+                max_mcp_connections: args.max_mcp_connections as usize,
             };
-            serve_http(&settings, args.http, access, mode).map(|()| ExitCode::SUCCESS)
+            let limit = args.access.max_connections;
+            serve_http(&settings, args.http, access, limit, mode).map(|()| ExitCode::SUCCESS)
         }
         Some(Command::Dashboard(args)) => {
             let access = args.access.access(args.listen)?;
-            serve_http(&settings, args.listen, access, Mode::Dashboard).map(|()| ExitCode::SUCCESS)
+            let limit = args.access.max_connections;
+            serve_http(&settings, args.listen, access, limit, Mode::Dashboard)
+                .map(|()| ExitCode::SUCCESS)
         }
         Some(command) => Ok(cli::run(command, &settings).unwrap_or_else(|error| {
             // One line a person (or a hook's caller) reads, not a backtrace: each cause after
@@ -67,12 +71,13 @@ fn serve_http(
     settings: &Settings,
     listen: std::net::SocketAddr,
     access: Access,
+    max_connections: Option<u32>,
     mode: Mode,
 ) -> anyhow::Result<()> {
     let (coordinator, runtime) = start(settings)?;
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
-        http::serve(coordinator, listen, access, mode).await?;
+        http::serve(coordinator, listen, access, max_connections, mode).await?;
         Ok(())
     })
 }

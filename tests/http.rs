@@ -1162,3 +1162,230 @@ async fn the_wire_answers_as_clients_expect() {
         "the Python SDK accepts 200, 204 or 405"
     );
 }
+
+/// Whether the server closes `stream` within `limit` (reads end-of-file, or the connection is
+/// reset) without answering anything.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 256];
+    match tokio::time::timeout(limit, stream.read(&mut buffer)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => false,
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn silent_and_dribbling_connections_are_closed_and_strangers_make_room() {
+    use tokio::io::AsyncWriteExt;
+    let db = Db::new();
+    let server = HttpServer::start(
+        &db.path(),
+        &["--token", TOKEN, "--max-connections", "6"],
+        &[],
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // Six strangers fill the server: four silent, two that stop halfway through their headers.
+    let mut strangers = Vec::new();
+    for half in [false, false, false, false, true, true] {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        if half {
+            stream
+                .write_all(b"GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .await
+                .expect("half a request");
+        }
+        strangers.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A client with the token still gets in: the oldest stranger makes room.
+    let ok = web()
+        .get(server.url("/api/snapshot"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("a client with the token is served");
+    assert_eq!(ok.status(), 200);
+    assert!(
+        closed_within(&mut strangers[0], Duration::from_secs(2)).await,
+        "the oldest stranger was shed"
+    );
+    // The rest are closed by the header deadline (10 s), silent or halfway.
+    for (n, stranger) in strangers.iter_mut().enumerate().skip(1) {
+        assert!(
+            closed_within(stranger, Duration::from_secs(15)).await,
+            "stranger {n} is still open"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mcp_connections_beyond_the_limit_are_refused_with_the_reason() {
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &["--max-mcp-connections", "2"], &[]);
+    let _first = open_connection(&server, "2025-11-25").await;
+    let _second = open_connection(&server, "2025-11-25").await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "one-too-many", "version": "0"}}});
+    let refused = rpc(&server, None, "2025-11-25", initialize).await;
+    assert_eq!(refused.status(), 503);
+    let said: Value = refused.json().await.expect("a JSON-RPC error");
+    let message = said["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("--max-mcp-connections"), "{said}");
+    // A client without a connection (2026-07-28) holds nothing, and is still served.
+    let modern = server.client(Lifecycle::Discover, None).await;
+    let listed = modern.call("session_list", json!({})).await;
+    assert_eq!(listed["count"], 0);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_whatever_its_clients_do() {
+    use tokio::io::AsyncWriteExt;
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // One idle keep-alive connection after a request, one event stream, one silent socket.
+    let mut idle = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("request");
+    let _silent = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let mut halfway = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    halfway
+        .write_all(
+            b"POST /api/broadcast HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .expect("half a body");
+    let (connection, _) = open_connection(&server, "2025-11-25").await;
+    let _stream = web()
+        .get(server.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", &connection)
+        .send()
+        .await
+        .expect("GET stream");
+    let _events = web()
+        .get(server.url("/api/events"))
+        .send()
+        .await
+        .expect("dashboard stream");
+    // And a sessionless client waiting for a lock another holds.
+    let holder = server.client(LEGACY, None).await;
+    holder.register("holder", "web", "main").await;
+    holder
+        .call("lock_acquire", json!({"file_path": "src/a.rs"}))
+        .await;
+    let waiter = server.client(Lifecycle::Discover, None).await;
+    let registered = waiter
+        .call(
+            "session_register",
+            json!({"name": "waiter", "project": "web"}),
+        )
+        .await;
+    let token = registered["session_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let waiting = tokio::spawn(async move {
+        waiter
+            .raw(
+                "lock_acquire",
+                json!({"file_path": "src/a.rs", "wait_seconds": 120, "session_token": token}),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let status = server.stop();
+    waiting.abort();
+    assert!(
+        status.success(),
+        "SIGTERM ends it cleanly within the harness's 5 s: {status:?} after {:?}",
+        started.elapsed()
+    );
+}
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test]
+async fn dashboard_streams_that_never_read_cost_no_memory() {
+    use tokio::io::AsyncWriteExt;
+    let db = Db::new();
+    let server = HttpServer::start(&db.path(), &[], &[]);
+    let busy = server.client(LEGACY, None).await;
+    busy.register("busy", "web", "main").await;
+    // A snapshot of some size: 1,000 locks.
+    for n in 0..1000 {
+        busy.call(
+            "lock_acquire",
+            json!({"file_path": format!("src/file{n}.rs")}),
+        )
+        .await;
+    }
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut streams = Vec::new();
+    for _ in 0..100 {
+        // A small window, so the kernel holds little for the server and the rest would wait
+        // in the server's memory.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        let mut stream = socket
+            .connect(address.parse().expect("address"))
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .expect("request");
+        streams.push(stream);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kib(server.pid());
+    // Every change is a new snapshot for every stream; none of them reads.
+    for n in 0..10 {
+        busy.call(
+            "lock_release",
+            json!({"file_path": format!("src/file{n}.rs")}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let after = rss_kib(server.pid());
+    assert!(
+        after < before + 20 * 1024,
+        "100 streams that never read grew the server from {before} KiB to {after} KiB"
+    );
+    // A stream that reads still gets the latest state.
+    let mut live = web()
+        .get(server.url("/api/events"))
+        .send()
+        .await
+        .expect("events");
+    let first = tokio::time::timeout(Duration::from_secs(5), live.chunk())
+        .await
+        .expect("a snapshot at once")
+        .expect("read")
+        .expect("data");
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.starts_with("event: snapshot\ndata: {"), "{text:.80}");
+    drop(streams);
+}

@@ -11,12 +11,16 @@
 //! Refusals are 403 (Host, Origin) and 401 (token); neither logs the token.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+
+use super::connections::Connection;
 
 /// The dashboard's cookie; `HttpOnly` and `SameSite=Strict`, so page scripts and other sites
 /// never see or send it.
@@ -196,11 +200,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The middleware: Host, Origin, then token.
-pub async fn check(
-    State(access): State<std::sync::Arc<Access>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn check(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     if let Err(why) = access
         .host_allowed(headers)
@@ -238,6 +238,9 @@ pub async fn check(
         );
         return response;
     }
+    if let Some(connection) = request.extensions().get::<Arc<Connection>>() {
+        connection.prove();
+    }
     next.run(request).await
 }
 
@@ -252,8 +255,37 @@ fn is_oauth_probe(path: &str) -> bool {
         || matches!(path, "/register" | "/authorize" | "/token")
 }
 
+/// How often refusals are logged: a flood of bad requests must not flood the log too.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The first refusal of each interval, and how many followed it unlogged.
+static REFUSALS: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+
+/// Logs a refusal, or counts it when one was logged within [`REFUSAL_LOG_EVERY`]; the count
+/// is logged with the next refusal after the interval.
+fn log_refusal(status: StatusCode, why: &str) {
+    let mut refusals = REFUSALS.lock().unwrap_or_else(PoisonError::into_inner);
+    let now = Instant::now();
+    match refusals.as_mut() {
+        Some((since, count)) if now.duration_since(*since) < REFUSAL_LOG_EVERY => {
+            *count += 1;
+            return;
+        }
+        Some((_, count)) if *count > 0 => {
+            tracing::info!(
+                refused = *count,
+                seconds = REFUSAL_LOG_EVERY.as_secs(),
+                "more requests refused, not logged one by one"
+            );
+        }
+        _ => {}
+    }
+    *refusals = Some((now, 0));
+    tracing::info!(status = status.as_u16(), reason = why, "request refused");
+}
+
 fn refuse(status: StatusCode, why: &str) -> Response {
-    tracing::debug!(status = status.as_u16(), reason = why, "request refused");
+    log_refusal(status, why);
     let body = serde_json::json!({ "error": why }).to_string();
     Response::builder()
         .status(status)

@@ -2,17 +2,20 @@
 //! live, and the operator actions. Every handler is one coordinator call on the blocking
 //! pool; people act as people (invariant 15), never as a session.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Timestamp;
@@ -36,6 +39,8 @@ pub struct Dashboard {
     pub coordinator: Arc<Coordinator>,
     /// Ends the event streams when the server shuts down.
     pub shutdown: CancellationToken,
+    /// The snapshots every open event stream shares.
+    pub feeds: Arc<Feeds>,
 }
 
 /// Everything the page shows, at one instant.
@@ -157,49 +162,117 @@ pub async fn snapshot(
 pub async fn events(
     State(dashboard): State<Dashboard>,
     Query(query): Query<ProjectQuery>,
-) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
-    let project = query.project();
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(async move {
+) -> Response {
+    let latest = dashboard.feeds.subscribe(&dashboard, query.project());
+    // Every stream sends the same encoded bytes (shared, never copied), and a comment line when
+    // nothing changed for a while, so proxies keep the connection.
+    let quiet = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    let events = WatchStream::new(latest)
+        .filter_map(|snapshot| snapshot)
+        .timeout_repeating(quiet)
+        .map(|event| Ok::<_, Infallible>(event.unwrap_or_else(|_| Bytes::from_static(b":\n\n"))));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
+
+/// How long a quiet event stream waits before a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// One snapshot producer per project, whatever the number of open event streams: it looks for
+/// changes every [`LOOK_EVERY`] while anyone watches, and encodes each new snapshot once. A
+/// stream holds only the latest snapshot, so a reader that falls behind skips to it, and one
+/// that never reads costs nothing more.
+#[derive(Default)]
+pub struct Feeds {
+    by_project: Mutex<HashMap<Option<String>, Arc<Feed>>>,
+}
+
+/// The latest snapshot of one project, as an encoded `snapshot` event.
+type Feed = watch::Sender<Option<Bytes>>;
+
+impl Feeds {
+    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<Option<String>, Arc<Feed>>> {
+        self.by_project
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The project's feed, started when it is the first watcher.
+    fn subscribe(
+        self: &Arc<Self>,
+        dashboard: &Dashboard,
+        project: Option<String>,
+    ) -> watch::Receiver<Option<Bytes>> {
+        let mut feeds = self.feeds();
+        if let Some(feed) = feeds.get(&project) {
+            return feed.subscribe();
+        }
+        let feed = Arc::new(watch::Sender::new(None));
+        let watcher = feed.subscribe();
+        feeds.insert(project.clone(), feed.clone());
+        tokio::spawn(self.clone().produce(dashboard.clone(), project, feed));
+        watcher
+    }
+
+    /// Reads the project's snapshot while anyone watches, and publishes it when it changed.
+    async fn produce(
+        self: Arc<Self>,
+        dashboard: Dashboard,
+        project: Option<String>,
+        feed: Arc<Feed>,
+    ) {
         let mut last: Option<Snapshot> = None;
         let mut ticks = tokio::time::interval(LOOK_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
-                _ = dashboard.shutdown.cancelled() => break,
-                _ = sender.closed() => break,
+                () = dashboard.shutdown.cancelled() => break,
             }
-            let project = project.clone();
+            {
+                // Checked under the lock that subscribing takes, so no watcher joins a feed
+                // that is about to end.
+                let mut feeds = self.feeds();
+                if feed.receiver_count() == 0 {
+                    feeds.remove(&project);
+                    return;
+                }
+            }
+            let wanted = project.clone();
             let snapshot =
-                match call(&dashboard, move |c| Snapshot::read(c, project.as_deref())).await {
+                match call(&dashboard, move |c| Snapshot::read(c, wanted.as_deref())).await {
                     Ok(snapshot) => snapshot,
                     Err(ApiError(_, error)) => {
                         tracing::warn!(%error, "dashboard snapshot failed; will retry");
                         continue;
                     }
                 };
-            // Sent again only when something besides the clock changed.
+            // Published again only when something besides the clock changed.
             if let Some(last) = &mut last {
                 last.now = snapshot.now;
                 if *last == snapshot {
                     continue;
                 }
             }
-            let event = match Event::default().event("snapshot").json_data(&snapshot) {
-                Ok(event) => event,
-                Err(error) => {
-                    tracing::error!(%error, "cannot encode a dashboard snapshot");
-                    continue;
+            match serde_json::to_string(&snapshot) {
+                Ok(json) => {
+                    feed.send_replace(Some(Bytes::from(format!(
+                        "event: snapshot\ndata: {json}\n\n"
+                    ))));
                 }
-            };
-            if sender.send(Ok(event)).await.is_err() {
-                break;
+                Err(error) => tracing::error!(%error, "cannot encode a dashboard snapshot"),
             }
             last = Some(snapshot);
         }
-    });
-    Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default())
+        // Shutting down: dropping the feed ends every stream of it.
+        self.feeds().remove(&project);
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 
 mod access;
 mod api;
+mod connections;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub struct ServeArgs {
     /// Serve MCP over Streamable HTTP at /mcp, and the dashboard at /, on this address
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7420")]
     pub http: SocketAddr,
+    /// Most MCP connections open at once (each holds about 60 KB); more are refused with 503 until idle ones close
+    #[arg(long = "max-mcp-connections", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_mcp_connections: u32,
     #[command(flatten)]
     pub access: AccessArgs,
 }
@@ -63,6 +67,9 @@ pub struct AccessArgs {
     /// A web origin besides this server's own whose pages may call it (scheme://host[:port]; repeatable)
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// Most connections open at once; at the limit, the oldest connection that never showed the token is closed [default: three quarters of the open-file limit]
+    #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
 }
 
 impl AccessArgs {
@@ -97,6 +104,8 @@ pub enum Mode {
     Server {
         listing: ToolListing,
         cleanup_interval: Duration,
+        /// Most MCP connections open at once.
+        max_mcp_connections: usize,
     },
     /// The dashboard alone, looking at a database that stdio servers keep.
     Dashboard,
@@ -107,12 +116,14 @@ pub async fn serve(
     coordinator: Arc<Coordinator>,
     listen: SocketAddr,
     access: Access,
+    max_connections: Option<u32>,
     mode: Mode,
 ) -> Result<(), HttpError> {
     let shutdown = CancellationToken::new();
     let dashboard = api::Dashboard {
         coordinator: coordinator.clone(),
         shutdown: shutdown.clone(),
+        feeds: Arc::default(),
     };
     let mut app = Router::new()
         .route("/", get(api::page))
@@ -129,6 +140,12 @@ pub async fn serve(
         .route("/api/locks/release", post(api::release))
         .route("/api/sessions/end", post(api::end_session))
         .route("/api/broadcast", post(api::broadcast))
+        // A whole request of the API (its body included) within the deadline; the event
+        // stream's answer starts at once, so it is not cut.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            connections::BODY_DEADLINE,
+        ))
         .with_state(dashboard);
 
     let activity = Arc::new(Activity::default());
@@ -137,16 +154,23 @@ pub async fn serve(
     if let Mode::Server {
         listing,
         cleanup_interval,
+        max_mcp_connections,
     } = &mode
     {
+        let max_mcp_connections = *max_mcp_connections;
         let wakeup = Wakeup::start();
+        let limits = mcp::Limits {
+            max_body_bytes: MAX_BODY_BYTES,
+            body_deadline: connections::BODY_DEADLINE,
+            max_connections: max_mcp_connections,
+        };
         let endpoint = mcp::endpoint(
             coordinator.clone(),
             wakeup.clone(),
             keepalives.clone(),
             activity,
             listing,
-            MAX_BODY_BYTES,
+            limits,
             shutdown.child_token(),
         );
         app = app.nest("/mcp", endpoint);
@@ -168,6 +192,7 @@ pub async fn serve(
     let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
         axum::middleware::from_fn_with_state(Arc::new(access), access::check),
     );
+    let limit = connections::connection_limit(max_connections.map(|n| n as usize));
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -186,13 +211,12 @@ pub async fn serve(
     tracing::info!(%bound, "listening");
 
     let stop = shutdown.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let reason = crate::mcp::terminated().await;
-            tracing::info!(reason, "shutting down");
-            stop.cancel();
-        })
-        .await;
+    tokio::spawn(async move {
+        let reason = crate::mcp::terminated().await;
+        tracing::info!(reason, "shutting down");
+        stop.cancel();
+    });
+    let served = connections::serve(listener, app, limit, shutdown.clone()).await;
     shutdown.cancel();
     for task in tasks {
         task.abort();

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -21,6 +22,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
@@ -57,9 +59,10 @@ pub fn endpoint(
     keepalives: Arc<Keepalives>,
     activity: Arc<Activity>,
     listing: &ToolListing,
-    max_body_bytes: usize,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> Router {
+    let idle = coordinator.session_timeout();
     // The tool router and the listing are built once; each connection clones them.
     let listing = ToolListing {
         session_tokens: true,
@@ -75,24 +78,63 @@ pub fn endpoint(
         Trust::Connection,
     );
     let edge = Arc::new(Edge {
-        activity,
+        activity: activity.clone(),
         takes_token: prototype.tools_taking_a_token(),
-        max_body_bytes,
+        limits,
     });
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(IDLE_CONNECTION);
+    let sessions = Arc::new(sessions);
+    tokio::spawn(close_idle(
+        sessions.clone(),
+        activity,
+        idle,
+        shutdown.clone(),
+    ));
     let config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
-        .with_max_request_body_bytes(max_body_bytes)
+        .with_max_request_body_bytes(limits.max_body_bytes)
         .with_cancellation_token(shutdown);
-    let service = StreamableHttpService::new(
-        move || Ok(prototype.for_connection()),
-        Arc::new(sessions),
-        config,
-    );
+    let service =
+        StreamableHttpService::new(move || Ok(prototype.for_connection()), sessions, config);
     Router::new()
         .fallback_service(service)
         .layer(axum::middleware::from_fn_with_state(edge, self::edge))
+}
+
+/// What one client may take of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    /// Time to send a whole request body.
+    pub body_deadline: Duration,
+    /// Most MCP connections open at once; each holds its own server state (~60 KB).
+    pub max_connections: usize,
+}
+
+/// Closes the MCP connections whose clients showed no sign of life for a session timeout:
+/// their sessions are swept by then, and a client that comes back opens a new connection.
+/// Without this a connection would hold its memory for rmcp's 30-minute idle limit.
+async fn close_idle(
+    sessions: Arc<LocalSessionManager>,
+    activity: Arc<Activity>,
+    idle: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval((idle / 3).max(Duration::from_millis(100)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        for connection in activity.idle(idle) {
+            activity.forget(&connection);
+            if let Err(error) = sessions.close_session(&connection.as_str().into()).await {
+                tracing::debug!(%error, %connection, "closing an idle connection");
+            }
+        }
+    }
 }
 
 /// What [`edge`] knows.
@@ -100,7 +142,7 @@ struct Edge {
     activity: Arc<Activity>,
     /// Tools with a `session_token` argument, which [`SESSION_TOKEN_HEADER`] fills in.
     takes_token: BTreeSet<String>,
-    max_body_bytes: usize,
+    limits: Limits,
 }
 
 /// In front of rmcp's service: see the module documentation.
@@ -117,19 +159,31 @@ async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Re
     let mut revision = header_text(&parts.headers, "mcp-protocol-version");
     let method = parts.method.clone();
     let body = if method == Method::POST && is_json(&parts.headers) {
-        let bytes = match axum::body::to_bytes(body, edge.max_body_bytes).await {
-            Ok(bytes) => bytes,
-            Err(_) => {
+        let limits = edge.limits;
+        let read = axum::body::to_bytes(body, limits.max_body_bytes);
+        let bytes = match tokio::time::timeout(limits.body_deadline, read).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
                 return plain(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     &format!(
                         "the request body is larger than {} bytes",
-                        edge.max_body_bytes
+                        limits.max_body_bytes
+                    ),
+                );
+            }
+            Err(_) => {
+                return plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body took longer than {} s to arrive",
+                        limits.body_deadline.as_secs()
                     ),
                 );
             }
         };
-        match edge.read_message(bytes, brought.as_deref()) {
+        let opening = connection.is_none();
+        match edge.read_message(bytes, brought.as_deref(), opening) {
             Ok((body, said)) => {
                 revision = revision.or(said);
                 body
@@ -211,6 +265,7 @@ impl Edge {
         &self,
         bytes: Bytes,
         brought: Option<&str>,
+        opening: bool,
     ) -> Result<(Body, Option<String>), Box<Response>> {
         let mut message: Value = serde_json::from_slice(&bytes).map_err(|error| {
             Box::new(rpc_error(
@@ -239,6 +294,17 @@ impl Edge {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         };
+        let open = self.activity.connections();
+        if method == "initialize" && opening && open >= self.limits.max_connections {
+            return Err(Box::new(rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                id,
+                -32000,
+                &format!(
+                    "this server has {open} MCP connections open, its limit (--max-mcp-connections); close clients you no longer use, or try again once idle ones are closed"
+                ),
+            )));
+        }
         if matches!(method, "initialize" | "server/discover") {
             log_client(object, revision.as_deref());
         }

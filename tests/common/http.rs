@@ -61,7 +61,7 @@ impl HttpServer {
         Self { child, base }
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
