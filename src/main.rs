@@ -75,9 +75,10 @@ fn serve_http(
     mode: Mode,
 ) -> anyhow::Result<()> {
     let (coordinator, runtime) = start(settings)?;
+    let reader = settings.reader(&coordinator)?;
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
-        http::serve(coordinator, listen, access, max_connections, mode).await?;
+        http::serve(coordinator, reader, listen, access, max_connections, mode).await?;
         Ok(())
     })
 }

@@ -37,6 +37,9 @@ const RECENT_MESSAGES: u64 = 50;
 #[derive(Clone)]
 pub struct Dashboard {
     pub coordinator: Arc<Coordinator>,
+    /// What the page reads goes through here: for SQLite a second connection, so a snapshot
+    /// never waits for a tool call's transaction nor holds one up.
+    pub reader: Arc<Coordinator>,
     /// Ends the event streams when the server shuts down.
     pub shutdown: CancellationToken,
     /// The snapshots every open event stream shares.
@@ -122,7 +125,21 @@ async fn call<T: Send + 'static>(
     dashboard: &Dashboard,
     work: impl FnOnce(&Coordinator) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let coordinator = dashboard.coordinator.clone();
+    run(dashboard.coordinator.clone(), work).await
+}
+
+/// A look on the dashboard's own database connection, beside the one tool calls write through.
+async fn look<T: Send + 'static>(
+    dashboard: &Dashboard,
+    work: impl FnOnce(&Coordinator) -> Result<T, Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    run(dashboard.reader.clone(), work).await
+}
+
+async fn run<T: Send + 'static>(
+    coordinator: Arc<Coordinator>,
+    work: impl FnOnce(&Coordinator) -> Result<T, Error> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(move || work(&coordinator))
         .await
         .map_err(|e| {
@@ -154,7 +171,7 @@ pub async fn snapshot(
 ) -> Result<Json<Snapshot>, ApiError> {
     let project = query.project();
     Ok(Json(
-        call(&dashboard, move |c| Snapshot::read(c, project.as_deref())).await?,
+        look(&dashboard, move |c| Snapshot::read(c, project.as_deref())).await?,
     ))
 }
 
@@ -246,7 +263,7 @@ impl Feeds {
             }
             let wanted = project.clone();
             let snapshot =
-                match call(&dashboard, move |c| Snapshot::read(c, wanted.as_deref())).await {
+                match look(&dashboard, move |c| Snapshot::read(c, wanted.as_deref())).await {
                     Ok(snapshot) => snapshot,
                     Err(ApiError(_, error)) => {
                         tracing::warn!(%error, "dashboard snapshot failed; will retry");
@@ -289,7 +306,7 @@ pub async fn context(
     State(dashboard): State<Dashboard>,
     Query(query): Query<ContextSearch>,
 ) -> Result<Json<ContextList>, ApiError> {
-    let list = call(&dashboard, move |c| {
+    let list = look(&dashboard, move |c| {
         c.query_context(
             None,
             query.project.as_deref().filter(|p| !p.trim().is_empty()),

@@ -114,6 +114,7 @@ pub enum Mode {
 /// Serves until SIGTERM/SIGINT, then ends the sessions its MCP connections registered.
 pub async fn serve(
     coordinator: Arc<Coordinator>,
+    reader: Arc<Coordinator>,
     listen: SocketAddr,
     access: Access,
     max_connections: Option<u32>,
@@ -122,6 +123,7 @@ pub async fn serve(
     let shutdown = CancellationToken::new();
     let dashboard = api::Dashboard {
         coordinator: coordinator.clone(),
+        reader,
         shutdown: shutdown.clone(),
         feeds: Arc::default(),
     };
