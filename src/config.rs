@@ -10,7 +10,7 @@ use clap::Parser;
 use crate::cli::Command;
 use crate::coordinator::Coordinator;
 use crate::mcp::{ToolListing, ToolSelection};
-use crate::store::{Location, Store, StoreError};
+use crate::store::{FileAccess, Location, Store, StoreError};
 use crate::wake::Poker;
 
 /// Where the database lives when nothing says otherwise, under the home directory.
@@ -42,6 +42,15 @@ pub struct Settings {
         global = true
     )]
     db_path: Option<PathBuf>,
+
+    /// Open the database even through a symlink in a folder every user can write (like /tmp), or when another user owns the file; both are refused otherwise, since another user could have put them there to read or plant data
+    #[arg(
+        long,
+        env = "MCP_COORDINATOR_ALLOW_UNSAFE_DB_PATH",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    allow_unsafe_db_path: bool,
 
     /// PostgreSQL database shared by sessions on several machines, as postgres://user:password@host:5432/database; when set, every mode uses it instead of the SQLite file
     #[arg(
@@ -123,6 +132,9 @@ pub enum OpenError {
         #[source]
         source: StoreError,
     },
+    /// A refusal that names the path and what to do already.
+    #[error(transparent)]
+    Refused(StoreError),
 }
 
 impl Settings {
@@ -152,12 +164,36 @@ impl Settings {
 
     /// The coordinator over the shared database (created on first use), waking other
     /// processes' waiters when what this one does grants their requests. Its clock is the
-    /// store's: the database server's when machines share it.
+    /// store's: the database server's when machines share it. A database file that cannot
+    /// be written is refused here, before anything depends on it.
     pub fn coordinator(&self) -> Result<Coordinator, OpenError> {
+        self.open(false)
+    }
+
+    /// [`Settings::coordinator`] for a command that only reads, which a read-only database
+    /// file does not stop: it is opened read-only instead of refused.
+    pub fn reader(&self) -> Result<Coordinator, OpenError> {
+        self.open(true)
+    }
+
+    fn open(&self, read_only_fallback: bool) -> Result<Coordinator, OpenError> {
         let location = self.location()?;
-        let store = Store::open(&location).map_err(|source| OpenError::Store {
-            database: location.to_string(),
-            source,
+        let access = FileAccess {
+            allow_unsafe_path: self.allow_unsafe_db_path,
+            read_only_fallback,
+            own_folder: self
+                .db_path
+                .as_ref()
+                .is_none_or(|p| p.as_os_str().is_empty()),
+        };
+        let store = Store::open_with(&location, access).map_err(|source| match source {
+            StoreError::UnsafePath { .. } | StoreError::ReadOnly { .. } => {
+                OpenError::Refused(source)
+            }
+            source => OpenError::Store {
+                database: location.to_string(),
+                source,
+            },
         })?;
         let clock = store.clock();
         Ok(Coordinator::new(store, clock, self.session_timeout()).with_notifier(Arc::new(Poker)))
@@ -221,6 +257,13 @@ mod tests {
         assert_eq!(settings.session_timeout(), Duration::from_secs(30));
 
         assert!(Settings::try_parse_from(["x", "--cleanup-interval", "0"]).is_err());
+        assert!(
+            !settings.allow_unsafe_db_path,
+            "unsafe paths are refused by default"
+        );
+        let trusting = Settings::try_parse_from(["x", "status", "--allow-unsafe-db-path"])
+            .expect("the escape hatch, after the command");
+        assert!(trusting.allow_unsafe_db_path);
 
         let listing = Settings::try_parse_from(["x", "--tools", "core", "--output-schemas"])
             .expect("listing flags")

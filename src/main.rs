@@ -15,7 +15,16 @@ use mcp_session_coordinator::http::{self, Access, Mode};
 use mcp_session_coordinator::wake::Wakeup;
 use mcp_session_coordinator::{Coordinator, cli, mcp, webhooks};
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
+    run().unwrap_or_else(|error| {
+        // One line a person (or a client's log) shows, not a backtrace: each cause after a
+        // colon. A server that cannot start (a read-only or unsafe database) says why here.
+        eprintln!("mcp-session-coordinator: {error:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn run() -> anyhow::Result<ExitCode> {
     let settings = Settings::parse();
     // stdout carries JSON-RPC (or a command's output) only; every log line goes to stderr.
     tracing_subscriber::fmt()
@@ -44,12 +53,7 @@ fn main() -> anyhow::Result<ExitCode> {
             serve_http(&settings, args.listen, access, limit, Mode::Dashboard)
                 .map(|()| ExitCode::SUCCESS)
         }
-        Some(command) => Ok(cli::run(command, &settings).unwrap_or_else(|error| {
-            // One line a person (or a hook's caller) reads, not a backtrace: each cause after
-            // a colon.
-            eprintln!("mcp-session-coordinator: {:#}", anyhow::Error::from(error));
-            ExitCode::FAILURE
-        })),
+        Some(command) => Ok(cli::run(command, &settings)?),
         None => serve(&settings).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -111,6 +111,26 @@ async fn bad_input_is_answered_with_errors_that_name_the_argument() {
             vec!["`working_directory`", "absolute"],
         ),
         (
+            "session_register",
+            json!({"name": "n", "project": "p", "working_directory": "/repo\nx\u{1b}[2J"}),
+            vec!["`working_directory`", "U+000A", "control character"],
+        ),
+        (
+            "session_register",
+            json!({"name": "admin\u{202E}gnp", "project": "p"}),
+            vec!["`name`", "U+202E", "bidirectional"],
+        ),
+        (
+            "session_register",
+            json!({"name": "n", "project": "p", "branch": "ma\u{200B}in"}),
+            vec!["`branch`", "U+200B", "zero-width"],
+        ),
+        (
+            "session_register",
+            json!({"name": "n", "project": "p", "group": "\u{FEFF}backend"}),
+            vec!["`group`", "U+FEFF"],
+        ),
+        (
             "lock_acquire",
             json!({"file_path": "a", "lock_type": "bogus"}),
             vec!["`lock_type`", "exclusive, shared, intent"],

@@ -8,7 +8,7 @@ use std::process::Command as Process;
 
 use super::table::{ago, clock, countdown};
 use super::workspace;
-use super::{CliError, InstallArgs, existing};
+use super::{CliError, InstallArgs, Purpose, existing};
 use crate::checkout::Checkout;
 use crate::config::Settings;
 use crate::coordinator::CommitCheck;
@@ -57,8 +57,9 @@ pub fn pre_commit(settings: &Settings) -> Result<(String, bool), CliError> {
     .filter(|name| !name.is_empty())
     .map(|name| String::from_utf8_lossy(name).into_owned())
     .collect();
-    // No database: no session has ever run here, so nothing can be in the way.
-    let Some(coordinator) = existing(settings)? else {
+    // No database: no session has ever run here, so nothing can be in the way. The check
+    // only reads, so a read-only database is still checked.
+    let Some(coordinator) = existing(settings, Purpose::Read)? else {
         return Ok((String::new(), true));
     };
     let checkout = Checkout::around(Path::new(&root));

@@ -249,8 +249,9 @@ impl CliError {
 /// Runs a command; its text goes to stdout, and its exit code says whether it passed.
 pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError> {
     // A person's command on a mistyped path must not leave a new, empty database behind.
-    let open = || {
-        existing(settings)?.ok_or_else(|| {
+    // Commands that only read open a read-only database read-only; the others refuse it.
+    let open_for = |purpose: Purpose| {
+        existing(settings, purpose)?.ok_or_else(|| {
             CliError::Usage(format!(
                 "no database at {}: no server has run with this path (set --db-path or \
                  MCP_COORDINATOR_DB_PATH to the one your servers use)",
@@ -261,13 +262,15 @@ pub fn run(command: &Command, settings: &Settings) -> Result<ExitCode, CliError>
             ))
         })
     };
+    let open = || open_for(Purpose::Write);
+    let read = || open_for(Purpose::Read);
     let ok = |text: String| (text, ExitCode::SUCCESS);
     let (text, code) = match command {
-        Command::Status(args) => ok(people::status(&open()?, args)?),
-        Command::Locks(args) => ok(people::locks(&open()?, args)?),
-        Command::Messages(args) => ok(people::messages(&open()?, args)?),
+        Command::Status(args) => ok(people::status(&read()?, args)?),
+        Command::Locks(args) => ok(people::locks(&read()?, args)?),
+        Command::Messages(args) => ok(people::messages(&read()?, args)?),
         Command::Send(args) => ok(people::send(&open()?, args)?),
-        Command::Context(args) => ok(people::context(&open()?, args)?),
+        Command::Context(args) => ok(people::context(&read()?, args)?),
         Command::Release(args) => ok(people::release(&open()?, args)?),
         Command::EndSession(args) => ok(people::end_session(&open()?, args)?),
         Command::Doctor(args) => match people::doctor(settings, args)? {
@@ -327,11 +330,21 @@ fn show<T: serde::Serialize>(
     }
 }
 
+/// What a command does with the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Only reads (a look, a check): a read-only file is opened read-only.
+    Read,
+    /// Writes: a read-only file is refused, as a server refuses it.
+    Write,
+}
+
 /// A coordinator for a command that must not create a database where none is. A PostgreSQL
 /// database exists or refuses the connection, so only a file is looked for.
-fn existing(settings: &Settings) -> Result<Option<Coordinator>, CliError> {
+fn existing(settings: &Settings, purpose: Purpose) -> Result<Option<Coordinator>, CliError> {
     match settings.location()? {
         Location::File(path) if !path.exists() => Ok(None),
+        _ if purpose == Purpose::Read => Ok(Some(settings.reader()?)),
         _ => Ok(Some(settings.coordinator()?)),
     }
 }

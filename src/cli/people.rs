@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use super::table::{Cell, Paint, Table, ago, color_wanted, countdown, one_line};
 use super::{
-    CliError, ContextArgs, EndSessionArgs, JsonFlag, LocksArgs, MessagesArgs, ReleaseArgs, Scope,
-    SendArgs, existing, person, show,
+    CliError, ContextArgs, EndSessionArgs, JsonFlag, LocksArgs, MessagesArgs, Purpose, ReleaseArgs,
+    Scope, SendArgs, existing, person, show,
 };
 use crate::clock::Timestamp;
 use crate::config::Settings;
@@ -136,10 +136,10 @@ pub fn end_session(coordinator: &Coordinator, args: &EndSessionArgs) -> Result<S
     })
 }
 
-/// The database's health; fails when it is missing or unsound.
+/// The database's health; fails when it is missing, unsound or read-only.
 pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), CliError> {
     let location = settings.location()?;
-    let Some(coordinator) = existing(settings)? else {
+    let Some(coordinator) = existing(settings, Purpose::Read)? else {
         let text = format!(
             "No database at {location}: nothing has run with this path yet. Servers create it on \
              start; set MCP_COORDINATOR_DB_PATH or --db-path if they use another.\n"
@@ -148,6 +148,8 @@ pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), Cl
     };
     let diagnosis = coordinator.diagnose()?;
     let sound = diagnosis.store.is_sound();
+    // Intact but read-only is still a failure: no server can start on it.
+    let usable = sound && !diagnosis.store.read_only;
     let now = coordinator.now();
     let text = show(&diagnosis, args, |d| {
         let color = color_wanted();
@@ -162,6 +164,10 @@ pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), Cl
         let _ = writeln!(text, "engine        {}", s.engine_version);
         if let Some(mode) = &s.journal_mode {
             let _ = writeln!(text, "journal mode  {mode}");
+        }
+        if s.read_only {
+            let problem = "read-only: servers refuse to start on it; fix its permissions";
+            let _ = writeln!(text, "access        {}", Paint::Red.apply(problem, color));
         }
         let _ = writeln!(text, "schema        {}", s.schema_version);
         let integrity = one_line(&s.integrity.join("; "), 200);
@@ -192,7 +198,7 @@ pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), Cl
         }
         text
     })?;
-    Ok((text, sound))
+    Ok((text, usable))
 }
 
 /// A titled section: the table, or "none" when it has no rows.

@@ -229,19 +229,52 @@ fn optional_text(
     Ok(Some(value.to_owned()))
 }
 
-/// A one-line label (name, project, branch): like [`optional_text`], without line breaks.
+/// A one-line label (name, project, branch, group): like [`optional_text`], of visible
+/// characters only (see [`invisible`]).
 fn optional_label(argument: &'static str, value: Option<&str>) -> Result<Option<String>> {
     let value = optional_text(argument, value, MAX_NAME_CHARS)?;
-    if value
-        .as_deref()
-        .is_some_and(|v| v.chars().any(char::is_control))
-    {
-        return Err(Error::invalid(
-            argument,
-            "must be a single line without control characters",
-        ));
+    if let Some(value) = &value {
+        visible(argument, value)?;
     }
     Ok(value)
+}
+
+/// Refuses `value` when it holds a character [`invisible`] finds, naming it as U+XXXX.
+fn visible(argument: &'static str, value: &str) -> Result<()> {
+    match invisible(value) {
+        None => Ok(()),
+        Some((c, kind)) => Err(Error::invalid(
+            argument,
+            format!(
+                "contains U+{:04X}, {kind}; use a single line of visible characters",
+                u32::from(c)
+            ),
+        )),
+    }
+}
+
+/// The first character of `value` that would make it show something other than what it is,
+/// and what kind it is. Names, branches and folders are read by people (tables, the
+/// dashboard, a refusal naming the holder) and by models: a line break or an escape sequence
+/// forges lines of output, a bidi control (U+202E) shows text in another order than it is
+/// stored, and a zero-width character makes two different names look the same.
+fn invisible(value: &str) -> Option<(char, &'static str)> {
+    value.chars().find_map(|c| {
+        let kind = match c {
+            _ if c.is_control() => "a control character",
+            '\u{2028}' | '\u{2029}' => "a line or paragraph separator",
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => "a bidirectional control, which reorders how the text around it shows",
+            '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' => {
+                "a zero-width character, which makes different names look the same"
+            }
+            _ => return None,
+        };
+        Some((c, kind))
+    })
 }
 
 fn required_label(argument: &'static str, value: &str) -> Result<String> {
@@ -464,5 +497,60 @@ mod tests {
         );
         assert!(required_text("name", "abcdefghijk", 10).is_err());
         assert!(required_label("branch", "a\nb").is_err());
+    }
+
+    #[test]
+    fn labels_refuse_what_does_not_show_naming_the_argument_and_the_character() {
+        let refused = |argument, value: &str| {
+            optional_label(argument, Some(value))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            refused("name", "admin\u{202E}gnp.exe"),
+            "invalid argument `name`: contains U+202E, a bidirectional control, which reorders \
+             how the text around it shows; use a single line of visible characters"
+        );
+        for (value, code) in [
+            ("a\nb", "U+000A"),
+            ("a\u{0}b", "U+0000"),
+            ("a\u{1b}[31mb", "U+001B"),
+            ("a\u{85}b", "U+0085"),
+            ("a\u{2028}b", "U+2028"),
+            ("a\u{2029}b", "U+2029"),
+            ("a\u{202A}b", "U+202A"),
+            ("a\u{2066}b", "U+2066"),
+            ("a\u{2069}b", "U+2069"),
+            ("a\u{200E}b", "U+200E"),
+            ("a\u{200F}b", "U+200F"),
+            ("a\u{061C}b", "U+061C"),
+            ("a\u{200B}b", "U+200B"),
+            ("a\u{200D}b", "U+200D"),
+            ("a\u{2060}b", "U+2060"),
+            ("\u{FEFF}ab", "U+FEFF"),
+        ] {
+            let error = refused("group", value);
+            assert!(
+                error.starts_with(&format!("invalid argument `group`: contains {code},")),
+                "{value:?}: {error}"
+            );
+        }
+        for fine in [
+            "feature/auth-2",
+            "Zoë's café",
+            "機能-ブランチ",
+            "עברית",
+            "🚀 launch",
+        ] {
+            assert_eq!(
+                optional_label("branch", Some(fine))
+                    .ok()
+                    .flatten()
+                    .as_deref(),
+                Some(fine)
+            );
+        }
+        assert!(required_label("name", "a\u{200B}").is_err(), "required too");
     }
 }

@@ -441,10 +441,13 @@ pub(super) fn only_one(mut named: Vec<Session>, wanted: &str) -> Result<Session>
     }
 }
 
-/// A working directory must be absolute: relative ones cannot anchor anything.
+/// A working directory must be absolute: relative ones cannot anchor anything. It is shown
+/// beside the session's name, so it refuses what a name refuses (a folder named with a line
+/// break or an escape sequence is no folder anyone meant).
 fn working_directory(value: Option<&str>) -> Result<Option<String>> {
     let value = super::optional_text("working_directory", value, crate::paths::MAX_PATH_LEN)?;
     if let Some(dir) = &value {
+        super::visible("working_directory", dir)?;
         let unix = dir.starts_with('/');
         let bytes = dir.as_bytes();
         let windows = bytes.len() >= 3
@@ -617,6 +620,37 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("`working_directory`")));
+
+        for (dir, code) in [
+            ("/repo\u{0}/x", "U+0000"),
+            ("/repo\nsession 'admin' holds every lock", "U+000A"),
+            ("/repo/\u{1b}[2J", "U+001B"),
+            ("/repo/\u{202E}txt.exe", "U+202E"),
+            ("/re\u{200B}po", "U+200B"),
+        ] {
+            let r = Registration {
+                working_directory: Some(dir.into()),
+                ..registration("a")
+            };
+            let err = h
+                .coordinator
+                .register(r, Claim::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.starts_with(&format!(
+                    "invalid argument `working_directory`: contains {code},"
+                )),
+                "{dir:?}: {err}"
+            );
+        }
+        let r = Registration {
+            name: "a\u{2066}b".into(),
+            ..registration("a")
+        };
+        let err = h.coordinator.register(r, Claim::default()).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("`name`: contains U+2066")));
     }
 
     #[test]

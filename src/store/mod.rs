@@ -13,6 +13,7 @@
 
 mod context;
 mod events;
+mod file;
 mod intents;
 mod locks;
 mod messages;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 pub use context::ContextQuery;
 pub use events::{Cursor, EventRow, NewEvent};
+pub use file::FileAccess;
 pub use intents::{IntentFilter, NewIntent, Overlap};
 pub use locks::{LockFilter, NewLock, NewWaiter};
 pub use messages::{InboxFilter, MarkRead, NewMessage};
@@ -47,6 +49,27 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot open the database file {path}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "refusing the database path {path}: {reason}; pass --allow-unsafe-db-path (or set MCP_COORDINATOR_ALLOW_UNSAFE_DB_PATH=1) if you trust it"
+    )]
+    UnsafePath { path: PathBuf, reason: String },
+    #[error(
+        "cannot write the database {what} {path}: {reason}; fix its permissions or point --db-path elsewhere"
+    )]
+    ReadOnly {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "the database has schema version {found} and this program needs {known}, but it is read-only, so it cannot be upgraded; start a server with write access to it once"
+    )]
+    ReadOnlyOutdated { found: i64, known: i64 },
     #[error(
         "the database at {path} could not switch to WAL mode (it reports '{mode}'); WAL needs a local filesystem, not a network share: for sessions on several machines use PostgreSQL (MCP_COORDINATOR_DB_URL)"
     )]
@@ -104,10 +127,16 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the database at `location`, creating and migrating its schema when needed.
+    /// Opens the database at `location`, creating and migrating its schema when needed; a
+    /// file is checked as [`FileAccess::default`] says (private, safe, writable).
     pub fn open(location: &Location) -> Result<Self, StoreError> {
+        Self::open_with(location, FileAccess::default())
+    }
+
+    /// [`Store::open`], with a file checked as `access` says.
+    pub fn open_with(location: &Location, access: FileAccess) -> Result<Self, StoreError> {
         let backend = match location {
-            Location::File(path) => Backend::Sqlite(sqlite::Sqlite::open(path)?),
+            Location::File(path) => Backend::Sqlite(sqlite::Sqlite::open(path, access)?),
             Location::Url(url) => Backend::Postgres(Box::new(postgres::Postgres::open(url)?)),
         };
         Ok(Self { backend })
@@ -198,6 +227,10 @@ pub struct StoreHealth {
     pub schema_version: i64,
     /// The version this program migrates to.
     pub schema_expected: i64,
+    /// SQLite only: opened read-only, because the file cannot be written (a command that
+    /// only reads); servers refuse to start on it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
     /// The database engine and its version.
     pub engine_version: String,
     pub size_bytes: u64,

@@ -414,6 +414,7 @@ impl Postgres {
         )?;
         let drifted: i64 = row.try_get(3)?;
         Ok(StoreHealth {
+            read_only: false,
             database: self.shown.clone(),
             backend: "postgresql",
             journal_mode: None,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
+use super::file::{self, FileAccess};
 use super::sql::Conn;
 use super::{StoreError, StoreHealth, pending};
 
@@ -87,39 +88,41 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    /// Opens (creating it and its folder if needed) the database shared by every process.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
-                path: folder.to_path_buf(),
-                source,
-            })?;
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    /// Opens (creating it and its folder if needed) the database shared by every process,
+    /// after the checks of [`file::prepare`]: read-only when the file cannot be written and
+    /// `access` accepts that.
+    pub fn open(path: &Path, access: FileAccess) -> Result<Self, StoreError> {
+        let prepared = file::prepare(path, access)?;
+        let flags = if prepared.read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let mut connection = Connection::open_with_flags(path, flags)?;
         connection.busy_handler(Some(busy_wait()))?;
-        let mode: String =
-            connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::NotWal {
-                path: path.to_path_buf(),
-                mode,
-            });
+        if !prepared.read_only {
+            let mode: String =
+                connection
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::NotWal {
+                    path: path.to_path_buf(),
+                    mode,
+                });
+            }
         }
-        Self::configure(connection)
+        Self::configure(connection, prepared.read_only)
     }
 
     /// A private in-memory database, for tests of the rules above the store.
     #[cfg(test)]
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let connection = Connection::open_in_memory()?;
-        Self::configure(connection)
+        Self::configure(connection, false)
     }
 
-    fn configure(mut connection: Connection) -> Result<Self, StoreError> {
+    fn configure(mut connection: Connection, read_only: bool) -> Result<Self, StoreError> {
         // NORMAL is durable across process crashes in WAL mode; only an OS crash or power loss
         // can lose the last commits, and it costs a fraction of FULL's fsyncs.
         connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -129,7 +132,18 @@ impl Sqlite {
         // re-preparation whenever rusqlite clears its bindings on return to the cache, and
         // every call re-parses and re-plans it (measured: about a third of a lock_check).
         connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        migrate(&mut connection)?;
+        if read_only {
+            // Nothing can be migrated; a schema this program cannot read is refused.
+            let found: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+            if !pending(found, MIGRATIONS)?.is_empty() {
+                return Err(StoreError::ReadOnlyOutdated {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+        } else {
+            migrate(&mut connection)?;
+        }
         Ok(Self {
             connection: Mutex::new(connection),
         })
@@ -181,6 +195,7 @@ impl Sqlite {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(StoreHealth {
             database: connection.path().unwrap_or(":memory:").to_owned(),
+            read_only: connection.is_readonly(rusqlite::MAIN_DB)?,
             backend: "sqlite",
             journal_mode: Some(journal_mode),
             schema_version,
@@ -214,21 +229,23 @@ mod tests {
     fn migrations_apply_once_and_refuse_a_newer_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("nested/folder/coordinator.db");
-        Sqlite::open(&path).expect("first open creates folder and schema");
-        Sqlite::open(&path).expect("second open finds the schema current");
+        Sqlite::open(&path, FileAccess::default()).expect("first open creates folder and schema");
+        Sqlite::open(&path, FileAccess::default()).expect("second open finds the schema current");
 
         let conn = Connection::open(&path).expect("raw open");
         conn.pragma_update(None, "user_version", 99)
             .expect("bump version");
         drop(conn);
-        let err = Sqlite::open(&path).err().map(|e| e.to_string());
+        let err = Sqlite::open(&path, FileAccess::default())
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("schema version 99")));
     }
 
     #[test]
     fn cached_joins_are_not_prepared_again_in_each_transaction() {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let store = Sqlite::open(&dir.path().join("c.db")).expect("open");
+        let store = Sqlite::open(&dir.path().join("c.db"), FileAccess::default()).expect("open");
         let sql = "SELECT count(*) FROM locks l JOIN sessions s ON s.id = l.session_id
                    WHERE l.project = ?1";
         let mut reprepared = 0;

@@ -489,27 +489,7 @@ impl Db {
         cwd: Option<&Path>,
         stdin: &str,
     ) -> Run {
-        use std::io::Write;
-        let env: Vec<(&str, &str)> = PLAIN_GIT.iter().chain(env).copied().collect();
-        let mut command = prepared(program, &self.path(), &env, cwd);
-        command
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
-        if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin.as_bytes()).expect("write stdin");
-        }
-        let output = child.wait_with_output().expect("wait for the binary");
-        Run {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            ok: output.status.success(),
-            code: output.status.code(),
-        }
+        run_on(program, &self.path(), args, env, cwd, stdin)
     }
 
     /// Runs a command that must succeed; returns what it printed.
@@ -541,5 +521,37 @@ impl Db {
             cwd,
         )
         .await
+    }
+}
+
+/// [`Db::run_program`] on the database file `db`, which need not be a [`Db`]'s.
+pub fn run_on(
+    program: &Path,
+    db: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    cwd: Option<&Path>,
+    stdin: &str,
+) -> Run {
+    use std::io::Write;
+    let env: Vec<(&str, &str)> = PLAIN_GIT.iter().chain(env).copied().collect();
+    let mut command = prepared(program, db, &env, cwd);
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait for the binary");
+    Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        ok: output.status.success(),
+        code: output.status.code(),
     }
 }
