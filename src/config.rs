@@ -202,7 +202,7 @@ impl Settings {
     /// A coordinator for looks that must never wait on `writer`'s transactions (the
     /// dashboard's snapshots): a second connection to a SQLite file, whose one connection is
     /// used by one call at a time; PostgreSQL's pool already serves calls side by side.
-    pub fn reader(&self, writer: &Arc<Coordinator>) -> Result<Arc<Coordinator>, OpenError> {
+    pub fn side_reader(&self, writer: &Arc<Coordinator>) -> Result<Arc<Coordinator>, OpenError> {
         match self.location()? {
             Location::File(_) => self.coordinator().map(Arc::new),
             Location::Url(_) => Ok(writer.clone()),

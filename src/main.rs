@@ -79,7 +79,7 @@ fn serve_http(
     mode: Mode,
 ) -> anyhow::Result<()> {
     let (coordinator, runtime) = start(settings)?;
-    let reader = settings.reader(&coordinator)?;
+    let reader = settings.side_reader(&coordinator)?;
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
         http::serve(coordinator, reader, listen, access, max_connections, mode).await?;
