@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::http::{HttpServer, TOKEN, web};
-use common::{Db, Lifecycle};
+use common::{Db, Lifecycle, Server};
 use rmcp::model::ProtocolVersion;
 use serde_json::{Value, json};
 
@@ -108,17 +108,8 @@ async fn a_connection_acts_only_for_its_own_sessions_or_those_it_proves() {
     let server = HttpServer::start(&db.path(), &[], &[]);
     let alice = server.client(LEGACY, None).await;
     let mallory = server.client(LEGACY, None).await;
-    let registered = alice
-        .call(
-            "session_register",
-            json!({"name": "alice", "project": "web"}),
-        )
-        .await;
+    let (registered, token) = register_for_token(&alice, "alice", "web").await;
     let a = registered["session_id"].as_str().expect("id").to_owned();
-    let token = registered["session_token"]
-        .as_str()
-        .expect("session_token")
-        .to_owned();
     assert_eq!(token.len(), 64, "256 random bits in hex");
     alice
         .call("lock_acquire", json!({"file_path": "src/app.rs"}))
@@ -201,13 +192,7 @@ async fn sessionless_clients_prove_their_session_on_every_call() {
     let db = Db::new();
     let server = HttpServer::start(&db.path(), &[], &[]);
     let modern = server.client(Lifecycle::Discover, None).await;
-    let registered = modern
-        .call(
-            "session_register",
-            json!({"name": "modern", "project": "web"}),
-        )
-        .await;
-    let token = registered["session_token"].as_str().expect("token");
+    let (registered, token) = register_for_token(&modern, "modern", "web").await;
     // No connection remembers the session between stateless requests.
     let forgotten = modern
         .call_err("lock_acquire", json!({"file_path": "src/a.rs"}))
@@ -671,16 +656,7 @@ async fn a_client_that_reconnects_keeps_its_session_when_the_old_connection_clos
     let db = Db::new();
     let server = HttpServer::start(&db.path(), &[], &[]);
     let old = server.client(LEGACY, None).await;
-    let registered = old
-        .call(
-            "session_register",
-            json!({"name": "alice", "project": "web"}),
-        )
-        .await;
-    let token = registered["session_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let (registered, token) = register_for_token(&old, "alice", "web").await;
     old.call("lock_acquire", json!({"file_path": "src/app.rs"}))
         .await;
 
@@ -775,11 +751,44 @@ async fn rpc(
     request.send().await.expect("POST /mcp")
 }
 
+/// Registers `name` in `project` through `client`: the answer, and the session's token.
+async fn register_for_token(client: &Server, name: &str, project: &str) -> (Value, String) {
+    let registered = client
+        .call(
+            "session_register",
+            json!({"name": name, "project": project}),
+        )
+        .await;
+    let token = registered["session_token"]
+        .as_str()
+        .expect("session_token")
+        .to_owned();
+    (registered, token)
+}
+
+/// A client's `initialize` of `revision`, written by hand.
+fn initialize_message(revision: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": revision, "capabilities": {},
+        "clientInfo": {"name": "by-hand", "version": "0"}}})
+}
+
+/// Opens a connection's event stream (GET /mcp), as a client of `revision` does.
+async fn event_stream(server: &HttpServer, revision: &str, connection: &str) -> reqwest::Response {
+    web()
+        .get(server.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", revision)
+        .header("mcp-session-id", connection)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("GET stream")
+}
+
 /// Opens an MCP connection of `revision` by hand; returns its id and the answer's raw events.
 async fn open_connection(server: &HttpServer, revision: &str) -> (String, String) {
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": revision, "capabilities": {},
-        "clientInfo": {"name": "by-hand", "version": "0"}}});
+    let initialize = initialize_message(revision);
     let answer = rpc(server, None, revision, initialize).await;
     assert_eq!(answer.status(), 200);
     let connection = answer.headers()["mcp-session-id"]
@@ -856,14 +865,7 @@ async fn clients_older_than_2025_11_25_get_no_empty_events() {
     )
     .await;
     assert_eq!(registered["status"], "registered");
-    let mut stream = web()
-        .get(server.url("/mcp"))
-        .header("accept", "text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .header("mcp-session-id", &connection)
-        .send()
-        .await
-        .expect("GET stream");
+    let mut stream = event_stream(&server, "2025-06-18", &connection).await;
     assert_eq!(stream.status(), 200);
     let first = tokio::time::timeout(Duration::from_millis(700), stream.chunk()).await;
     assert!(
@@ -881,13 +883,7 @@ async fn a_live_name_is_refused_to_a_client_without_its_token() {
     let db = Db::new();
     let server = HttpServer::start(&db.path(), &[], &[]);
     let alice = server.client(LEGACY, None).await;
-    let registered = alice
-        .call(
-            "session_register",
-            json!({"name": "alice", "project": "web"}),
-        )
-        .await;
-    let token = registered["session_token"].as_str().expect("token");
+    let (registered, token) = register_for_token(&alice, "alice", "web").await;
     for lifecycle in [LEGACY, Lifecycle::Discover] {
         let squatter = server.client(lifecycle, None).await;
         let refused = squatter
@@ -982,15 +978,7 @@ async fn a_session_lives_by_its_http_clients_activity() {
         json!({"name": "staying", "project": "web"}),
     )
     .await;
-    let mut stream = web()
-        .get(server.url("/mcp"))
-        .header("accept", "text/event-stream")
-        .header("mcp-protocol-version", revision)
-        .header("mcp-session-id", &staying)
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await
-        .expect("GET stream");
+    let mut stream = event_stream(&server, revision, &staying).await;
     assert_eq!(stream.status(), 200);
     let (leaving, _) = open_connection(&server, revision).await;
     call_by_hand(
@@ -1117,9 +1105,7 @@ async fn the_wire_answers_as_clients_expect() {
     let parsed: Value = garbage.json().await.expect("a JSON-RPC error");
     assert_eq!(parsed["error"]["code"], -32700, "{parsed}");
 
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "by-hand", "version": "0"}}});
+    let initialize = initialize_message("2025-11-25");
     let opened = send(initialize.to_string(), None)
         .await
         .expect("initialize");
@@ -1227,9 +1213,7 @@ async fn mcp_connections_beyond_the_limit_are_refused_with_the_reason() {
     let server = HttpServer::start(&db.path(), &["--max-mcp-connections", "2"], &[]);
     let _first = open_connection(&server, "2025-11-25").await;
     let _second = open_connection(&server, "2025-11-25").await;
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "one-too-many", "version": "0"}}});
+    let initialize = initialize_message("2025-11-25");
     let refused = rpc(&server, None, "2025-11-25", initialize).await;
     assert_eq!(refused.status(), 503);
     let said: Value = refused.json().await.expect("a JSON-RPC error");
@@ -1267,14 +1251,7 @@ async fn sigterm_stops_the_server_whatever_its_clients_do() {
         .await
         .expect("half a body");
     let (connection, _) = open_connection(&server, "2025-11-25").await;
-    let _stream = web()
-        .get(server.url("/mcp"))
-        .header("accept", "text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("mcp-session-id", &connection)
-        .send()
-        .await
-        .expect("GET stream");
+    let _stream = event_stream(&server, "2025-11-25", &connection).await;
     let _events = web()
         .get(server.url("/api/events"))
         .send()
@@ -1287,16 +1264,7 @@ async fn sigterm_stops_the_server_whatever_its_clients_do() {
         .call("lock_acquire", json!({"file_path": "src/a.rs"}))
         .await;
     let waiter = server.client(Lifecycle::Discover, None).await;
-    let registered = waiter
-        .call(
-            "session_register",
-            json!({"name": "waiter", "project": "web"}),
-        )
-        .await;
-    let token = registered["session_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let (_, token) = register_for_token(&waiter, "waiter", "web").await;
     let waiting = tokio::spawn(async move {
         waiter
             .raw(
