@@ -1357,3 +1357,26 @@ async fn dashboard_streams_that_never_read_cost_no_memory() {
     assert!(text.starts_with("event: snapshot\ndata: {"), "{text:.80}");
     drop(streams);
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_requests_is_logged_as_a_count() {
+    let db = Db::new();
+    let log = db.path().with_extension("log");
+    let server = HttpServer::start_logging(&db.path(), &["--token", TOKEN], &log);
+    let http = web();
+    for _ in 0..300 {
+        let refused = http
+            .get(server.url("/api/snapshot"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(refused.status(), 401);
+    }
+    server.stop();
+    let written = std::fs::read_to_string(&log).expect("log");
+    let lines = written.matches("request refused").count();
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} lines for 300 refusals:\n{written}"
+    );
+}

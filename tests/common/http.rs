@@ -31,6 +31,15 @@ impl HttpServer {
         Self::launch(db, &command, env)
     }
 
+    /// [`HttpServer::start`] with the server's log (stderr, at its default level) written to `log`.
+    pub fn start_logging(db: &Path, args: &[&str], log: &Path) -> Self {
+        let mut command = vec!["serve", "--http", "127.0.0.1:0"];
+        command.extend_from_slice(args);
+        let file = std::fs::File::create(log).expect("log file");
+        let info = [("MCP_COORDINATOR_LOG", "mcp_session_coordinator=info,warn")];
+        Self::launch_with(db, &command, &info, Stdio::from(file))
+    }
+
     /// Starts the `dashboard` command on `db`.
     pub fn dashboard(db: &Path) -> Self {
         Self::launch(db, &["dashboard", "--listen", "127.0.0.1:0"], &[])
@@ -38,12 +47,16 @@ impl HttpServer {
 
     /// Runs the binary with `args`, and finds where it listens in the first line it prints.
     fn launch(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch_with(db, args, env, Stdio::inherit())
+    }
+
+    fn launch_with(db: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut command = prepared(Path::new(BIN), db, env, None);
         command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = command.spawn().expect("spawn the server");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
