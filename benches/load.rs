@@ -2,8 +2,8 @@
 //! attacker would drive it: raw JSON-RPC over HTTP, from many agents at once, beside hostile
 //! connections.
 //!
-//!     cargo bench --bench load                     # the full run (about 5 minutes)
-//!     cargo bench --bench load -- --quick          # a smoke run of every section (CI)
+//!     cargo bench --bench load                     # the full run (about 2.5 minutes)
+//!     cargo bench --bench load -- --quick          # a smoke run of every section (CI, ~20 s)
 //!     scripts/with-postgres cargo bench --bench load   # the same on PostgreSQL
 //!
 //! It starts the real binary on a database seeded with 1,000 live locks (held by 100 sessions,
@@ -793,10 +793,10 @@ async fn scenario(
     for log in logs {
         for (tool, at, took) in log.samples {
             by_tool[tool].push(took);
-            if took > SLOW {
-                if let Some(count) = slow_by_second.get_mut(at.as_secs() as usize) {
-                    *count += 1;
-                }
+            if took > SLOW
+                && let Some(count) = slow_by_second.get_mut(at.as_secs() as usize)
+            {
+                *count += 1;
             }
         }
         errors += log.errors;
