@@ -196,12 +196,10 @@ pub async fn serve(
     );
     let limit = connections::connection_limit(max_connections.map(|n| n as usize));
 
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| HttpError::Bind {
-            addr: listen,
-            source,
-        })?;
+    let listener = connections::listen(listen).map_err(|source| HttpError::Bind {
+        addr: listen,
+        source,
+    })?;
     let bound = listener.local_addr().map_err(HttpError::Serve)?;
     // One line on stdout for people and scripts (port 0 picks a free port).
     match mode {
