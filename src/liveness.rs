@@ -114,6 +114,22 @@ impl Keepalive {
 #[derive(Debug, Default)]
 pub struct Activity {
     seen: Mutex<HashMap<String, Seen>>,
+    /// Connections being opened (an `initialize` not answered yet): counted against the limit
+    /// with the open ones, so clients opening at once cannot pass it together.
+    opening: Arc<Mutex<usize>>,
+}
+
+/// A place among the open connections, held while a connection is being opened.
+#[derive(Debug)]
+pub struct Reserved {
+    opening: Arc<Mutex<usize>>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let mut opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        *opening = opening.saturating_sub(1);
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,9 +179,18 @@ impl Activity {
             .is_some_and(|seen| seen.streams > 0 || seen.last.elapsed() < within)
     }
 
-    /// How many connections are open (or were, until they are closed or pruned).
-    pub fn connections(&self) -> usize {
-        self.seen().len()
+    /// A place for one more connection when fewer than `limit` are open or being opened;
+    /// else how many there are.
+    pub fn reserve(&self, limit: usize) -> Result<Reserved, usize> {
+        let mut opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = self.seen().len() + *opening;
+        if open >= limit {
+            return Err(open);
+        }
+        *opening += 1;
+        Ok(Reserved {
+            opening: self.opening.clone(),
+        })
     }
 
     /// The connections whose client showed no sign of life for `idle`: no request, no stream.
@@ -422,7 +447,13 @@ mod tests {
         std::thread::sleep(window * 2);
         assert!(!activity.active("c1", window), "gone quiet after it closed");
         assert_eq!(activity.idle(window), ["c1"]);
-        assert_eq!(activity.connections(), 1);
+        let place = activity.reserve(2).expect("one open, one being opened");
+        assert_eq!(activity.reserve(2).err(), Some(2), "the limit counts both");
+        drop(place);
+        assert!(
+            activity.reserve(2).is_ok(),
+            "a place comes back with its answer"
+        );
         activity.prune(window);
         assert!(activity.seen().is_empty(), "forgotten once idle");
         activity.touch("c2");

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CoordinatorServer, ToolListing, Trust};
 use crate::coordinator::Coordinator;
-use crate::liveness::{Activity, IDLE_CONNECTION, Keepalives};
+use crate::liveness::{Activity, IDLE_CONNECTION, Keepalives, Reserved};
 use crate::wake::Wakeup;
 
 /// A header a person can put in their client's HTTP configuration so that the model never
@@ -158,6 +158,9 @@ async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Re
     };
     let mut revision = header_text(&parts.headers, "mcp-protocol-version");
     let method = parts.method.clone();
+    // A place among the open connections, held for an `initialize` until its answer names the
+    // new connection (which then counts by itself).
+    let mut reserved = None;
     let body = if method == Method::POST && is_json(&parts.headers) {
         let limits = edge.limits;
         let read = axum::body::to_bytes(body, limits.max_body_bytes);
@@ -184,9 +187,10 @@ async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Re
         };
         let opening = connection.is_none();
         match edge.read_message(bytes, brought.as_deref(), opening) {
-            Ok((body, said)) => {
-                revision = revision.or(said);
-                body
+            Ok(read) => {
+                revision = revision.or(read.revision);
+                reserved = read.reserved;
+                read.body
             }
             Err(response) => return *response,
         }
@@ -208,6 +212,7 @@ async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Re
     if let Some(opened) = header_text(response.headers(), "mcp-session-id") {
         edge.activity.touch(&opened);
     }
+    drop(reserved);
     if !is_event_stream(response.headers()) {
         return response;
     }
@@ -266,7 +271,7 @@ impl Edge {
         bytes: Bytes,
         brought: Option<&str>,
         opening: bool,
-    ) -> Result<(Body, Option<String>), Box<Response>> {
+    ) -> Result<Read, Box<Response>> {
         let mut message: Value = serde_json::from_slice(&bytes).map_err(|error| {
             Box::new(rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -277,7 +282,11 @@ impl Edge {
         })?;
         let Some(object) = message.as_object_mut() else {
             // A batch (2025-03-26) or not JSON-RPC at all: rmcp answers those.
-            return Ok((Body::from(bytes), None));
+            return Ok(Read {
+                body: Body::from(bytes),
+                revision: None,
+                reserved: None,
+            });
         };
         let id = object.get("id").cloned().unwrap_or(Value::Null);
         let method = object.get("method").and_then(Value::as_str).unwrap_or("");
@@ -294,22 +303,32 @@ impl Edge {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         };
-        let open = self.activity.connections();
-        if method == "initialize" && opening && open >= self.limits.max_connections {
-            return Err(Box::new(rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                id,
-                -32000,
-                &format!(
-                    "this server has {open} MCP connections open, its limit (--max-mcp-connections); close clients you no longer use, or try again once idle ones are closed"
-                ),
-            )));
+        let mut reserved = None;
+        if method == "initialize" && opening {
+            match self.activity.reserve(self.limits.max_connections) {
+                Ok(place) => reserved = Some(place),
+                Err(open) => {
+                    return Err(Box::new(rpc_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        id,
+                        -32000,
+                        &format!(
+                            "this server has {open} MCP connections open, its limit (--max-mcp-connections); close clients you no longer use, or try again once idle ones are closed"
+                        ),
+                    )));
+                }
+            }
         }
+        let read = |body: Body, revision: Option<String>| Read {
+            body,
+            revision,
+            reserved,
+        };
         if matches!(method, "initialize" | "server/discover") {
             log_client(object, revision.as_deref());
         }
         if method != "tools/call" {
-            return Ok((Body::from(bytes), revision));
+            return Ok(read(Body::from(bytes), revision));
         }
         let invalid = |problem: &str| {
             Box::new(rpc_error(
@@ -344,19 +363,28 @@ impl Edge {
             )));
         };
         let Some(token) = brought.filter(|_| self.takes_token.contains(&tool)) else {
-            return Ok((Body::from(bytes), revision));
+            return Ok(read(Body::from(bytes), revision));
         };
         let passed = arguments
             .get("session_token")
             .and_then(Value::as_str)
             .is_some_and(|t| !t.trim().is_empty());
         if passed {
-            return Ok((Body::from(bytes), revision));
+            return Ok(read(Body::from(bytes), revision));
         }
         arguments.insert("session_token".into(), Value::String(token.to_owned()));
         let body = serde_json::to_vec(&message).map_or_else(|_| Body::from(bytes), Body::from);
-        Ok((body, revision))
+        Ok(read(body, revision))
     }
+}
+
+/// A POSTed message as [`edge`] passes it on.
+struct Read {
+    body: Body,
+    /// The revision the message says it speaks, if it says.
+    revision: Option<String>,
+    /// The place an `initialize` holds among the open connections.
+    reserved: Option<Reserved>,
 }
 
 /// The token a client's configuration brings in [`SESSION_TOKEN_HEADER`], if any.
