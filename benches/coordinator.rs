@@ -21,10 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::{BIN, Db, Server};
 use mcp_session_coordinator::clock::{Clock, SystemClock};
-use mcp_session_coordinator::model::{
-    Channel, ContextType, IntentType, LockType, Priority, Session,
-};
-use mcp_session_coordinator::store::{NewIntent, NewLock, NewMessage, Store};
+use mcp_session_coordinator::model::{Channel, ContextType, LockType, Priority};
+use mcp_session_coordinator::store::{NewMessage, Store};
 use rmcp::model::{ClientRequest, PingRequest};
 use serde_json::{Value, json};
 
@@ -367,53 +365,14 @@ fn seed(path: &Path, n: usize) {
     ];
     store
         .write(|tx| {
-            let session = |id: String, name: String| Session {
-                session_id: id,
-                name,
-                project: "app".into(),
-                branch: Some("main".into()),
-                working_directory: None,
-                registered_at: now,
-                last_heartbeat: later,
-                wake: None,
-                group: None,
-                client_pid: None,
-                client_ref: None,
-            };
-            tx.insert_session(&session(SEEDED_SESSION.into(), "bench".into()))?;
-            let holders: Vec<String> = (0..100).map(|s| format!("ses-seed-{s}")).collect();
-            for (s, id) in holders.iter().enumerate() {
-                tx.insert_session(&session(id.clone(), format!("seed-{s}")))?;
-            }
-            for i in 0..n {
-                let path = format!("seed/{}/{i}.ts", i / 100);
-                let token = tx.next_fencing_token()?;
-                tx.put_lock(&NewLock {
-                    project: "app",
-                    path: &path,
-                    session_id: &holders[i % holders.len()],
-                    lock_type: LockType::Exclusive,
-                    acquired_at: now,
-                    expires_at: later,
-                    fencing_token: token,
-                    renewal: false,
-                    from_waiter: None,
-                    unreported: false,
-                    now,
-                })?;
-            }
-            for i in 0..n / 10 {
-                let files = [format!("seed/{}/{}.ts", i / 10, i * 10)];
-                tx.insert_intent(&NewIntent {
-                    session_id: &holders[i % holders.len()],
-                    project: "app",
-                    intent_type: IntentType::FileEdit,
-                    target: None,
-                    description: Some("seeded"),
-                    files: &files,
-                    now,
-                })?;
-            }
+            tx.insert_session(&common::seed::session(
+                SEEDED_SESSION,
+                "bench",
+                "app",
+                now,
+                later,
+            ))?;
+            let holders = common::seed::locks_held(tx, "app", n, now, later)?;
             for i in 0..n {
                 let content = format!("seeded message {i}");
                 let id = tx.insert_message(&NewMessage {
@@ -548,13 +507,7 @@ fn footprint(runs: usize) -> Footprint {
             )
             .expect("write");
             std::thread::sleep(Duration::from_millis(500));
-            let status =
-                std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-            idle_rss_kb = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0);
+            idle_rss_kb = common::rss_kib(child.id()).unwrap_or(0);
         }
         drop(stdin);
         let _ = child.wait();

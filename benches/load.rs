@@ -34,8 +34,7 @@ use std::time::Duration;
 use common::http::{HttpServer, TOKEN};
 use common::{BIN, Db};
 use mcp_session_coordinator::clock::{Clock, SystemClock};
-use mcp_session_coordinator::model::{IntentType, LockType, Session};
-use mcp_session_coordinator::store::{Location, NewIntent, NewLock, Store};
+use mcp_session_coordinator::store::{Location, Store};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -111,17 +110,9 @@ struct Plan {
     session_attempts: usize,
 }
 
-/// A process's resident memory in KiB, from /proc (0 when it cannot be read).
+/// A process's resident memory in KiB (0 when it cannot be read).
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    common::rss_kib(pid).unwrap_or(0)
 }
 
 /// CPU time a process has used (user + system), from /proc (zero when it cannot be read).
@@ -178,51 +169,7 @@ fn seed(location: Location) {
         let later = now.plus(Duration::from_secs(86_400));
         store
             .write(|tx| {
-                let holders: Vec<String> = (0..100).map(|s| format!("ses-seed-{s}")).collect();
-                for (s, id) in holders.iter().enumerate() {
-                    tx.insert_session(&Session {
-                        session_id: id.clone(),
-                        name: format!("seed-{s}"),
-                        project: PROJECT.into(),
-                        branch: Some("main".into()),
-                        working_directory: None,
-                        registered_at: now,
-                        last_heartbeat: later,
-                        wake: None,
-                        group: None,
-                        client_pid: None,
-                        client_ref: None,
-                    })?;
-                }
-                for i in 0..SEEDED_LOCKS {
-                    let path = format!("seed/{}/{i}.ts", i / 100);
-                    let token = tx.next_fencing_token()?;
-                    tx.put_lock(&NewLock {
-                        project: PROJECT,
-                        path: &path,
-                        session_id: &holders[i % holders.len()],
-                        lock_type: LockType::Exclusive,
-                        acquired_at: now,
-                        expires_at: later,
-                        fencing_token: token,
-                        renewal: false,
-                        from_waiter: None,
-                        unreported: false,
-                        now,
-                    })?;
-                }
-                for i in 0..SEEDED_LOCKS / 10 {
-                    let files = [format!("seed/{}/{}.ts", i / 10, i * 10)];
-                    tx.insert_intent(&NewIntent {
-                        session_id: &holders[i % holders.len()],
-                        project: PROJECT,
-                        intent_type: IntentType::FileEdit,
-                        target: None,
-                        description: Some("seeded"),
-                        files: &files,
-                        now,
-                    })?;
-                }
+                common::seed::locks_held(tx, PROJECT, SEEDED_LOCKS, now, later)?;
                 Ok::<_, mcp_session_coordinator::store::StoreError>(())
             })
             .expect("seed");

@@ -145,25 +145,37 @@ impl Activity {
 
     /// A request came on this connection.
     pub fn touch(&self, connection: &str) {
-        let now = Instant::now();
-        self.seen()
-            .entry(connection.to_owned())
-            .and_modify(|seen| seen.last = now)
-            .or_insert(Seen {
-                last: now,
-                streams: 0,
-            });
+        self.record(connection, 0);
     }
 
     /// The client holds an event stream of this connection open until the guard is dropped.
     pub fn stream(self: &Arc<Self>, connection: &str) -> OpenStream {
-        self.touch(connection);
-        if let Some(seen) = self.seen().get_mut(connection) {
-            seen.streams += 1;
-        }
+        self.record(connection, 1);
         OpenStream {
             activity: self.clone(),
             connection: connection.to_owned(),
+        }
+    }
+
+    /// A sign of life now, with `opened` more streams; the key is copied only the first time
+    /// (this runs on every request).
+    fn record(&self, connection: &str, opened: usize) {
+        let now = Instant::now();
+        let mut seen = self.seen();
+        match seen.get_mut(connection) {
+            Some(known) => {
+                known.last = now;
+                known.streams += opened;
+            }
+            None => {
+                seen.insert(
+                    connection.to_owned(),
+                    Seen {
+                        last: now,
+                        streams: opened,
+                    },
+                );
+            }
         }
     }
 

@@ -1286,12 +1286,7 @@ async fn sigterm_stops_the_server_whatever_its_clients_do() {
 
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+    common::rss_kib(pid).expect("VmRSS")
 }
 
 #[tokio::test]

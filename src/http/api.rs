@@ -180,7 +180,7 @@ pub async fn events(
     State(dashboard): State<Dashboard>,
     Query(query): Query<ProjectQuery>,
 ) -> Response {
-    let latest = dashboard.feeds.subscribe(&dashboard, query.project());
+    let latest = Feeds::subscribe(&dashboard, query.project());
     // Every stream sends the same encoded bytes (shared, never copied), and a comment line when
     // nothing changed for a while, so proxies keep the connection.
     let quiet = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
@@ -220,30 +220,21 @@ impl Feeds {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The project's feed, started when it is the first watcher.
-    fn subscribe(
-        self: &Arc<Self>,
-        dashboard: &Dashboard,
-        project: Option<String>,
-    ) -> watch::Receiver<Option<Bytes>> {
-        let mut feeds = self.feeds();
+    /// The project's feed among the dashboard's, started when it is the first watcher.
+    fn subscribe(dashboard: &Dashboard, project: Option<String>) -> watch::Receiver<Option<Bytes>> {
+        let mut feeds = dashboard.feeds.feeds();
         if let Some(feed) = feeds.get(&project) {
             return feed.subscribe();
         }
         let feed = Arc::new(watch::Sender::new(None));
         let watcher = feed.subscribe();
         feeds.insert(project.clone(), feed.clone());
-        tokio::spawn(self.clone().produce(dashboard.clone(), project, feed));
+        tokio::spawn(Self::produce(dashboard.clone(), project, feed));
         watcher
     }
 
     /// Reads the project's snapshot while anyone watches, and publishes it when it changed.
-    async fn produce(
-        self: Arc<Self>,
-        dashboard: Dashboard,
-        project: Option<String>,
-        feed: Arc<Feed>,
-    ) {
+    async fn produce(dashboard: Dashboard, project: Option<String>, feed: Arc<Feed>) {
         let mut last: Option<Snapshot> = None;
         let mut ticks = tokio::time::interval(LOOK_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -255,7 +246,7 @@ impl Feeds {
             {
                 // Checked under the lock that subscribing takes, so no watcher joins a feed
                 // that is about to end.
-                let mut feeds = self.feeds();
+                let mut feeds = dashboard.feeds.feeds();
                 if feed.receiver_count() == 0 {
                     feeds.remove(&project);
                     return;
@@ -288,7 +279,7 @@ impl Feeds {
             last = Some(snapshot);
         }
         // Shutting down: dropping the feed ends every stream of it.
-        self.feeds().remove(&project);
+        dashboard.feeds.feeds().remove(&project);
     }
 }
 

@@ -147,7 +147,7 @@ struct Edge {
 
 /// In front of rmcp's service: see the module documentation.
 async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let connection = header_text(&parts.headers, "mcp-session-id");
     if let Some(connection) = &connection {
         edge.activity.touch(connection);
@@ -156,6 +156,10 @@ async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Re
         Ok(token) => token,
         Err(why) => return plain(StatusCode::BAD_REQUEST, &why),
     };
+    if let Some(token) = &brought {
+        // rmcp hands the request's parts to the tools: session_register finds it there.
+        parts.extensions.insert(BroughtToken(token.clone()));
+    }
     let mut revision = header_text(&parts.headers, "mcp-protocol-version");
     let method = parts.method.clone();
     // A place among the open connections, held for an `initialize` until its answer names the
@@ -241,21 +245,19 @@ async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Re
 /// without `id` and `retry`. Such a client (TypeScript SDK 1.23) takes any event id as a cue to
 /// resume the stream once it ends, and asks again for every answered request.
 fn for_old_client(event: &Bytes) -> Option<Bytes> {
-    if is_empty_event(event) {
-        return None;
-    }
     let Ok(text) = std::str::from_utf8(event) else {
         return Some(event.clone());
     };
-    if !text
-        .lines()
-        .any(|line| line.starts_with("id:") || line.starts_with("retry:"))
-    {
+    if is_empty_event(text) {
+        return None;
+    }
+    let resumable = |line: &str| line.starts_with("id:") || line.starts_with("retry:");
+    if !text.lines().any(resumable) {
         return Some(event.clone());
     }
     let mut kept: String = text
         .lines()
-        .filter(|line| !line.is_empty() && !line.starts_with("id:") && !line.starts_with("retry:"))
+        .filter(|line| !line.is_empty() && !resumable(line))
         .flat_map(|line| [line, "\n"])
         .collect();
     kept.push('\n');
@@ -265,7 +267,6 @@ fn for_old_client(event: &Bytes) -> Option<Bytes> {
 impl Edge {
     /// Checks a POSTed JSON-RPC message, fills in the brought token, and reads the revision the
     /// message speaks when it says (`initialize`, or the 2026-07-28 per-request `_meta`).
-    #[allow(clippy::result_large_err)]
     fn read_message(
         &self,
         bytes: Bytes,
@@ -387,8 +388,13 @@ struct Read {
     reserved: Option<Reserved>,
 }
 
+/// The token a client's configuration brought in [`SESSION_TOKEN_HEADER`], checked by
+/// [`edge`]: a request with a bad one never reaches the tools.
+#[derive(Debug, Clone)]
+pub struct BroughtToken(pub String);
+
 /// The token a client's configuration brings in [`SESSION_TOKEN_HEADER`], if any.
-pub fn brought_token(headers: &HeaderMap) -> Result<Option<String>, String> {
+fn brought_token(headers: &HeaderMap) -> Result<Option<String>, String> {
     let Some(value) = headers.get(SESSION_TOKEN_HEADER) else {
         return Ok(None);
     };
@@ -404,7 +410,7 @@ pub fn brought_token(headers: &HeaderMap) -> Result<Option<String>, String> {
     Ok(Some(token.to_owned()))
 }
 
-/// One line per client that opens a connection (or discovers the server without one).
+/// Who opens a connection (or discovers the server without one), from the message itself.
 fn log_client(message: &serde_json::Map<String, Value>, revision: Option<&str>) {
     let params = message.get("params");
     let info = params.and_then(|p| p.get("clientInfo")).or_else(|| {
@@ -412,28 +418,19 @@ fn log_client(message: &serde_json::Map<String, Value>, revision: Option<&str>) 
             .and_then(|p| p.get("_meta"))
             .and_then(|m| m.get("io.modelcontextprotocol/clientInfo"))
     });
-    let field = |name: &str| {
-        info.and_then(|i| i.get(name))
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned()
-    };
-    tracing::info!(
-        client = %field("name"),
-        version = %field("version"),
-        revision = revision.unwrap_or(ASSUMED_REVISION),
-        transport = "http",
-        "client connected"
+    let field = |name: &str| info.and_then(|i| i.get(name)).and_then(Value::as_str);
+    super::client_connected(
+        field("name"),
+        field("version"),
+        revision.unwrap_or(ASSUMED_REVISION),
+        "http",
     );
 }
 
 /// Whether an SSE event carries no data: the priming events (`id: 0`, `retry: 3000`,
 /// `data:`) that clients of the 2025-11-25 revision on resume by, and older ones choke on.
 /// Comments (keep-alives, `:`) are not events and pass.
-fn is_empty_event(event: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(event) else {
-        return false;
-    };
+fn is_empty_event(text: &str) -> bool {
     let mut data = false;
     for line in text.lines().filter(|line| !line.is_empty()) {
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
@@ -514,13 +511,13 @@ mod tests {
 
     #[test]
     fn only_events_without_data_are_empty() {
-        assert!(is_empty_event(b"id: 0\nretry: 3000\ndata: \n\n"));
-        assert!(is_empty_event(b"data:\n\n"));
-        assert!(!is_empty_event(b":\n\n"), "a keep-alive comment");
+        assert!(is_empty_event("id: 0\nretry: 3000\ndata: \n\n"));
+        assert!(is_empty_event("data:\n\n"));
+        assert!(!is_empty_event(":\n\n"), "a keep-alive comment");
         assert!(!is_empty_event(
-            b"id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
+            "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
         ));
-        assert!(!is_empty_event(b"retry: 3000\n\n"), "no data line at all");
+        assert!(!is_empty_event("retry: 3000\n\n"), "no data line at all");
     }
 
     #[test]

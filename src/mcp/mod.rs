@@ -58,6 +58,18 @@ intent_update/intent_clear it when finished. \
 Answers carry unread_messages when others wrote to you: read them with message_list. \
 Share decisions and discoveries with context_share; check context_query when starting a task.";
 
+/// One line per client that connects, whatever the transport and revision, so a person can
+/// see who uses the server and which revision each negotiated.
+fn client_connected(name: Option<&str>, version: Option<&str>, revision: &str, transport: &str) {
+    tracing::info!(
+        client = %name.unwrap_or("?"),
+        version = %version.unwrap_or("?"),
+        revision = %revision,
+        transport = %transport,
+        "client connected"
+    );
+}
+
 /// Which sessions a connection may act for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
@@ -355,12 +367,11 @@ impl ServerHandler for CoordinatorServer {
             Some(connection) => self.keepalive.attach(connection),
             None => {
                 if let Some(peer) = context.peer.peer_info() {
-                    tracing::info!(
-                        client = %peer.client_info.name,
-                        version = %peer.client_info.version,
-                        revision = %peer.protocol_version,
-                        transport = "stdio",
-                        "client connected"
+                    client_connected(
+                        Some(&peer.client_info.name),
+                        Some(&peer.client_info.version),
+                        peer.protocol_version.as_str(),
+                        "stdio",
                     );
                 }
             }
@@ -375,12 +386,12 @@ impl ServerHandler for CoordinatorServer {
     ) -> Result<rmcp::model::DiscoverResult, ErrorData> {
         if self.trust == Trust::Process {
             let client = context.meta.client_info();
-            tracing::info!(
-                client = %client.as_ref().map_or("?", |c| c.name.as_str()),
-                version = %client.as_ref().map_or("?", |c| c.version.as_str()),
-                revision = %context.meta.protocol_version().map_or_else(|| "?".to_owned(), |v| v.to_string()),
-                transport = "stdio",
-                "client connected"
+            let revision = context.meta.protocol_version();
+            client_connected(
+                client.as_ref().map(|c| c.name.as_str()),
+                client.as_ref().map(|c| c.version.as_str()),
+                revision.as_ref().map_or("?", |r| r.as_str()),
+                "stdio",
             );
         }
         Ok(rmcp::model::DiscoverResult::from_server_info(

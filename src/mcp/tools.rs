@@ -6,7 +6,7 @@ use std::time::Duration;
 use rmcp::{Json, tool, tool_router};
 use tokio::time::Instant;
 
-use super::http::brought_token;
+use super::http::BroughtToken;
 use super::params::{self, Parameters};
 use super::{Answer, CoordinatorServer, ToolError, Trust};
 use crate::coordinator::{
@@ -37,10 +37,10 @@ impl CoordinatorServer {
         let args = args?;
         // A token the client's configuration brings (over HTTP) names the session it stands
         // for, from any connection; unknown yet, it becomes the new session's token.
-        let brought = match extensions.get::<axum::http::request::Parts>() {
-            Some(parts) => brought_token(&parts.headers).map_err(ToolError::new)?,
-            None => None,
-        };
+        let brought = extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<BroughtToken>())
+            .map(|BroughtToken(token)| token.clone());
         let registration = Registration {
             name: args.name,
             project: args.project,

@@ -5,6 +5,7 @@
 pub mod history;
 pub mod http;
 pub mod raw;
+pub mod seed;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -433,6 +434,15 @@ pub fn text(result: &CallToolResult) -> String {
         .filter_map(|block| block.as_text().map(|t| t.text.clone()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A process's resident memory in KiB, from /proc; `None` when it cannot be read.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Whether a process still exists (and is not a zombie).
