@@ -1087,13 +1087,6 @@ async fn main() {
         "idle_memory": idle,
         "goals": goals.iter().map(|(g, m)| json!({"goal": g, "met": m})).collect::<Vec<_>>(),
     });
-    if let Some(dir) = options.json.parent() {
-        std::fs::create_dir_all(dir).expect("create the report folder");
-    }
-    std::fs::write(
-        &options.json,
-        serde_json::to_string_pretty(&report).expect("json"),
-    )
-    .expect("write the report");
+    common::write_json(&options.json, &report);
     println!("JSON: {}", options.json.display());
 }

@@ -436,6 +436,15 @@ pub fn text(result: &CallToolResult) -> String {
         .join("\n")
 }
 
+/// Writes a benchmark's report as pretty JSON, making its folder first.
+pub fn write_json(path: &Path, report: &Value) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create the report folder");
+    }
+    let text = serde_json::to_string_pretty(report).expect("json");
+    std::fs::write(path, text).expect("write the report");
+}
+
 /// A process's resident memory in KiB, from /proc; `None` when it cannot be read.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
