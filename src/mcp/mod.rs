@@ -8,7 +8,6 @@
 
 mod catalog;
 mod http;
-mod params;
 mod reply;
 mod resources;
 mod stdio;
@@ -149,6 +148,17 @@ impl CoordinatorServer {
             instructions: instructions.into(),
             tool_router,
         }
+    }
+
+    /// Every tool. rmcp adds routers together, so each feature's module keeps its own and this
+    /// is the one place that names them all; `tools/list` sorts the result by name.
+    fn tools() -> ToolRouter<Self> {
+        Self::session_tools()
+            + Self::lock_tools()
+            + Self::intent_tools()
+            + Self::message_tools()
+            + Self::conflict_tools()
+            + Self::context_tools()
     }
 
     /// The tools whose `session_token` argument a client's configured token fills in
