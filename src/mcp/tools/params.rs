@@ -1,10 +1,10 @@
 //! Reading tool arguments as a language model sends them, for every feature alike.
 //!
 //! Each feature module declares its own argument types; their field doc comments are the
-//! parameter descriptions in each tool's input schema. Reading is
-//! forgiving where models commonly slip (a number sent as `"600"`, one path sent as a string
-//! instead of a list, `"Exclusive"` for `exclusive`) and strict where a slip would silently change
-//! the meaning (an unknown argument name is refused, naming the ones that exist).
+//! parameter descriptions in each tool's input schema. Reading is forgiving where models
+//! commonly slip (a number sent as `"600"`, one path sent as a string instead of a list,
+//! `"Exclusive"` for `exclusive`) and strict where a slip would silently change the meaning
+//! (an unknown argument name is refused, naming the ones that exist).
 
 use std::borrow::Cow;
 
