@@ -1,0 +1,57 @@
+//! Conflicts: what a planned operation would clash with, before it is done.
+
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::params::{Parameters, lenient};
+use crate::coordinator::{ConflictQuery, ConflictReport};
+use crate::mcp::{Answer, CoordinatorServer, ToolError};
+use crate::model::IntentType;
+
+/// Arguments of `conflict_check`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictCheck {
+    /// Defaults to the session this connection registered.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// What you are about to do; with file_paths and no intent_type, an edit is assumed.
+    #[serde(default)]
+    pub intent_type: Option<IntentType>,
+    /// Files you are about to touch, relative to the project root.
+    #[serde(default, deserialize_with = "lenient::list")]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub file_paths: Vec<String>,
+    /// What the operation acts on: a branch for git operations (default: your branch), else a file or component.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+#[tool_router(router = conflict_tools, vis = "pub(in crate::mcp)")]
+impl CoordinatorServer {
+    #[tool(
+        description = "Check before you act: compares what you plan (intent_type, file_paths, target) with other live sessions' locks, intents and branches. Returns conflicts (type, severity, a description naming the session and what it does) and safe_to_proceed, false when any conflict is high. Call it before editing shared files and before every commit, push, rebase or merge.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn conflict_check(
+        &self,
+        Parameters(args): Parameters<ConflictCheck>,
+    ) -> Result<Json<Answer<ConflictReport>>, ToolError> {
+        let args = args?;
+        let session = self
+            .acting(args.session_id, args.session_token, "session_id")
+            .await?;
+        let query = ConflictQuery {
+            session_id: session.clone(),
+            intent_type: args.intent_type,
+            file_paths: args.file_paths,
+            target: args.target,
+        };
+        self.respond(Some(session), move |c| c.check_conflicts(query))
+            .await
+    }
+}
