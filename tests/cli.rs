@@ -2,11 +2,9 @@
 //! write: tables checked as snapshots (ids and times masked), `--json` parsed, and the
 //! operator's actions seen from the sessions' side.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Db, Server};
+use crate::common::{self, Db, Server};
 use serde_json::json;
 
 /// Masks what changes from run to run (session ids, relative times) and collapses column

@@ -6,14 +6,12 @@
 //! Runs in the PostgreSQL pass of the suite (`scripts/with-postgres`); on SQLite every process
 //! shares one machine's clock, so there is no skew to test.
 
-mod common;
-
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::history;
-use common::{Db, Server};
+use crate::common::history;
+use crate::common::{self, Db, Server};
 use serde_json::{Value, json};
 
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";

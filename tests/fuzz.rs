@@ -5,12 +5,10 @@
 //! argument. Runs are reproducible: the seed is printed, and `FUZZ_SEED=N` replays one.
 //! `COORDINATOR_SOAK=N` multiplies the number of rounds for a longer run.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::raw::RawServer;
-use common::{Db, soak};
+use crate::common::raw::RawServer;
+use crate::common::{self, Db, soak};
 use serde_json::{Map, Value, json};
 
 /// Small, fast, and good enough to pick test inputs: splitmix64.

@@ -3,13 +3,11 @@
 //! waits, queues), processes get stopped and killed, and the checker replays every grant.
 //! `COORDINATOR_SOAK=N` runs the load and the chaos N times longer.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::history::{self, Event};
-use common::{Db, Server, soak};
+use crate::common::history::{self, Event};
+use crate::common::{self, Db, Server, soak};
 use serde_json::{Value, json};
 
 const PROCESSES: usize = 8;

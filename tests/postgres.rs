@@ -3,11 +3,9 @@
 //! and servers starting together on a new database migrate it once.
 //! Runs in the PostgreSQL pass of the suite (`scripts/with-postgres`).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Db;
+use crate::common::{self, Db};
 use serde_json::json;
 
 #[tokio::test]
