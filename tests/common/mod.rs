@@ -3,6 +3,7 @@
 pub mod history;
 pub mod http;
 pub mod raw;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
