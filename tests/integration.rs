@@ -19,5 +19,6 @@ mod locks_under_pressure;
 mod notifications;
 mod postgres;
 mod protocol;
+mod sqlite;
 mod tool_list;
 mod walkthroughs;

@@ -72,14 +72,17 @@ pub fn postgres_server() -> Option<&'static str> {
         .as_deref()
 }
 
-/// [`postgres_server`], for a test that only means something on PostgreSQL; in a SQLite run,
-/// `None`, after saying the test is skipped.
-pub fn postgres_only() -> Option<&'static str> {
-    let server = postgres_server();
-    if server.is_none() {
-        eprintln!("skipped: runs against PostgreSQL (scripts/with-postgres cargo test)");
-    }
-    server
+/// [`postgres_server`], for a test that only means something on PostgreSQL. Such a test is
+/// `#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]`, so that a SQLite run lists
+/// it as ignored and the PostgreSQL pass runs it (`--include-ignored`); run on SQLite all the
+/// same, it fails rather than pass having checked nothing.
+pub fn postgres_only() -> &'static str {
+    postgres_server().unwrap_or_else(|| {
+        panic!(
+            "needs PostgreSQL: scripts/with-postgres cargo test --test integration -- \
+             --include-ignored --skip sqlite::"
+        )
+    })
 }
 
 /// The name of the PostgreSQL database standing for the database file `db` in a PostgreSQL
