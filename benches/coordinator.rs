@@ -13,8 +13,11 @@
 //! `target/bench/coordinator.json`). Figures are this machine's: the bench client shares the
 //! cores with the servers it measures.
 
+// The integration tests' helpers, which that binary uses in full; `pub` because a bench uses
+// a part of them, and what is unused there is not dead.
 #[path = "../tests/common/mod.rs"]
-mod common;
+pub mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -365,14 +368,14 @@ fn seed(path: &Path, n: usize) {
     ];
     store
         .write(|tx| {
-            tx.insert_session(&common::seed::session(
+            tx.insert_session(&support::seed::session(
                 SEEDED_SESSION,
                 "bench",
                 "app",
                 now,
                 later,
             ))?;
-            let holders = common::seed::locks_held(tx, "app", n, now, later)?;
+            let holders = support::seed::locks_held(tx, "app", n, now, later)?;
             for i in 0..n {
                 let content = format!("seeded message {i}");
                 let id = tx.insert_message(&NewMessage {
@@ -638,6 +641,6 @@ async fn main() {
         "footprint": footprint,
         "goals": goals.iter().map(|(g, m)| json!({"goal": g, "met": m})).collect::<Vec<_>>(),
     });
-    common::write_json(&options.json, &report);
+    support::write_json(&options.json, &report);
     println!("\nJSON: {}", options.json.display());
 }

@@ -23,8 +23,11 @@
 //! default `target/bench/load.json`). The load generator shares the machine's cores with the
 //! server it measures, so latencies include the client's own scheduling.
 
+// The integration tests' helpers, which that binary uses in full; `pub` because a bench uses
+// a part of them, and what is unused there is not dead.
 #[path = "../tests/common/mod.rs"]
-mod common;
+pub mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -169,7 +172,7 @@ fn seed(location: Location) {
         let later = now.plus(Duration::from_secs(86_400));
         store
             .write(|tx| {
-                common::seed::locks_held(tx, PROJECT, SEEDED_LOCKS, now, later)?;
+                support::seed::locks_held(tx, PROJECT, SEEDED_LOCKS, now, later)?;
                 Ok::<_, mcp_session_coordinator::store::StoreError>(())
             })
             .expect("seed");
@@ -1087,6 +1090,6 @@ async fn main() {
         "idle_memory": idle,
         "goals": goals.iter().map(|(g, m)| json!({"goal": g, "met": m})).collect::<Vec<_>>(),
     });
-    common::write_json(&options.json, &report);
+    support::write_json(&options.json, &report);
     println!("JSON: {}", options.json.display());
 }

@@ -4,16 +4,16 @@
 //! on when a lock or a session ends, and no two sessions ever hold one file at once.
 //!
 //! Runs in the PostgreSQL pass of the suite (`scripts/with-postgres`); on SQLite every process
-//! shares one machine's clock, so there is no skew to test.
-
-mod common;
+//! shares one machine's clock, so there is no skew to test. The contenders' seed is random
+//! unless `SKEW_SEED=N` replays one.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::history;
-use common::{Db, Server};
+use crate::common::history;
+use crate::common::replay::Seed;
+use crate::common::{self, Db, Server};
 use serde_json::{Value, json};
 
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
@@ -94,10 +94,9 @@ async fn contender(server: Server, name: String, log: Arc<Mutex<Vec<Held>>>, see
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
 async fn machines_with_skewed_clocks_agree_on_expiry_and_never_share_a_file() {
-    if common::postgres_only().is_none() {
-        return;
-    }
+    common::postgres_only();
     assert!(
         Path::new(FAKETIME).exists(),
         "{FAKETIME} is missing: apt-get install libfaketime"
@@ -139,6 +138,7 @@ async fn machines_with_skewed_clocks_agree_on_expiry_and_never_share_a_file() {
         .await;
 
     // Contention across three machines (slow, fast, true) with one-second leases.
+    let seed = Seed::random("SKEW_SEED");
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for (i, skew) in ["-90s", "+90s", "+0s", "-90s", "+90s", "+0s"]
@@ -150,7 +150,7 @@ async fn machines_with_skewed_clocks_agree_on_expiry_and_never_share_a_file() {
             server,
             format!("worker-{i}{skew}"),
             log.clone(),
-            real_now() as u64 + i as u64 * 7919,
+            seed.value().wrapping_add(i as u64 * 7919),
         )));
     }
     for worker in workers {

@@ -1,12 +1,10 @@
 //! Several server processes on one database, contending for one path: the lock must be what
 //! keeps their critical sections apart, checked on real files rather than on the server's word.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Db, Server};
+use crate::common::{Db, Server};
 use serde_json::json;
 
 const PROCESSES: usize = 6;

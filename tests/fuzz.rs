@@ -2,15 +2,14 @@
 //!
 //! Whatever arrives, the server must not panic or exit, must answer every request it can
 //! identify, and must answer a bad tool argument with a tool error (`isError`) that names the
-//! argument. Runs are reproducible: the seed is printed, and `FUZZ_SEED=N` replays one.
+//! argument. Runs are reproducible: `FUZZ_SEED=N` replays one, and a failure prints the command.
 //! `COORDINATOR_SOAK=N` multiplies the number of rounds for a longer run.
-
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::raw::RawServer;
-use common::{Db, soak};
+use crate::common::raw::RawServer;
+use crate::common::replay::Seed;
+use crate::common::{self, Db, soak};
 use serde_json::{Map, Value, json};
 
 /// Small, fast, and good enough to pick test inputs: splitmix64.
@@ -38,13 +37,9 @@ impl Rng {
     }
 }
 
-fn seed() -> u64 {
-    let seed = std::env::var("FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x00c0_ffee);
-    println!("fuzz seed {seed} (replay with FUZZ_SEED={seed})");
-    seed
+/// The same inputs every run unless `FUZZ_SEED=N` asks for others.
+fn seed() -> Seed {
+    Seed::fixed("FUZZ_SEED", 0x00c0_ffee)
 }
 
 /// Strings that have broken parsers, path handling or SQL elsewhere.
@@ -356,7 +351,8 @@ fn integrity(db: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn random_tool_arguments_get_answers_and_bad_ones_name_the_argument() {
-    let mut rng = Rng(seed());
+    let seed = seed();
+    let mut rng = Rng(seed.value());
     let db = Db::new();
     let mut server = RawServer::start(&db.path()).await;
     let tools = server.request(json!("list"), "tools/list", json!({})).await;
@@ -496,7 +492,8 @@ fn garbage(rng: &mut Rng) -> String {
 
 #[tokio::test]
 async fn garbage_on_the_wire_never_stops_the_server() {
-    let mut rng = Rng(seed());
+    let seed = seed();
+    let mut rng = Rng(seed.value());
     let db = Db::new();
     let mut server = RawServer::start(&db.path()).await;
     let fixed = [

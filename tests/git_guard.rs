@@ -1,11 +1,9 @@
 //! The pre-commit guard in real temporary git repositories, installed with
 //! `install-git-hook` and run by `git commit`, with two sessions in real MCP servers.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Db, Server};
+use crate::common::{self, Db, Server};
 use serde_json::json;
 
 /// Runs git in `repo` as someone committing there; `env` says who (which session).

@@ -3,11 +3,9 @@
 //! hook output: `{"hookSpecificOutput": {"hookEventName", "permissionDecision",
 //! "permissionDecisionReason" | "additionalContext"}}` on stdout, exit code 0.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Db, Run};
+use crate::common::{self, Db, Run};
 use serde_json::{Value, json};
 
 /// A Claude Code session, as its hooks see it: its id, and the pid of its process.

@@ -1,13 +1,11 @@
 //! The shared server over real HTTP: the seed's walkthrough through Streamable HTTP, who may
 //! act for a session, the Host/Origin/token refusals, the dashboard's API, and webhooks.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::http::{HttpServer, TOKEN, web};
-use common::{Db, Lifecycle, Server};
+use crate::common::http::{HttpServer, TOKEN, web};
+use crate::common::{self, Db, Lifecycle, Server};
 use rmcp::model::ProtocolVersion;
 use serde_json::{Value, json};
 

@@ -1,11 +1,9 @@
 //! Sessions live exactly as long as their process: clean exits release at once, dead processes
 //! are swept after the timeout, idle but living ones are kept alive.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Db, Server, wait_exit};
+use crate::common::{Db, Server, wait_exit};
 use serde_json::json;
 
 /// Short liveness settings so the tests run in seconds.

@@ -1,15 +1,15 @@
 //! The lock promises under load, checked from the history the database records: several real
 //! server processes contend with mixed requests (exclusive, shared, directory and glob keys,
 //! waits, queues), processes get stopped and killed, and the checker replays every grant.
-//! `COORDINATOR_SOAK=N` runs the load and the chaos N times longer.
-
-mod common;
+//! `COORDINATOR_SOAK=N` runs the load and the chaos N times longer; the mixed load's seed is
+//! random unless `PRESSURE_SEED=N` replays one (a failure prints the command).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::history::{self, Event};
-use common::{Db, Server, soak};
+use crate::common::history::{self, Event};
+use crate::common::replay::Seed;
+use crate::common::{self, Db, Server, soak};
 use serde_json::{Value, json};
 
 const PROCESSES: usize = 8;
@@ -93,12 +93,7 @@ async fn mixed_contention_keeps_every_promise() {
     let db = Db::new();
     let counter = db.path().with_file_name("counter.txt");
     std::fs::write(&counter, "0").expect("init counter");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-        | 1;
-    eprintln!("seed {seed}");
+    let seed = Seed::random("PRESSURE_SEED");
 
     let mut workers = Vec::new();
     for i in 0..PROCESSES {
@@ -106,7 +101,7 @@ async fn mixed_contention_keeps_every_promise() {
         server.register(&format!("worker-{i}"), "app", "main").await;
         workers.push(tokio::spawn(worker(
             server,
-            seed + i as u64 * 7919,
+            seed.value().wrapping_add(i as u64 * 7919) | 1,
             counter.clone(),
         )));
     }
@@ -120,7 +115,7 @@ async fn mixed_contention_keeps_every_promise() {
         .trim()
         .parse()
         .expect("counter");
-    assert_eq!(value, increments, "no lost update (seed {seed})");
+    assert_eq!(value, increments, "no lost update (seed {})", seed.value());
     let events = history::events(&db.path());
     let grants = events.iter().filter(|e| e.kind == "granted").count();
     let from_queue = events
@@ -133,7 +128,7 @@ async fn mixed_contention_keeps_every_promise() {
     );
     assert!(from_queue > 0, "no grant came from the queue");
     let problems = history::check(&events);
-    assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
+    assert!(problems.is_empty(), "seed {}: {problems:#?}", seed.value());
 }
 
 /// Takes a slot of the capacity-2 resource again and again; while holding it, marks a real

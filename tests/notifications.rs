@@ -2,12 +2,10 @@
 //! `notifications/resources/updated` on `coordinator://locks` and `coordinator://inbox`, both
 //! through `resources/subscribe` (2025 revisions) and `subscriptions/listen` (2026-07-28).
 
-mod common;
-
 use std::time::Duration;
 
-use common::http::HttpServer;
-use common::{Db, Lifecycle, Server};
+use crate::common::http::HttpServer;
+use crate::common::{Db, Lifecycle, Server};
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ProtocolVersion, ReadResourceRequestParams,
     ResourceContents, ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams,

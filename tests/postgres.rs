@@ -3,18 +3,15 @@
 //! and servers starting together on a new database migrate it once.
 //! Runs in the PostgreSQL pass of the suite (`scripts/with-postgres`).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Db;
+use crate::common::{self, Db};
 use serde_json::json;
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
 async fn connections_the_server_ends_are_replaced_without_failing_a_call() {
-    let Some(server) = common::postgres_only() else {
-        return;
-    };
+    let server = common::postgres_only();
     let db = Db::new();
     let coordinator = db.server().await;
     coordinator.register("steady", "app", "main").await;
@@ -52,10 +49,9 @@ async fn connections_the_server_ends_are_replaced_without_failing_a_call() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
 async fn servers_starting_together_on_a_new_database_all_come_up() {
-    if common::postgres_only().is_none() {
-        return;
-    }
+    common::postgres_only();
     let db = Db::new();
     let (a, b, c, d) = tokio::join!(db.server(), db.server(), db.server(), db.server());
     for (i, server) in [a, b, c, d].iter().enumerate() {
@@ -67,10 +63,9 @@ async fn servers_starting_together_on_a_new_database_all_come_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
 async fn a_server_stopped_while_writing_holds_the_others_up_only_briefly() {
-    if common::postgres_only().is_none() {
-        return;
-    }
+    common::postgres_only();
     let db = Db::new();
     let stopped = std::sync::Arc::new(db.server().await);
     let other = db.server().await;

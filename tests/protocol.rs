@@ -1,13 +1,11 @@
 //! What any MCP client sees: protocol versions, tool definitions, errors it can read, and a
 //! server that survives whatever it is sent.
 
-mod common;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{BIN, Db, Lifecycle, Server};
+use crate::common::{self, BIN, Db, Lifecycle, Server};
 use rmcp::model::ProtocolVersion;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

@@ -6,9 +6,7 @@
 //! - everything: 6,000 tokens, about 3% of a 200k context window (one peer measured ~25k);
 //! - the core profile: 2,500 tokens.
 
-mod common;
-
-use common::{Db, Lifecycle, Server};
+use crate::common::{self, Db, Lifecycle, Server};
 use rmcp::model::ProtocolVersion;
 use serde_json::{Value, json};
 

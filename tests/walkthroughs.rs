@@ -1,9 +1,7 @@
 //! The product description's walkthroughs, each session in its own server process sharing one
 //! database, as two AI clients would run them.
 
-mod common;
-
-use common::{Db, Server};
+use crate::common::{Db, Server};
 use serde_json::json;
 
 /// The product description's two sessions, each in its own server process.
