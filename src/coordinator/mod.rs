@@ -74,6 +74,9 @@ pub struct Coordinator {
     clock: Arc<dyn Clock>,
     session_timeout: Duration,
     notifier: Arc<dyn Notifier>,
+    /// The machine this process runs on, recorded beside the client process ids of the
+    /// sessions it registers: a shared database holds other machines' process ids too.
+    machine: String,
 }
 
 /// Unread mail, piggybacked on every answer to a session that has some.
@@ -95,12 +98,21 @@ pub struct SweepReport {
 }
 
 impl Coordinator {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, session_timeout: Duration) -> Self {
+    /// `machine` names the machine this process runs on (the binary passes
+    /// `clients::machine()`); the coordinator is told rather than reading the host itself, so
+    /// the rules below the adapters never touch the environment.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        session_timeout: Duration,
+        machine: String,
+    ) -> Self {
         Self {
             store,
             clock,
             session_timeout,
             notifier: Arc::new(Silent),
+            machine,
         }
     }
 
@@ -375,7 +387,7 @@ pub(crate) mod testing {
             let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_795_000_000_000)));
             let store = Store::open_in_memory().expect("in-memory store");
             Self {
-                coordinator: Coordinator::new(store, clock.clone(), TIMEOUT),
+                coordinator: Coordinator::new(store, clock.clone(), TIMEOUT, "here".into()),
                 clock,
             }
         }

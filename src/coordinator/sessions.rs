@@ -152,7 +152,7 @@ impl Coordinator {
             };
             let continued = match previous {
                 Some(s) if s.name == name && s.project == project => {
-                    tx.update_session_place(&fresh(s.session_id), now)?
+                    tx.update_session_place(&fresh(s.session_id), &self.machine, now)?
                 }
                 Some(s) if resume.is_none() => {
                     tx.delete_session(&s.session_id, now)?;
@@ -183,7 +183,7 @@ impl Coordinator {
                         new_session_id()
                             .map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?,
                     );
-                    tx.insert_session(&session)?;
+                    tx.insert_session(&session, &self.machine)?;
                     session
                 }
             };
@@ -249,19 +249,22 @@ impl Coordinator {
             if tx.touch_session(session_id, now)?.is_some() {
                 return Ok(false);
             }
-            tx.insert_session(&Session {
-                session_id: session_id.to_owned(),
-                name: registration.name.clone(),
-                project: registration.project.clone(),
-                branch: registration.branch.clone(),
-                working_directory: registration.working_directory.clone(),
-                group: registration.group.clone(),
-                registered_at: now,
-                last_heartbeat: now,
-                wake: registration.wake.clone(),
-                client_pid: registration.client_pid,
-                client_ref: registration.client_ref.clone(),
-            })?;
+            tx.insert_session(
+                &Session {
+                    session_id: session_id.to_owned(),
+                    name: registration.name.clone(),
+                    project: registration.project.clone(),
+                    branch: registration.branch.clone(),
+                    working_directory: registration.working_directory.clone(),
+                    group: registration.group.clone(),
+                    registered_at: now,
+                    last_heartbeat: now,
+                    wake: registration.wake.clone(),
+                    client_pid: registration.client_pid,
+                    client_ref: registration.client_ref.clone(),
+                },
+                &self.machine,
+            )?;
             if let Some(hash) = &registration.token_hash {
                 tx.set_token_hash(session_id, hash)?;
             }
@@ -348,7 +351,7 @@ impl Coordinator {
     /// The live sessions that know their client: the candidates for a hook's or guard's own.
     pub fn client_sessions(&self) -> Result<Vec<Session>> {
         self.look(None, |tx, _, now| {
-            Ok(tx.live_client_sessions(self.alive_since(now))?)
+            Ok(tx.live_client_sessions(self.alive_since(now), &self.machine)?)
         })
     }
 

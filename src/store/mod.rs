@@ -320,13 +320,9 @@ mod tests {
         };
         let found = store
             .write(|tx| {
-                tx.insert_session(&session("here"))?;
-                tx.insert_session(&session("there"))?;
-                tx.conn.execute(
-                    "UPDATE sessions SET client_host = 'another-machine' WHERE id = 'there'",
-                    &[],
-                )?;
-                tx.live_client_sessions(now)
+                tx.insert_session(&session("here"), "this-machine")?;
+                tx.insert_session(&session("there"), "another-machine")?;
+                tx.live_client_sessions(now, "this-machine")
             })
             .expect("sessions");
         let ids: Vec<(&str, Option<u32>)> = found
@@ -360,7 +356,7 @@ mod tests {
         };
         let ids = store
             .write(|tx| {
-                tx.insert_session(&session("s", now))?;
+                tx.insert_session(&session("s", now), "this-machine")?;
                 let mut ids = Vec::new();
                 for priority in [Priority::Urgent, Priority::Normal, Priority::Urgent] {
                     let id = tx.insert_message(&NewMessage {
