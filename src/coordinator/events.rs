@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Coordinator;
@@ -80,40 +79,29 @@ pub(super) fn record(
     Ok(())
 }
 
-/// One event as a webhook receives it. `text` (Slack) and `content` (Discord) carry the same
-/// sentence, so either service's incoming webhook shows it as is. Any session can put words
-/// in it (a message, a name), so neither may ping anyone: Slack's control characters are
-/// escaped, and Discord is told to resolve no mentions.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
+/// One recorded event, as a deliverer reads it: what happened, in which project and when, one
+/// plain sentence for people, and the details. How it is dressed for a receiver (Slack's
+/// escapes, Discord's fields) is the deliverer's business, not the domain's.
+#[derive(Debug, Clone)]
+pub struct Event {
     pub id: i64,
-    pub event: String,
+    /// What happened, as [`EventKind::as_str`] names it.
+    pub kind: String,
     pub project: String,
     pub at: Timestamp,
+    /// One plain sentence, written for people; it may quote words any session chose.
     pub text: String,
-    pub content: String,
-    pub allowed_mentions: Value,
     pub data: Value,
 }
 
-/// Slack reads `<!channel>`, `<@U…>` and `&` entities in `text`; these are its escapes.
-fn slack_escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-impl From<EventRow> for Delivery {
+impl From<EventRow> for Event {
     fn from(row: EventRow) -> Self {
-        let text = format!("[{}] {}", row.project, row.text);
-        Delivery {
+        Event {
             id: row.id,
-            event: row.kind,
+            kind: row.kind,
             project: row.project,
             at: row.created_at,
-            text: slack_escaped(&text),
-            content: text,
-            allowed_mentions: json!({ "parse": [] }),
+            text: row.text,
             data: serde_json::from_str(&row.data).unwrap_or_else(|_| json!({})),
         }
     }
@@ -123,7 +111,7 @@ impl From<EventRow> for Delivery {
 #[derive(Debug)]
 pub enum Due {
     /// Send these, in order; the lease keeps other processes off them meanwhile.
-    Send(Vec<Delivery>),
+    Send(Vec<Event>),
     /// Nothing new.
     Idle,
     /// A failure backs off, or another process holds the lease, until then.
@@ -174,7 +162,7 @@ impl Coordinator {
                 return Ok(Due::Idle);
             }
             tx.lease_cursor(url, owner, now.plus(lease))?;
-            Ok(Due::Send(events.into_iter().map(Delivery::from).collect()))
+            Ok(Due::Send(events.into_iter().map(Event::from).collect()))
         })?)
     }
 
@@ -220,7 +208,7 @@ mod tests {
             .expect("due")
     }
 
-    fn sent(due: Due) -> Vec<Delivery> {
+    fn sent(due: Due) -> Vec<Event> {
         match due {
             Due::Send(events) => events,
             other => panic!("expected events, got {other:?}"),
@@ -248,9 +236,8 @@ mod tests {
             1,
             "the retry within the window is the same event"
         );
-        assert_eq!(events[0].event, "lock.contention");
+        assert_eq!(events[0].kind, "lock.contention");
         assert!(events[0].text.contains("bob") && events[0].text.contains("src/a.rs"));
-        assert_eq!(events[0].text, events[0].content, "nothing to escape here");
         assert!(
             matches!(
                 h.coordinator
@@ -329,7 +316,7 @@ mod tests {
         h.coordinator
             .release_lock(&alice, "src/b.rs")
             .expect("release");
-        let kinds: Vec<String> = sent(due(&h, url)).into_iter().map(|e| e.event).collect();
+        let kinds: Vec<String> = sent(due(&h, url)).into_iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
             [
@@ -338,14 +325,6 @@ mod tests {
                 "lock.contention",
                 "lock.granted"
             ]
-        );
-    }
-
-    #[test]
-    fn words_from_sessions_ping_nobody() {
-        assert_eq!(
-            slack_escaped("<!channel> a & b <@U1>"),
-            "&lt;!channel&gt; a &amp; b &lt;@U1&gt;"
         );
     }
 

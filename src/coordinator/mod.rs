@@ -27,7 +27,7 @@ use serde::Serialize;
 
 pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
-pub use events::{Delivery, Due, EventKind};
+pub use events::{Due, Event, EventKind};
 pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
