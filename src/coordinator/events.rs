@@ -54,16 +54,32 @@ impl EventKind {
     }
 }
 
-/// Records an event in `tx` unless the same one (`subject`) was recorded within the window.
+/// Something worth an event, as the change that caused it describes it.
+pub(super) struct Occurrence<'a> {
+    pub kind: EventKind,
+    pub project: &'a str,
+    /// What it is about (a session, a lock request): the same kind and subject is recorded
+    /// once per [`REPEAT_WINDOW`].
+    pub subject: &'a str,
+    /// One plain sentence for people.
+    pub text: &'a str,
+    /// The details, for receivers that read more than the sentence.
+    pub data: Value,
+}
+
+/// Records `occurrence` in `tx` unless the same one was recorded within the window.
 pub(super) fn record(
     tx: &WriteTx<'_>,
-    kind: EventKind,
-    project: &str,
-    subject: &str,
-    text: &str,
-    data: Value,
+    occurrence: Occurrence<'_>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let Occurrence {
+        kind,
+        project,
+        subject,
+        text,
+        data,
+    } = occurrence;
     let dedupe = format!("{}\u{1f}{project}\u{1f}{subject}", kind.as_str());
     tx.record_event(
         &NewEvent {

@@ -17,6 +17,7 @@ mod locks;
 mod messages;
 mod operator;
 mod queue;
+mod rule;
 mod sessions;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use serde::Serialize;
 
 pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
+use events::Occurrence;
 pub use events::{Due, Event, EventKind};
 pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
@@ -192,19 +194,21 @@ impl Coordinator {
             for session in &report.stale_sessions {
                 events::record(
                     tx,
-                    EventKind::StaleSession,
-                    &session.project,
-                    &session.session_id,
-                    &format!(
-                        "Session '{}' went silent for over {}s and was removed; its locks and intents were released",
-                        session.name,
-                        self.session_timeout.as_secs()
-                    ),
-                    serde_json::json!({
-                        "session_id": session.session_id,
-                        "name": session.name,
-                        "last_heartbeat": session.last_heartbeat,
-                    }),
+                    Occurrence {
+                        kind: EventKind::StaleSession,
+                        project: &session.project,
+                        subject: &session.session_id,
+                        text: &format!(
+                            "Session '{}' went silent for over {}s and was removed; its locks and intents were released",
+                            session.name,
+                            self.session_timeout.as_secs()
+                        ),
+                        data: serde_json::json!({
+                            "session_id": session.session_id,
+                            "name": session.name,
+                            "last_heartbeat": session.last_heartbeat,
+                        }),
+                    },
                     now,
                 )?;
             }

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::messages::notify;
+use super::messages::{Notice, notify};
 use super::{Coordinator, optional_label, required_label};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -276,10 +276,12 @@ impl Coordinator {
             );
             notify(
                 tx,
-                &registration.project,
-                session_id,
-                Channel::Alerts,
-                &notice,
+                Notice {
+                    project: &registration.project,
+                    session_id,
+                    channel: Channel::Alerts,
+                    content: &notice,
+                },
                 now,
             )?;
             Ok::<_, Error>(true)
