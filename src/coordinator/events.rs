@@ -27,7 +27,7 @@ pub const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
 
-/// What happened, as the `event` field of a webhook's body.
+/// What happened; [`EventKind::as_str`] names it in the outbox and to whoever reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// A lock request was refused or queued behind another session.

@@ -1,4 +1,5 @@
-//! Messages between sessions: direct, or broadcast to the sender's project.
+//! Messages to sessions: direct, to a group, or broadcast to the sender's project; sent by a
+//! session or by a person.
 
 use schemars::JsonSchema;
 use serde::Serialize;

@@ -1,12 +1,20 @@
 //! The coordination rules, over the store and independent of any protocol.
 //!
-//! [`Coordinator`] is what every adapter calls: the MCP tools, the command line, an HTTP API later.
-//! Each public method is one transaction. Methods that act for a session take its id, refuse an
-//! unknown one, and count the call as a heartbeat; methods that only look take an optional
-//! `viewer` whose project is the default scope.
+//! [`Coordinator`] is what every adapter calls: the MCP tools, the command line and its hooks,
+//! the dashboard's HTTP API, the webhook deliverer. Each public method is one transaction.
+//! Methods that act for a session take its id, refuse an unknown one, and count the call as a
+//! heartbeat; methods that only look take an optional `viewer` whose project is the default
+//! scope.
 //!
-//! The rules themselves (lock matrix, conflict severities) are pure functions in the submodules,
-//! tested without a database.
+//! The rules themselves (what blocks a lock request in `rule.rs`, conflict severities in
+//! `conflicts.rs`) are pure functions over plain values, tested without a database.
+//!
+//! Answers and errors are sentences for the agents and people who read them, and they may name
+//! the product's tools and their arguments ("lock_release withdraws the request", "wait for it
+//! with wait_seconds"): the 20 tool names of the original contract are the product's
+//! vocabulary, which agents also meet in the hooks' refusals and the commands' output, whatever
+//! the transport. Nothing else of MCP enters this layer: no rmcp types, no JSON-RPC, no
+//! transport; the adapters turn answers into their protocol.
 
 mod conflicts;
 mod context;
@@ -298,13 +306,13 @@ fn required_label(argument: &'static str, value: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(argument, "must not be empty"))
 }
 
-/// Normalizes a path argument into a lock key, naming the argument when it is refused.
 /// Whether a call at `now` should be recorded as the session's heartbeat.
 fn heartbeat_due(session: &Session, now: Timestamp) -> bool {
     now.as_millis() - session.last_heartbeat.as_millis()
         > i64::try_from(HEARTBEAT_RESOLUTION.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Normalizes a path argument into a lock key, naming the argument when it is refused.
 fn path_key(argument: &'static str, raw: &str, working_directory: Option<&str>) -> Result<String> {
     if let Some(name) = raw.trim().strip_prefix(RESOURCE_PREFIX) {
         return resource_key(argument, name);

@@ -1,4 +1,4 @@
-//! What people do from outside any session, at the command line.
+//! What people do from outside any session, at the command line or on the dashboard.
 //!
 //! A person is not a session: they hold no locks and have no inbox, and looking does not
 //! count as anyone's heartbeat. What they change goes through the same store methods and
