@@ -154,7 +154,12 @@ fn in_process(n: usize) -> Vec<Latency> {
 
     let dir = tempfile::tempdir().expect("temporary folder");
     let store = Store::open_file(&dir.path().join("coordinator.db")).expect("open");
-    let coordinator = Coordinator::new(store, Arc::new(SystemClock), Duration::from_secs(300));
+    let coordinator = Coordinator::new(
+        store,
+        Arc::new(SystemClock),
+        Duration::from_secs(300),
+        "bench".into(),
+    );
     let me = coordinator
         .register(
             Registration {
@@ -368,13 +373,10 @@ fn seed(path: &Path, n: usize) {
     ];
     store
         .write(|tx| {
-            tx.insert_session(&support::seed::session(
-                SEEDED_SESSION,
+            tx.insert_session(
+                &support::seed::session(SEEDED_SESSION, "bench", "app", now, later),
                 "bench",
-                "app",
-                now,
-                later,
-            ))?;
+            )?;
             let holders = support::seed::locks_held(tx, "app", n, now, later)?;
             for i in 0..n {
                 let content = format!("seeded message {i}");

@@ -13,7 +13,9 @@
 //! `MCP_COORDINATOR_CLIENT_PID`, or `MCP_COORDINATOR_SESSION` for hooks, says what the tree
 //! cannot.
 //!
-//! Process ids mean something on one machine only; the SQLite store is one machine's.
+//! Process ids mean something on one machine only, and a PostgreSQL database is shared by
+//! several: [`machine`] names this one, and the binary hands it to the coordinator, which has
+//! it recorded beside each process id so another machine's pid is never taken for ours.
 
 /// The variable that names the client explicitly: its pid, or `0` for none.
 pub const CLIENT_PID_VAR: &str = "MCP_COORDINATOR_CLIENT_PID";

@@ -196,7 +196,13 @@ impl Settings {
             },
         })?;
         let clock = store.clock();
-        Ok(Coordinator::new(store, clock, self.session_timeout()).with_notifier(Arc::new(Poker)))
+        Ok(Coordinator::new(
+            store,
+            clock,
+            self.session_timeout(),
+            crate::clients::machine().to_owned(),
+        )
+        .with_notifier(Arc::new(Poker)))
     }
 
     /// A coordinator for looks that must never wait on `writer`'s transactions (the

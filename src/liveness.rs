@@ -1,9 +1,12 @@
 //! Keeping our sessions alive, and sweeping everyone's dead ones.
 //!
 //! An AI forgets to heartbeat, so the process does it for the sessions its connection
-//! registered ([`Keepalive`]), and deregisters them when it exits cleanly. A process that dies
-//! without exiting cleanly (SIGKILL, a crash, a pulled plug) stops heartbeating; every other
-//! process runs the sweeper, which removes its sessions after the timeout and so frees its locks.
+//! registered ([`Keepalive`]), and deregisters them when it exits cleanly. Over HTTP a client
+//! can vanish without a word, so a connection's sessions are heartbeated only while its client
+//! shows signs of life ([`Activity`]), and end when the connection is dropped. A process that
+//! dies without exiting cleanly (SIGKILL, a crash, a pulled plug) stops heartbeating; every
+//! other process runs the sweeper, which removes its sessions after the timeout and so frees
+//! its locks.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

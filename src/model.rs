@@ -1,4 +1,5 @@
-//! The nouns of coordination, as every caller (MCP tool, HTTP API, CLI) sees them.
+//! The nouns of coordination, as every caller (an MCP tool, a command, the dashboard's API)
+//! sees them.
 //!
 //! Field names are a contract inherited from the original product description (`session_id`,
 //! `holder_name`, `shared_by`, ...): prompts written for it must keep working.

@@ -1,12 +1,15 @@
-//! Waking a process the moment a queued lock request of its sessions is granted.
+//! Waking a process the moment something arrives for its sessions: a queued lock request
+//! granted, a message delivered.
 //!
 //! Server processes share only the database, so the process that grants a queued request (by
-//! releasing the lock it waited for) pokes the waiter's process directly: each process listens
-//! on a Unix datagram socket in Linux's abstract namespace (no file to clean up; it vanishes
-//! with the process) and writes its address into the queue entries it creates. A poke is one
-//! byte and carries no data: the woken process reads the truth from the database. A lost poke
-//! (the granting process died right after its commit) only delays the waiter until its next
-//! fallback look.
+//! releasing the lock it waited for) or sends a message pokes the receiver's process directly:
+//! each process listens on a Unix datagram socket in Linux's abstract namespace (no file to
+//! clean up; it vanishes with the process) and writes its address into the queue entries and
+//! session rows it creates. A poke is one byte and carries no data: the woken process reads the
+//! truth from the database. A lost poke (the granting process died right after its commit), or
+//! one that cannot arrive (the receiver runs on another machine sharing a PostgreSQL database),
+//! loses nothing but time: a waiting request finds its grant at its next fallback look, and
+//! the session's next answer reports what arrived.
 //!
 //! The queue watcher also lives here: expiry frees locks without any transaction, so every
 //! process wakes when the next lock that blocks a waiter expires and grants what it can.

@@ -1,17 +1,22 @@
 //! Delivering events to webhook endpoints (Slack, Discord, or anything that takes JSON).
 //!
-//! Tool calls only append events to the outbox, inside their own transaction
-//! (`coordinator/events.rs`); this task reads the outbox and POSTs, so a slow or dead endpoint
-//! never slows a tool call. Each endpoint gets every event at least once, in order: an event is
-//! marked delivered after a 2xx, a failure retries the same event with growing pauses, and a
-//! restart resumes from the cursor in the database.
+//! The changes worth an event (tool calls, people's commands, the sweep) only append it to the
+//! outbox, inside their own transaction (`coordinator/events.rs`); this task reads the outbox
+//! and POSTs, so a slow or dead endpoint never slows a tool call. Each endpoint gets every
+//! event at least once, in order: an event is marked delivered after a 2xx, a failure retries
+//! the same event with growing pauses, and a restart resumes from the cursor in the database.
+//! The body's shape, one that Slack's and Discord's incoming webhooks show as it is, is made
+//! here: the domain records plain sentences and knows no chat service.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::coordinator::{Coordinator, Due};
+use crate::clock::Timestamp;
+use crate::coordinator::{Coordinator, Due, Event};
 
 /// How long a POST may take before it counts as failed.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +30,45 @@ const BATCH: usize = 50;
 /// How long other processes leave a batch alone after its last delivery: several POST
 /// timeouts. Each delivery renews it; a sender that lost it stops.
 const LEASE: Duration = Duration::from_secs(60);
+
+/// One event as a webhook receives it. `text` (Slack) and `content` (Discord) carry the same
+/// sentence, so either service's incoming webhook shows it as is. Any session can put words
+/// in it (a message, a name), so neither may ping anyone: Slack's control characters are
+/// escaped, and Discord is told to resolve no mentions.
+#[derive(Debug, Clone, Serialize)]
+struct Payload {
+    id: i64,
+    event: String,
+    project: String,
+    at: Timestamp,
+    text: String,
+    content: String,
+    allowed_mentions: Value,
+    data: Value,
+}
+
+impl From<Event> for Payload {
+    fn from(event: Event) -> Self {
+        let text = format!("[{}] {}", event.project, event.text);
+        Payload {
+            id: event.id,
+            event: event.kind,
+            project: event.project,
+            at: event.at,
+            text: slack_escaped(&text),
+            content: text,
+            allowed_mentions: json!({ "parse": [] }),
+            data: event.data,
+        }
+    }
+}
+
+/// Slack reads `<!channel>`, `<@U…>` and `&` entities in `text`; these are its escapes.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
 
 /// Why webhooks cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -113,9 +157,9 @@ async fn deliver(
             let id = event.id;
             let sent = client
                 .post(&url)
-                .header("X-Coordinator-Event", event.event.as_str())
+                .header("X-Coordinator-Event", event.kind.as_str())
                 .header("X-Coordinator-Delivery", id.to_string())
-                .json(&event)
+                .json(&Payload::from(event))
                 .send()
                 .await;
             let failure = match sent {
@@ -209,6 +253,43 @@ fn without_url(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coordinator::LockRequest;
+    use crate::coordinator::testing::Harness;
+    use crate::model::LockType;
+
+    #[test]
+    fn words_from_sessions_ping_nobody() {
+        assert_eq!(
+            slack_escaped("<!channel> a & b <@U1>"),
+            "&lt;!channel&gt; a &amp; b &lt;@U1&gt;"
+        );
+    }
+
+    #[test]
+    fn slack_and_discord_show_the_same_sentence() {
+        let h = Harness::new();
+        let url = "http://hooks.test/a";
+        let due = |h: &Harness| {
+            h.coordinator
+                .webhook_due(url, "me", 10, Duration::from_secs(30))
+                .expect("due")
+        };
+        assert!(matches!(due(&h), Due::Idle), "a new endpoint starts now");
+        let alice = h.session("alice", "app", None);
+        let bob = h.session("bob", "app", None);
+        for session in [&alice, &bob] {
+            h.coordinator
+                .acquire_lock(LockRequest::new(session, "src/a.rs", LockType::Exclusive))
+                .expect("acquire");
+        }
+        let Due::Send(events) = due(&h) else {
+            panic!("the contention is due");
+        };
+        let payload = Payload::from(events[0].clone());
+        assert_eq!(payload.event, "lock.contention");
+        assert!(payload.text.contains("bob") && payload.text.contains("src/a.rs"));
+        assert_eq!(payload.text, payload.content, "nothing to escape here");
+    }
 
     #[test]
     fn logs_never_show_a_webhooks_secret_path() {

@@ -33,7 +33,10 @@ pub fn locks_held(
 ) -> Result<Vec<String>, StoreError> {
     let holders: Vec<String> = (0..100).map(|s| format!("ses-seed-{s}")).collect();
     for (s, id) in holders.iter().enumerate() {
-        tx.insert_session(&session(id, &format!("seed-{s}"), project, now, until))?;
+        tx.insert_session(
+            &session(id, &format!("seed-{s}"), project, now, until),
+            "seed",
+        )?;
     }
     for i in 0..locks {
         let path = format!("seed/{}/{i}.ts", i / 100);

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::locks::{Rule, rule};
+use super::locks::key_rule;
+use super::rule::Rule;
 use super::{Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, optional_text, path_key};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -148,7 +149,7 @@ impl Coordinator {
                 .into_iter()
                 .filter(|lock| lock.session_id != me.session_id)
                 .collect();
-            match rule(tx, &me.project, file)? {
+            match key_rule(tx, &me.project, file)? {
                 Rule::Slots(capacity) => {
                     conflicts.extend(resource_conflict(file, capacity, &others));
                 }

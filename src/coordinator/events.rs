@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Coordinator;
@@ -28,7 +27,7 @@ pub const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
 
-/// What happened, as the `event` field of a webhook's body.
+/// What happened; [`EventKind::as_str`] names it in the outbox and to whoever reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// A lock request was refused or queued behind another session.
@@ -55,16 +54,32 @@ impl EventKind {
     }
 }
 
-/// Records an event in `tx` unless the same one (`subject`) was recorded within the window.
+/// Something worth an event, as the change that caused it describes it.
+pub(super) struct Occurrence<'a> {
+    pub kind: EventKind,
+    pub project: &'a str,
+    /// What it is about (a session, a lock request): the same kind and subject is recorded
+    /// once per [`REPEAT_WINDOW`].
+    pub subject: &'a str,
+    /// One plain sentence for people.
+    pub text: &'a str,
+    /// The details, for receivers that read more than the sentence.
+    pub data: Value,
+}
+
+/// Records `occurrence` in `tx` unless the same one was recorded within the window.
 pub(super) fn record(
     tx: &WriteTx<'_>,
-    kind: EventKind,
-    project: &str,
-    subject: &str,
-    text: &str,
-    data: Value,
+    occurrence: Occurrence<'_>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let Occurrence {
+        kind,
+        project,
+        subject,
+        text,
+        data,
+    } = occurrence;
     let dedupe = format!("{}\u{1f}{project}\u{1f}{subject}", kind.as_str());
     tx.record_event(
         &NewEvent {
@@ -80,40 +95,29 @@ pub(super) fn record(
     Ok(())
 }
 
-/// One event as a webhook receives it. `text` (Slack) and `content` (Discord) carry the same
-/// sentence, so either service's incoming webhook shows it as is. Any session can put words
-/// in it (a message, a name), so neither may ping anyone: Slack's control characters are
-/// escaped, and Discord is told to resolve no mentions.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
+/// One recorded event, as a deliverer reads it: what happened, in which project and when, one
+/// plain sentence for people, and the details. How it is dressed for a receiver (Slack's
+/// escapes, Discord's fields) is the deliverer's business, not the domain's.
+#[derive(Debug, Clone)]
+pub struct Event {
     pub id: i64,
-    pub event: String,
+    /// What happened, as [`EventKind::as_str`] names it.
+    pub kind: String,
     pub project: String,
     pub at: Timestamp,
+    /// One plain sentence, written for people; it may quote words any session chose.
     pub text: String,
-    pub content: String,
-    pub allowed_mentions: Value,
     pub data: Value,
 }
 
-/// Slack reads `<!channel>`, `<@U…>` and `&` entities in `text`; these are its escapes.
-fn slack_escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-impl From<EventRow> for Delivery {
+impl From<EventRow> for Event {
     fn from(row: EventRow) -> Self {
-        let text = format!("[{}] {}", row.project, row.text);
-        Delivery {
+        Event {
             id: row.id,
-            event: row.kind,
+            kind: row.kind,
             project: row.project,
             at: row.created_at,
-            text: slack_escaped(&text),
-            content: text,
-            allowed_mentions: json!({ "parse": [] }),
+            text: row.text,
             data: serde_json::from_str(&row.data).unwrap_or_else(|_| json!({})),
         }
     }
@@ -123,7 +127,7 @@ impl From<EventRow> for Delivery {
 #[derive(Debug)]
 pub enum Due {
     /// Send these, in order; the lease keeps other processes off them meanwhile.
-    Send(Vec<Delivery>),
+    Send(Vec<Event>),
     /// Nothing new.
     Idle,
     /// A failure backs off, or another process holds the lease, until then.
@@ -174,7 +178,7 @@ impl Coordinator {
                 return Ok(Due::Idle);
             }
             tx.lease_cursor(url, owner, now.plus(lease))?;
-            Ok(Due::Send(events.into_iter().map(Delivery::from).collect()))
+            Ok(Due::Send(events.into_iter().map(Event::from).collect()))
         })?)
     }
 
@@ -220,7 +224,7 @@ mod tests {
             .expect("due")
     }
 
-    fn sent(due: Due) -> Vec<Delivery> {
+    fn sent(due: Due) -> Vec<Event> {
         match due {
             Due::Send(events) => events,
             other => panic!("expected events, got {other:?}"),
@@ -248,9 +252,8 @@ mod tests {
             1,
             "the retry within the window is the same event"
         );
-        assert_eq!(events[0].event, "lock.contention");
+        assert_eq!(events[0].kind, "lock.contention");
         assert!(events[0].text.contains("bob") && events[0].text.contains("src/a.rs"));
-        assert_eq!(events[0].text, events[0].content, "nothing to escape here");
         assert!(
             matches!(
                 h.coordinator
@@ -329,7 +332,7 @@ mod tests {
         h.coordinator
             .release_lock(&alice, "src/b.rs")
             .expect("release");
-        let kinds: Vec<String> = sent(due(&h, url)).into_iter().map(|e| e.event).collect();
+        let kinds: Vec<String> = sent(due(&h, url)).into_iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
             [
@@ -338,14 +341,6 @@ mod tests {
                 "lock.contention",
                 "lock.granted"
             ]
-        );
-    }
-
-    #[test]
-    fn words_from_sessions_ping_nobody() {
-        assert_eq!(
-            slack_escaped("<!channel> a & b <@U1>"),
-            "&lt;!channel&gt; a &amp; b &lt;@U1&gt;"
         );
     }
 

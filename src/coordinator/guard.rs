@@ -1,9 +1,10 @@
 //! What stands in the way of an edit or a commit made outside the MCP tools.
 //!
-//! Locks are advisory to an AI that forgets to take them, so the Claude Code hook and the git
-//! pre-commit guard ask these questions where every agent passes. Neither acts for one session:
-//! they act for a set of "own" sessions (everything the same AI client registered), whose locks
-//! never stand in their own way. Only other live sessions count, as in `conflict_check`.
+//! Locks are advisory to an AI that forgets to take them, so the AI clients' hooks (Claude
+//! Code, Copilot CLI) and the git pre-commit guard ask these questions where every agent
+//! passes. None of them acts for one session: they act for a set of "own" sessions (everything
+//! the same AI client registered), whose locks never stand in their own way. Only other live
+//! sessions count, as in `conflict_check`.
 
 use schemars::JsonSchema;
 use serde::Serialize;

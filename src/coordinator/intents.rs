@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::conflicts::{Conflict, Planned};
-use super::events::{self, EventKind};
+use super::events::{self, EventKind, Occurrence};
 use super::{
     Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, limit, optional_label, optional_text, path_key,
     scope,
@@ -140,20 +140,22 @@ impl Coordinator {
             {
                 events::record(
                     tx,
-                    EventKind::Conflict,
-                    &me.project,
-                    &format!("{intent_id}\u{1f}{}", conflict.session_id),
-                    &format!(
-                        "'{}' announced {intent_type}, which conflicts with '{}': {}",
-                        me.name, conflict.session_name, conflict.description
-                    ),
-                    serde_json::json!({
-                        "intent_id": intent_id,
-                        "session_id": me.session_id,
-                        "name": me.name,
-                        "intent_type": intent_type,
-                        "conflict": conflict,
-                    }),
+                    Occurrence {
+                        kind: EventKind::Conflict,
+                        project: &me.project,
+                        subject: &format!("{intent_id}\u{1f}{}", conflict.session_id),
+                        text: &format!(
+                            "'{}' announced {intent_type}, which conflicts with '{}': {}",
+                            me.name, conflict.session_name, conflict.description
+                        ),
+                        data: serde_json::json!({
+                            "intent_id": intent_id,
+                            "session_id": me.session_id,
+                            "name": me.name,
+                            "intent_type": intent_type,
+                            "conflict": conflict,
+                        }),
+                    },
                     now,
                 )?;
             }

@@ -1,9 +1,10 @@
-//! Messages between sessions: direct, or broadcast to the sender's project.
+//! Messages to sessions: direct, to a group, or broadcast to the sender's project; sent by a
+//! session or by a person.
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::events::{self, EventKind};
+use super::events::{self, EventKind, Occurrence};
 use super::{Coordinator, MAX_MESSAGE_CHARS, limit, optional_label, required_label, required_text};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -140,21 +141,23 @@ impl Coordinator {
             if message.priority == Priority::Urgent || message.channel == Channel::Alerts {
                 events::record(
                     tx,
-                    EventKind::UrgentMessage,
-                    &project,
-                    &message_id.to_string(),
-                    &format!(
-                        "{} ({} on {}): {content}",
-                        from_name, message.priority, message.channel
-                    ),
-                    serde_json::json!({
-                        "message_id": message_id,
-                        "from_name": from_name,
-                        "from_session": sender,
-                        "channel": message.channel,
-                        "priority": message.priority,
-                        "recipients": recipients.len(),
-                    }),
+                    Occurrence {
+                        kind: EventKind::UrgentMessage,
+                        project: &project,
+                        subject: &message_id.to_string(),
+                        text: &format!(
+                            "{} ({} on {}): {content}",
+                            from_name, message.priority, message.channel
+                        ),
+                        data: serde_json::json!({
+                            "message_id": message_id,
+                            "from_name": from_name,
+                            "from_session": sender,
+                            "channel": message.channel,
+                            "priority": message.priority,
+                            "recipients": recipients.len(),
+                        }),
+                    },
                     now,
                 )?;
             }
@@ -327,16 +330,24 @@ impl Coordinator {
     }
 }
 
+/// What the coordinator tells one session in its inbox.
+pub(super) struct Notice<'a> {
+    /// The session's project.
+    pub project: &'a str,
+    pub session_id: &'a str,
+    pub channel: Channel,
+    pub content: &'a str,
+}
+
 /// Tells one session, in its inbox, something the coordinator did to it (a grant from the
 /// queue, a forced release, a revival), in the transaction that did it.
-pub(super) fn notify(
-    tx: &WriteTx<'_>,
-    project: &str,
-    session_id: &str,
-    channel: Channel,
-    content: &str,
-    now: Timestamp,
-) -> Result<()> {
+pub(super) fn notify(tx: &WriteTx<'_>, notice: Notice<'_>, now: Timestamp) -> Result<()> {
+    let Notice {
+        project,
+        session_id,
+        channel,
+        content,
+    } = notice;
     let message_id = tx.insert_message(&NewMessage {
         project,
         from_session: None,

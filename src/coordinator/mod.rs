@@ -1,12 +1,20 @@
 //! The coordination rules, over the store and independent of any protocol.
 //!
-//! [`Coordinator`] is what every adapter calls: the MCP tools, the command line, an HTTP API later.
-//! Each public method is one transaction. Methods that act for a session take its id, refuse an
-//! unknown one, and count the call as a heartbeat; methods that only look take an optional
-//! `viewer` whose project is the default scope.
+//! [`Coordinator`] is what every adapter calls: the MCP tools, the command line and its hooks,
+//! the dashboard's HTTP API, the webhook deliverer. Each public method is one transaction.
+//! Methods that act for a session take its id, refuse an unknown one, and count the call as a
+//! heartbeat; methods that only look take an optional `viewer` whose project is the default
+//! scope.
 //!
-//! The rules themselves (lock matrix, conflict severities) are pure functions in the submodules,
-//! tested without a database.
+//! The rules themselves (what blocks a lock request in `rule.rs`, conflict severities in
+//! `conflicts.rs`) are pure functions over plain values, tested without a database.
+//!
+//! Answers and errors are sentences for the agents and people who read them, and they may name
+//! the product's tools and their arguments ("lock_release withdraws the request", "wait for it
+//! with wait_seconds"): the 20 tool names of the original contract are the product's
+//! vocabulary, which agents also meet in the hooks' refusals and the commands' output, whatever
+//! the transport. Nothing else of MCP enters this layer: no rmcp types, no JSON-RPC, no
+//! transport; the adapters turn answers into their protocol.
 
 mod conflicts;
 mod context;
@@ -17,6 +25,7 @@ mod locks;
 mod messages;
 mod operator;
 mod queue;
+mod rule;
 mod sessions;
 
 use std::sync::Arc;
@@ -27,7 +36,8 @@ use serde::Serialize;
 
 pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
-pub use events::{Delivery, Due, EventKind};
+use events::Occurrence;
+pub use events::{Due, Event, EventKind};
 pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
@@ -74,6 +84,9 @@ pub struct Coordinator {
     clock: Arc<dyn Clock>,
     session_timeout: Duration,
     notifier: Arc<dyn Notifier>,
+    /// The machine this process runs on, recorded beside the client process ids of the
+    /// sessions it registers: a shared database holds other machines' process ids too.
+    machine: String,
 }
 
 /// Unread mail, piggybacked on every answer to a session that has some.
@@ -95,12 +108,21 @@ pub struct SweepReport {
 }
 
 impl Coordinator {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, session_timeout: Duration) -> Self {
+    /// `machine` names the machine this process runs on (the binary passes
+    /// `clients::machine()`); the coordinator is told rather than reading the host itself, so
+    /// the rules below the adapters never touch the environment.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        session_timeout: Duration,
+        machine: String,
+    ) -> Self {
         Self {
             store,
             clock,
             session_timeout,
             notifier: Arc::new(Silent),
+            machine,
         }
     }
 
@@ -180,19 +202,21 @@ impl Coordinator {
             for session in &report.stale_sessions {
                 events::record(
                     tx,
-                    EventKind::StaleSession,
-                    &session.project,
-                    &session.session_id,
-                    &format!(
-                        "Session '{}' went silent for over {}s and was removed; its locks and intents were released",
-                        session.name,
-                        self.session_timeout.as_secs()
-                    ),
-                    serde_json::json!({
-                        "session_id": session.session_id,
-                        "name": session.name,
-                        "last_heartbeat": session.last_heartbeat,
-                    }),
+                    Occurrence {
+                        kind: EventKind::StaleSession,
+                        project: &session.project,
+                        subject: &session.session_id,
+                        text: &format!(
+                            "Session '{}' went silent for over {}s and was removed; its locks and intents were released",
+                            session.name,
+                            self.session_timeout.as_secs()
+                        ),
+                        data: serde_json::json!({
+                            "session_id": session.session_id,
+                            "name": session.name,
+                            "last_heartbeat": session.last_heartbeat,
+                        }),
+                    },
                     now,
                 )?;
             }
@@ -282,13 +306,13 @@ fn required_label(argument: &'static str, value: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(argument, "must not be empty"))
 }
 
-/// Normalizes a path argument into a lock key, naming the argument when it is refused.
 /// Whether a call at `now` should be recorded as the session's heartbeat.
 fn heartbeat_due(session: &Session, now: Timestamp) -> bool {
     now.as_millis() - session.last_heartbeat.as_millis()
         > i64::try_from(HEARTBEAT_RESOLUTION.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Normalizes a path argument into a lock key, naming the argument when it is refused.
 fn path_key(argument: &'static str, raw: &str, working_directory: Option<&str>) -> Result<String> {
     if let Some(name) = raw.trim().strip_prefix(RESOURCE_PREFIX) {
         return resource_key(argument, name);
@@ -375,7 +399,7 @@ pub(crate) mod testing {
             let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_795_000_000_000)));
             let store = Store::open_in_memory().expect("in-memory store");
             Self {
-                coordinator: Coordinator::new(store, clock.clone(), TIMEOUT),
+                coordinator: Coordinator::new(store, clock.clone(), TIMEOUT, "here".into()),
                 clock,
             }
         }

@@ -1,4 +1,4 @@
-//! What people do from outside any session, at the command line.
+//! What people do from outside any session, at the command line or on the dashboard.
 //!
 //! A person is not a session: they hold no locks and have no inbox, and looking does not
 //! count as anyone's heartbeat. What they change goes through the same store methods and
@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::locks::waiting;
-use super::messages::notify;
+use super::messages::{Notice, notify};
+use super::rule::waiting;
 use super::sessions::only_one;
 use super::{Coordinator, Deregistered, limit, optional_label, path_key, required_label};
 use crate::clock::Timestamp;
@@ -355,10 +355,12 @@ impl Coordinator {
                 );
                 notify(
                     tx,
-                    &project,
-                    &lock.session_id,
-                    Channel::Alerts,
-                    &notice,
+                    Notice {
+                        project: &project,
+                        session_id: &lock.session_id,
+                        channel: Channel::Alerts,
+                        content: &notice,
+                    },
                     now,
                 )?;
                 wakes.extend(tx.session(&lock.session_id)?.and_then(|s| s.wake));

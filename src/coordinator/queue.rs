@@ -20,16 +20,15 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::events::{self, EventKind};
-use super::locks::{blocker, grant, granted, refusal, rule, waiting};
-use super::messages::notify;
-use super::{Coordinator, path_key};
+use super::events::{self, EventKind, Occurrence};
+use super::locks::{Grant, key_rule, refusal};
+use super::messages::{Notice, notify};
+use super::rule::{ahead, blocker, waiting};
+use super::{Coordinator, LockOutcome, path_key};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::model::{Channel, Lock, LockType, Session, Waiter};
-use crate::store::{LockFilter, NewLock, WriteTx};
-
-use super::LockOutcome;
+use crate::store::{LockFilter, NewLock, ReadTx, WriteTx};
 
 /// More locks than one session could sensibly hold; a bound for the resource's size.
 const SESSION_LOCKS_LIMIT: usize = 1_000;
@@ -75,12 +74,9 @@ impl Coordinator {
                 .iter()
                 .filter(|lock| lock.session_id != candidate.session_id)
                 .collect();
-            let ahead = self.live_waiters(tx, project, &candidate.file_path, now)?;
-            let earlier: Vec<&Waiter> = ahead
-                .iter()
-                .filter(|w| w.id < candidate.id && w.session_id != candidate.session_id)
-                .collect();
-            let rule = rule(tx, project, &candidate.file_path)?;
+            let queue = self.live_waiters(tx, project, &candidate.file_path, now)?;
+            let earlier = ahead(&queue, &candidate.session_id, Some(candidate.id));
+            let rule = key_rule(tx, project, &candidate.file_path)?;
             if blocker(candidate.lock_type, rule, &others, &earlier).is_none() {
                 self.grant_queued(tx, &candidate, now)?;
                 wakes.extend(candidate.wake.clone());
@@ -116,36 +112,39 @@ impl Coordinator {
         let token = tx.next_fencing_token()?;
         let expires_at = now.plus(entry.ttl);
         tx.delete_waiter(entry, true, now)?;
+        let grant = Grant {
+            holder: &session,
+            path: &entry.file_path,
+            lock_type: entry.lock_type,
+            acquired_at: now,
+            expires_at,
+            fencing_token: token,
+            renewal: false,
+        };
         tx.put_lock(&NewLock {
             from_waiter: Some(entry.id),
             unreported: unattended,
-            ..grant(
-                &session,
-                &entry.file_path,
-                entry.lock_type,
-                now,
-                expires_at,
-                token,
-                now,
-            )
+            ..grant.row(now)
         })?;
         events::record(
             tx,
-            EventKind::LockGranted,
-            &session.project,
-            &format!("{}\u{1f}{token}", session.session_id),
-            &format!(
-                "'{}' was granted the {} lock on {} it queued for",
-                session.name, entry.lock_type, entry.file_path
-            ),
-            serde_json::json!({
-                "file_path": entry.file_path,
-                "session_id": session.session_id,
-                "name": session.name,
-                "lock_type": entry.lock_type,
-                "fencing_token": token,
-                "expires_at": expires_at,
-            }),
+            Occurrence {
+                kind: EventKind::LockGranted,
+                project: &session.project,
+                subject: &format!("{}\u{1f}{token}", session.session_id),
+                text: &format!(
+                    "'{}' was granted the {} lock on {} it queued for",
+                    session.name, entry.lock_type, entry.file_path
+                ),
+                data: serde_json::json!({
+                    "file_path": entry.file_path,
+                    "session_id": session.session_id,
+                    "name": session.name,
+                    "lock_type": entry.lock_type,
+                    "fencing_token": token,
+                    "expires_at": expires_at,
+                }),
+            },
             now,
         )?;
         if unattended {
@@ -156,10 +155,12 @@ impl Coordinator {
             );
             notify(
                 tx,
-                &session.project,
-                &session.session_id,
-                Channel::Coordination,
-                &content,
+                Notice {
+                    project: &session.project,
+                    session_id: &session.session_id,
+                    channel: Channel::Coordination,
+                    content: &content,
+                },
                 now,
             )?;
         }
@@ -183,7 +184,7 @@ impl Coordinator {
 
     fn standing(
         &self,
-        tx: &crate::store::ReadTx<'_>,
+        tx: &ReadTx<'_>,
         me: &Session,
         path: &str,
         wanted: LockType,
@@ -205,17 +206,9 @@ impl Coordinator {
                     .iter()
                     .find(|l| l.session_id == me.session_id && l.file_path == path)
                 {
-                    Some(lock) => granted(
-                        path.to_owned(),
-                        lock.lock_type,
-                        lock.expires_at,
-                        lock.lock_id,
-                        lock.fencing_token,
-                        false,
-                        Vec::new(),
-                    ),
+                    Some(lock) => LockOutcome::held(lock),
                     None => {
-                        let mut gone = refusal_without_blocker(path, wanted);
+                        let mut gone = LockOutcome::not_granted(path, wanted);
                         gone.reason = Some(format!(
                             "the request for {path} is no longer queued (its wait ran out or it was withdrawn) and no lock was granted; try lock_acquire again"
                         ));
@@ -229,19 +222,16 @@ impl Coordinator {
             .iter()
             .filter(|l| l.session_id != me.session_id)
             .collect();
-        let earlier: Vec<&Waiter> = queue[..at]
-            .iter()
-            .filter(|w| w.session_id != me.session_id)
-            .collect();
+        let earlier = ahead(&queue, &me.session_id, Some(entry.id));
         let position = earlier.len() + 1;
-        let rule = rule(tx, &me.project, path)?;
+        let rule = key_rule(tx, &me.project, path)?;
         Ok(match blocker(entry.lock_type, rule, &others, &earlier) {
             Some(blocked) => refusal(path, entry.lock_type, blocked, others.len(), Some(position)),
             // Grantable but not granted yet: the next promotion will; report it as queued.
             None => LockOutcome {
                 queued: true,
                 queue_position: Some(position),
-                ..refusal_without_blocker(path, entry.lock_type)
+                ..LockOutcome::not_granted(path, entry.lock_type)
             },
         })
     }
@@ -375,25 +365,6 @@ impl Coordinator {
             tx.mark_locks_reported(session_id)?;
             Ok::<_, crate::store::StoreError>(locks)
         })?)
-    }
-}
-
-/// A not-granted answer with nobody named, to fill in.
-fn refusal_without_blocker(path: &str, lock_type: LockType) -> LockOutcome {
-    LockOutcome {
-        granted: false,
-        file_path: path.to_owned(),
-        lock_type,
-        expires_at: None,
-        lock_id: None,
-        fencing_token: None,
-        renewed: false,
-        queued: false,
-        queue_position: None,
-        warnings: Vec::new(),
-        held_by: None,
-        holder_name: None,
-        reason: None,
     }
 }
 

@@ -25,6 +25,7 @@ mod sqlite;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use context::ContextQuery;
 pub use events::{Cursor, EventRow, NewEvent};
@@ -37,11 +38,15 @@ pub use sessions::SessionFilter;
 use crate::clock::{Clock, SystemClock};
 use sql::{Conn, Row};
 
+/// How long a write waits for the database's write lock, held by another process's write
+/// transaction, before it fails as [`StoreError::Busy`]: the same bound on either backend.
+const WRITE_LOCK_WAIT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
         "the coordinator database stayed locked by another process for {}s; try again",
-        sqlite::BUSY_TIMEOUT.as_secs()
+        WRITE_LOCK_WAIT.as_secs()
     )]
     Busy,
     #[error("cannot create the database folder {path}")]
@@ -315,13 +320,9 @@ mod tests {
         };
         let found = store
             .write(|tx| {
-                tx.insert_session(&session("here"))?;
-                tx.insert_session(&session("there"))?;
-                tx.conn.execute(
-                    "UPDATE sessions SET client_host = 'another-machine' WHERE id = 'there'",
-                    &[],
-                )?;
-                tx.live_client_sessions(now)
+                tx.insert_session(&session("here"), "this-machine")?;
+                tx.insert_session(&session("there"), "another-machine")?;
+                tx.live_client_sessions(now, "this-machine")
             })
             .expect("sessions");
         let ids: Vec<(&str, Option<u32>)> = found
@@ -355,7 +356,7 @@ mod tests {
         };
         let ids = store
             .write(|tx| {
-                tx.insert_session(&session("s", now))?;
+                tx.insert_session(&session("s", now), "this-machine")?;
                 let mut ids = Vec::new();
                 for priority in [Priority::Urgent, Priority::Normal, Priority::Urgent] {
                     let id = tx.insert_message(&NewMessage {

@@ -29,8 +29,7 @@ use postgres::config::SslMode;
 use postgres::{Config, NoTls, SimpleQueryMessage};
 
 use super::sql::{Conn, PgConn};
-use super::sqlite::BUSY_TIMEOUT;
-use super::{StoreError, StoreHealth, pending};
+use super::{StoreError, StoreHealth, WRITE_LOCK_WAIT, pending};
 use crate::clock::{Clock, SystemClock, Timestamp};
 
 /// Migrations of the PostgreSQL schema, applied in order on start.
@@ -190,10 +189,10 @@ impl Postgres {
             .application_name("mcp-session-coordinator")
             .connect_timeout(Duration::from_secs(5))
             .keepalives_idle(Duration::from_secs(30))
-            // A writer waits for the write lock as long as SQLite's busy timeout.
+            // A writer waits for the write lock as long as on SQLite.
             .options(&format!(
                 "-c lock_timeout={} -c idle_in_transaction_session_timeout={}",
-                BUSY_TIMEOUT.as_millis(),
+                WRITE_LOCK_WAIT.as_millis(),
                 IDLE_IN_TRANSACTION.as_millis()
             ));
         let store = Self {

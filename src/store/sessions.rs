@@ -1,8 +1,11 @@
 //! Statements on `sessions`.
+//!
+//! A session's `client_pid` names a process only on the machine it runs on, and a shared
+//! database holds several machines' sessions, so the row records that machine beside it
+//! (`client_host`). Which machine this process is, the caller says: the store only stores.
 
 use super::sql::{Arg, IntoArg, Row, args};
 use super::{ReadTx, StoreError, WriteTx};
-use crate::clients::machine;
 use crate::clock::Timestamp;
 use crate::model::{Session, SessionActivity};
 
@@ -105,10 +108,14 @@ impl ReadTx<'_> {
         )
     }
 
-    /// Live sessions that know their client (a process of this machine, or the client's own
-    /// id): the candidates for a hook's or guard's own sessions. A process id names a process
-    /// only on its own machine, so other machines' sessions show without it.
-    pub fn live_client_sessions(&self, alive_since: Timestamp) -> Result<Vec<Session>, StoreError> {
+    /// Live sessions that know their client (a process of `machine`, or the client's own id):
+    /// the candidates for a hook's or guard's own sessions. A process id names a process only
+    /// on its own machine, so other machines' sessions show without it.
+    pub fn live_client_sessions(
+        &self,
+        alive_since: Timestamp,
+        machine: &str,
+    ) -> Result<Vec<Session>, StoreError> {
         self.conn.query(
             &format!(
                 "SELECT {COLUMNS} FROM (
@@ -119,7 +126,7 @@ impl ReadTx<'_> {
                  WHERE (client_pid IS NOT NULL OR client_ref IS NOT NULL) AND last_heartbeat >= ?1
                  ORDER BY registered_at, id"
             ),
-            &args![alive_since.as_millis(), machine()],
+            &args![alive_since.as_millis(), machine],
             session_from_row,
         )
     }
@@ -207,7 +214,8 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+    /// Inserts a session whose client, if it has one, is a process of `machine`.
+    pub fn insert_session(&self, session: &Session, machine: &str) -> Result<(), StoreError> {
         self.conn.execute(
             &format!(
                 "INSERT INTO sessions ({COLUMNS}, client_host)
@@ -225,7 +233,7 @@ impl WriteTx<'_> {
                 session.wake,
                 session.client_pid,
                 session.client_ref,
-                machine(),
+                machine,
             ],
         )?;
         Ok(())
@@ -244,12 +252,13 @@ impl WriteTx<'_> {
         )
     }
 
-    /// Updates where a session works, its group and where to wake it (on re-registration):
-    /// every field of `place` but its id, name, project and times. `None` when it does not
-    /// exist.
+    /// Updates where a session works, its group, its client (a process of `machine`) and where
+    /// to wake it (on re-registration): every field of `place` but its id, name, project and
+    /// times. `None` when it does not exist.
     pub fn update_session_place(
         &self,
         place: &Session,
+        machine: &str,
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
         self.conn.query_opt(
@@ -269,7 +278,7 @@ impl WriteTx<'_> {
                 place.client_pid,
                 place.client_ref,
                 now.as_millis(),
-                machine()
+                machine
             ],
             session_from_row,
         )

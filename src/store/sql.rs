@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 
-use postgres::types::private::BytesMut;
+use bytes::BytesMut;
 use postgres::types::{FromSql, IsNull, ToSql, Type};
 
 use super::StoreError;

@@ -16,7 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::file::{self, FileAccess};
 use super::sql::Conn;
-use super::{StoreError, StoreHealth, pending};
+use super::{StoreError, StoreHealth, WRITE_LOCK_WAIT, pending};
 
 /// Numbered migrations, applied in order on open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -33,9 +33,6 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this program migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// How long a write waits for another process's transaction before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The first pause while another process holds the write lock; pauses double up to
 /// [`LONGEST_BUSY_PAUSE`].
 const FIRST_BUSY_PAUSE: Duration = Duration::from_micros(50);
@@ -51,7 +48,7 @@ fn busy_pause(n: u32) -> Duration {
 /// Waits out another process's write transaction. SQLite's own busy timeout sleeps 1 ms, then
 /// 2, 5, 10 and more, where a commit here takes tens of microseconds: processes contending for
 /// the write lock spent most of their time asleep. This starts at 50 µs and doubles up to 5 ms,
-/// for [`BUSY_TIMEOUT`] in all.
+/// for [`WRITE_LOCK_WAIT`] in all.
 fn busy_wait() -> impl FnMut(i32) -> bool + Send + 'static {
     busy_wait_with(std::thread::sleep)
 }
@@ -64,7 +61,7 @@ fn busy_wait_with(
         if retry == 0 {
             waited = Duration::ZERO;
         }
-        if waited >= BUSY_TIMEOUT {
+        if waited >= WRITE_LOCK_WAIT {
             return false;
         }
         let pause = busy_pause(u32::try_from(retry).unwrap_or(0));
@@ -276,7 +273,7 @@ mod tests {
         }
         let slept = *slept.lock().unwrap_or_else(PoisonError::into_inner);
         assert!(
-            (BUSY_TIMEOUT..BUSY_TIMEOUT + LONGEST_BUSY_PAUSE).contains(&slept),
+            (WRITE_LOCK_WAIT..WRITE_LOCK_WAIT + LONGEST_BUSY_PAUSE).contains(&slept),
             "gave up after {slept:?}"
         );
         assert!((2_000..2_100).contains(&retries), "{retries} retries");
