@@ -1,7 +1,8 @@
 //! The integration tests: each file beside this one is a module of this one test binary, so
 //! the shared helpers in `common` are compiled and linked once rather than once per file.
 //!
-//! Every test here runs the real server binary as separate processes and shares this process
+//! Every test here but `layers` (which reads the sources for the layering rule) runs the real
+//! server binary as separate processes and shares this process
 //! only with the tests running beside it, whatever their file: a helper keeps nothing
 //! process-wide that one test could change under another.
 
@@ -14,6 +15,7 @@ mod fuzz;
 mod git_guard;
 mod hooks;
 mod http;
+mod layers;
 mod liveness;
 mod locks_under_pressure;
 mod notifications;
