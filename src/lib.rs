@@ -8,7 +8,7 @@
 //! - [`coordinator`]: the rules (lock matrix, conflict severities, liveness), over the store;
 //! - [`mcp`]: the MCP tools, which parse arguments, call the coordinator and shape answers;
 //! - [`cli`]: the commands for people, the client hooks and the git guard, over the same calls;
-//! - [`http`]: MCP over Streamable HTTP, the dashboard and its API, and who may use them;
+//! - [`web`]: MCP over Streamable HTTP, the dashboard and its API, and who may use them;
 //! - [`webhooks`]: delivering the coordinator's events to webhook endpoints;
 //! - [`clients`]: which AI client process we run under, so hooks know their own sessions;
 //! - [`checkout`]: the git checkout a session works in, whose top folder its paths are relative to;
@@ -24,7 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod coordinator;
 pub mod error;
-pub mod http;
+pub mod web;
 pub mod ids;
 pub mod liveness;
 pub mod mcp;

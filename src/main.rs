@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use mcp_session_coordinator::cli::Command;
 use mcp_session_coordinator::config::Settings;
-use mcp_session_coordinator::http::{self, Access, Mode};
+use mcp_session_coordinator::web::{self, Access, Mode};
 use mcp_session_coordinator::wake::Wakeup;
 use mcp_session_coordinator::{Coordinator, cli, mcp, webhooks};
 
@@ -82,7 +82,7 @@ fn serve_http(
     let reader = settings.side_reader(&coordinator)?;
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &settings.webhooks)?;
-        http::serve(coordinator, reader, listen, access, max_connections, mode).await?;
+        web::serve(coordinator, reader, listen, access, max_connections, mode).await?;
         Ok(())
     })
 }

@@ -48,9 +48,9 @@ pub enum Command {
     /// Install `guard pre-commit` as the pre-commit hook of a git repository
     InstallGitHook(InstallArgs),
     /// One shared server: MCP over Streamable HTTP at /mcp, with the dashboard at /
-    Serve(crate::http::ServeArgs),
+    Serve(crate::web::ServeArgs),
     /// The web dashboard alone, over the database the stdio servers share
-    Dashboard(crate::http::DashboardArgs),
+    Dashboard(crate::web::DashboardArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,7 +1,7 @@
-//! The HTTP adapter: one coordinator that AI sessions on several machines reach over the
-//! network (MCP over Streamable HTTP at `/mcp`), and the dashboard people watch it on (`/`,
-//! with its JSON API under `/api/`). `dashboard` serves the page alone, over the database
-//! that stdio servers share.
+//! The web server: one coordinator that AI sessions on several machines reach over the
+//! network (MCP over Streamable HTTP at `/mcp`, whose protocol side is `mcp::http`), and the
+//! dashboard people watch it on (`/`, with its JSON API under `/api/`). `dashboard` serves the
+//! page alone, over the database that stdio servers share.
 //!
 //! Every route passes the same checks first ([`access`]): Host, Origin, token.
 
