@@ -28,7 +28,7 @@ use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{Json, ServerHandler, tool_handler};
 
 pub use catalog::{ToolListing, ToolSelection};
-pub use http::{Limits, SESSION_TOKEN_HEADER, endpoint};
+pub use http::{Limits, endpoint};
 pub use reply::{Answer, ToolError};
 pub use stdio::{serve_stdio, terminated};
 

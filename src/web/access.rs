@@ -102,10 +102,6 @@ impl Access {
         })
     }
 
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
     fn host_allowed(&self, headers: &HeaderMap) -> Result<(), String> {
         let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
             return Err("the request has no Host header".into());

@@ -31,8 +31,6 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error(transparent)]
-    Access(#[from] AccessError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
