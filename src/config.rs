@@ -1,124 +1,30 @@
-//! Settings: command-line flags, each backed by the environment variable of the original
-//! product description, so either way of configuring an MCP server works.
+//! What the parsed flags configure: the shared database and the coordinator over it, the
+//! tool listing, and who may use a server on the network.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-
-use crate::cli::Command;
 use crate::coordinator::Coordinator;
-use crate::mcp::{ToolListing, ToolSelection};
+use crate::flags;
+use crate::mcp::ToolListing;
 use crate::store::{FileAccess, Location, Store, StoreError};
 use crate::wake::Poker;
+use crate::web::{Access, AccessError};
 
 /// Where the database lives when nothing says otherwise, under the home directory.
 const DEFAULT_DB: &str = ".mcp-session-coordinator/coordinator.db";
 
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "mcp-session-coordinator",
-    version,
-    about = "An MCP server that coordinates several AI coding sessions on one codebase: file locks, intents, messages, conflict checks and shared context.",
-    long_about = "An MCP server that coordinates several AI coding sessions on one codebase: file locks, \
-intents, messages, conflict checks and shared context.\n\n\
-Without a command, it is the MCP server: each AI session's MCP client starts its own instance, \
-which speaks MCP over stdin/stdout. All instances on a machine share one SQLite database (WAL \
-mode), so they see each other's sessions, locks and messages. Logs go to stderr.\n\n\
-The commands are for people (status, locks, messages, send, context, release, end-session, \
-doctor) and for enforcing coordination where every agent passes (hook claude-code, guard \
-pre-commit, install-git-hook). They read and write the same database."
-)]
-pub struct Settings {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
-    /// SQLite database shared by every instance [default: ~/.mcp-session-coordinator/coordinator.db]
-    #[arg(
-        long,
-        env = "MCP_COORDINATOR_DB_PATH",
-        value_name = "PATH",
-        global = true
-    )]
+/// The shared database as the flags name it: where it is, whether to trust a path another
+/// user could have planted, and when a session counts as stale. Every mode opens its
+/// coordinator through it.
+#[derive(Debug, Clone)]
+pub struct Database {
     db_path: Option<PathBuf>,
-
-    /// Open the database even through a symlink in a folder every user can write (like /tmp), or when another user owns the file; both are refused otherwise, since another user could have put them there to read or plant data
-    #[arg(
-        long,
-        env = "MCP_COORDINATOR_ALLOW_UNSAFE_DB_PATH",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        global = true
-    )]
-    allow_unsafe_db_path: bool,
-
-    /// PostgreSQL database shared by sessions on several machines, as postgres://user:password@host:5432/database; when set, every mode uses it instead of the SQLite file
-    #[arg(
-        long,
-        env = "MCP_COORDINATOR_DB_URL",
-        value_name = "URL",
-        hide_env_values = true,
-        global = true
-    )]
     db_url: Option<String>,
-
-    /// Seconds between sweeps in which each instance removes stale sessions (releasing their locks and intents) and expired locks
-    #[arg(
-        long = "cleanup-interval",
-        env = "MCP_CLEANUP_INTERVAL_SEC",
-        value_name = "SECONDS",
-        default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..=86_400),
-        global = true
-    )]
-    cleanup_interval_sec: u64,
-
-    /// Seconds without a heartbeat (or any tool call) after which a session is stale and gets swept; each instance heartbeats its own sessions three times per timeout
-    #[arg(
-        long = "session-timeout",
-        env = "MCP_SESSION_TIMEOUT_SEC",
-        value_name = "SECONDS",
-        default_value_t = 300,
-        value_parser = clap::value_parser!(u64).range(1..=604_800),
-        global = true
-    )]
-    session_timeout_sec: u64,
-
-    /// What to log to stderr, as a tracing filter: a level (error, warn, info, debug) or per module, like mcp_session_coordinator=debug,rmcp=info
-    #[arg(
-        long,
-        env = "MCP_COORDINATOR_LOG",
-        value_name = "FILTER",
-        default_value = "mcp_session_coordinator=info,warn",
-        global = true
-    )]
-    pub log: String,
-
-    /// Which tools tools/list shows: all, core (register, lock, check, message), or a comma-separated mix of profiles and tool names. Unlisted tools still answer when called by name
-    #[arg(
-        long,
-        env = "MCP_COORDINATOR_TOOLS",
-        value_name = "PROFILE",
-        default_value = "all",
-        value_parser = ToolSelection::parse,
-        global = true
-    )]
-    tools: ToolSelection,
-
-    /// Deliver events (lock contention, grants from a queue, urgent messages, high conflicts, stale sessions) to this URL as JSON POSTs; repeatable, or comma-separated in the variable. Slack and Discord incoming webhooks read them as is
-    #[arg(
-        long = "webhook",
-        env = "MCP_COORDINATOR_WEBHOOKS",
-        value_name = "URL",
-        value_delimiter = ',',
-        hide_env_values = true,
-        global = true
-    )]
-    pub webhooks: Vec<String>,
-
-    /// List each tool's output schema too, for clients that validate structuredContent (off by default: it would triple what the model's context pays for the list)
-    #[arg(long, env = "MCP_COORDINATOR_OUTPUT_SCHEMAS", global = true)]
-    output_schemas: bool,
+    allow_unsafe_path: bool,
+    session_timeout: Duration,
 }
 
 /// Why the coordinator could not start on its database.
@@ -137,7 +43,16 @@ pub enum OpenError {
     Refused(StoreError),
 }
 
-impl Settings {
+impl Database {
+    pub fn new(database: &flags::Database, liveness: &flags::Liveness) -> Self {
+        Self {
+            db_path: database.db_path.clone(),
+            db_url: database.db_url.clone(),
+            allow_unsafe_path: database.allow_unsafe_db_path,
+            session_timeout: liveness.session_timeout,
+        }
+    }
+
     /// The database file: the flag or variable when set (and not empty), else under home.
     pub fn db_path(&self) -> Result<PathBuf, OpenError> {
         if let Some(path) = self.db_path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
@@ -170,7 +85,7 @@ impl Settings {
         self.open(false)
     }
 
-    /// [`Settings::coordinator`] for a command that only reads, which a read-only database
+    /// [`Database::coordinator`] for a command that only reads, which a read-only database
     /// file does not stop: it is opened read-only instead of refused.
     pub fn reader(&self) -> Result<Coordinator, OpenError> {
         self.open(true)
@@ -179,7 +94,7 @@ impl Settings {
     fn open(&self, read_only_fallback: bool) -> Result<Coordinator, OpenError> {
         let location = self.location()?;
         let access = FileAccess {
-            allow_unsafe_path: self.allow_unsafe_db_path,
+            allow_unsafe_path: self.allow_unsafe_path,
             read_only_fallback,
             own_folder: self
                 .db_path
@@ -199,7 +114,7 @@ impl Settings {
         Ok(Coordinator::new(
             store,
             clock,
-            self.session_timeout(),
+            self.session_timeout,
             crate::clients::machine().to_owned(),
         )
         .with_notifier(Arc::new(Poker)))
@@ -214,100 +129,72 @@ impl Settings {
             Location::Url(_) => Ok(writer.clone()),
         }
     }
+}
 
-    pub fn cleanup_interval(&self) -> Duration {
-        Duration::from_secs(self.cleanup_interval_sec)
+/// How the MCP servers list their tools; the HTTP server adds `session_token` itself.
+pub fn tool_listing(listing: &flags::Listing) -> ToolListing {
+    ToolListing {
+        selection: listing.tools.clone(),
+        output_schemas: listing.output_schemas,
+        session_tokens: false,
     }
+}
 
-    pub fn session_timeout(&self) -> Duration {
-        Duration::from_secs(self.session_timeout_sec)
-    }
-
-    pub fn tool_listing(&self) -> ToolListing {
-        ToolListing {
-            selection: self.tools.clone(),
-            output_schemas: self.output_schemas,
-            session_tokens: false,
-        }
-    }
+/// The checks every request to a server listening on `listen` passes.
+pub fn access(flags: &flags::Access, listen: SocketAddr) -> Result<Access, AccessError> {
+    Access::new(
+        listen,
+        flags.token.clone(),
+        &flags.allowed_hosts,
+        &flags.allowed_origins,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn database(args: &[&str]) -> Database {
+        let flags =
+            flags::try_parse_from(std::iter::once("x").chain(args.iter().copied())).expect("flags");
+        Database::new(&flags.database, &flags.liveness)
+    }
+
     #[test]
-    fn flags_parse_and_defaults_match_the_product_description() {
-        let settings = Settings::try_parse_from(["mcp-session-coordinator"]).expect("defaults");
-        assert_eq!(settings.cleanup_interval(), Duration::from_secs(60));
-        assert_eq!(settings.session_timeout(), Duration::from_secs(300));
-
-        let settings = Settings::try_parse_from([
-            "mcp-session-coordinator",
-            "--db-path",
-            "/tmp/x.db",
-            "--cleanup-interval",
-            "5",
-            "--session-timeout",
-            "30",
-        ])
-        .expect("flags");
+    fn the_flags_name_the_database_and_the_tool_listing() {
+        let settings = database(&["--db-path", "/tmp/x.db", "--session-timeout", "30"]);
         assert_eq!(settings.db_path().ok(), Some(PathBuf::from("/tmp/x.db")));
-        assert!(settings.command.is_none(), "no command runs the server");
-
-        let status = Settings::try_parse_from(["x", "status", "--db-path", "/tmp/y.db"])
-            .expect("a global flag after the command");
+        assert_eq!(settings.session_timeout, Duration::from_secs(30));
+        let status = database(&["status", "--db-path", "/tmp/y.db"]);
         assert_eq!(status.db_path().ok(), Some(PathBuf::from("/tmp/y.db")));
-        assert!(matches!(status.command, Some(Command::Status(_))));
-        assert_eq!(settings.cleanup_interval(), Duration::from_secs(5));
-        assert_eq!(settings.session_timeout(), Duration::from_secs(30));
+        assert!(!settings.allow_unsafe_path);
+        assert!(database(&["status", "--allow-unsafe-db-path"]).allow_unsafe_path);
 
-        assert!(Settings::try_parse_from(["x", "--cleanup-interval", "0"]).is_err());
-        assert!(
-            !settings.allow_unsafe_db_path,
-            "unsafe paths are refused by default"
-        );
-        let trusting = Settings::try_parse_from(["x", "status", "--allow-unsafe-db-path"])
-            .expect("the escape hatch, after the command");
-        assert!(trusting.allow_unsafe_db_path);
-
-        let listing = Settings::try_parse_from(["x", "--tools", "core", "--output-schemas"])
-            .expect("listing flags")
-            .tool_listing();
-        assert!(!listing.selection.is_all() && listing.output_schemas);
-        assert!(Settings::try_parse_from(["x", "--tools", "everything"]).is_err());
-        let serve = Settings::try_parse_from([
-            "x",
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--tools",
-            "core",
-            "--output-schemas",
-        ])
-        .expect("listing flags after serve, as serve --help shows them")
-        .tool_listing();
-        assert!(!serve.selection.is_all() && serve.output_schemas);
-
-        let shared = Settings::try_parse_from([
-            "x",
+        let shared = database(&[
             "status",
             "--db-path",
             "/tmp/z.db",
             "--db-url",
             "postgres://team:pw@db:5432/coord",
-        ])
-        .expect("a URL");
+        ]);
         assert_eq!(
             shared.location().ok(),
             Some(Location::Url("postgres://team:pw@db:5432/coord".into())),
             "the URL wins over the file"
         );
-        let blank = Settings::try_parse_from(["x", "--db-path", "/tmp/z.db", "--db-url", " "])
-            .expect("an empty URL");
+        let blank = database(&["--db-path", "/tmp/z.db", "--db-url", " "]);
         assert_eq!(
             blank.location().ok(),
             Some(Location::File(PathBuf::from("/tmp/z.db")))
+        );
+
+        let flags = flags::try_parse_from(["x", "--tools", "core", "--output-schemas"])
+            .expect("listing flags");
+        let listing = tool_listing(&flags.listing);
+        assert!(!listing.selection.is_all() && listing.output_schemas);
+        assert!(
+            !listing.session_tokens,
+            "only the HTTP server asks for tokens"
         );
     }
 }

@@ -1,39 +1,46 @@
 //! mcp-session-coordinator: lets several AI coding sessions work on one codebase at once.
 //!
-//! Every AI session starts its own server process; all of them share one SQLite database. The
-//! crate is layered so that each adapter (MCP over stdio, the command line, HTTP) stays thin:
+//! Every AI session starts its own server process (or reaches one shared `serve` process over
+//! HTTP); all of them share one database: a SQLite file on one machine, or PostgreSQL across
+//! several. The crate is layered so that each adapter (MCP over stdio, the command line, the
+//! web server) stays thin:
 //!
 //! - [`model`]: the nouns (sessions, locks, intents, messages, context) as callers see them;
 //! - [`store`]: every SQL statement, behind read and write transactions;
 //! - [`coordinator`]: the rules (lock matrix, conflict severities, liveness), over the store;
-//! - [`mcp`]: the MCP tools, which parse arguments, call the coordinator and shape answers;
-//! - [`cli`]: the commands for people, the client hooks and the git guard, over the same calls;
-//! - [`http`]: MCP over Streamable HTTP, the dashboard and its API, and who may use them;
-//! - [`webhooks`]: delivering the coordinator's events to webhook endpoints;
-//! - [`clients`]: which AI client process we run under, so hooks know their own sessions;
-//! - [`checkout`]: the git checkout a session works in, whose top folder its paths are relative to;
-//! - [`liveness`]: the background heartbeat and stale-session sweep every process runs;
-//! - [`patterns`]: what directory and glob lock keys cover; [`wake`]: waking queued waiters.
+//! - `mcp`: the MCP tools, which parse arguments, call the coordinator and shape answers;
+//! - `cli`: the commands for people, the client hooks and the git guard, over the same calls;
+//! - `web`: MCP over Streamable HTTP, the dashboard and its API, and who may use them;
+//! - `webhooks`: delivering the coordinator's events to webhook endpoints;
+//! - `clients`: which AI client process we run under, so hooks know their own sessions;
+//! - `checkout`: the git checkout a session works in, whose top folder its paths are relative to;
+//! - `liveness`: the background heartbeat and stale-session sweep every process runs;
+//! - [`patterns`]: what directory and glob lock keys cover; `wake`: waking queued waiters;
+//! - [`flags`]: every command-line flag; `config` turns them into a database and a
+//!   coordinator, and [`modes`] runs what the command line asks for.
 //!
-//! See `ARCHITECTURE.md` for the codemap and the invariants.
+//! Public are only the binary's entry points and what the benchmarks and integration tests
+//! reach into; see `ARCHITECTURE.md` for the codemap and the invariants.
 
-pub mod checkout;
-pub mod cli;
-pub mod clients;
+mod checkout;
+mod cli;
+mod clients;
 pub mod clock;
-pub mod config;
+mod config;
 pub mod coordinator;
-pub mod error;
-pub mod http;
-pub mod ids;
-pub mod liveness;
-pub mod mcp;
+mod error;
+pub mod flags;
+mod ids;
+mod liveness;
+mod mcp;
 pub mod model;
-pub mod paths;
+pub mod modes;
+mod paths;
 pub mod patterns;
 pub mod store;
-pub mod wake;
-pub mod webhooks;
+mod wake;
+mod web;
+mod webhooks;
 
 pub use coordinator::Coordinator;
 pub use error::{Error, Result};

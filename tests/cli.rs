@@ -395,3 +395,153 @@ async fn doctor_checks_the_database() {
     assert!(text.contains("sessions      1 (1 stale)"), "{text}");
     assert!(text.contains("stale: 'sleepy'"), "{text}");
 }
+
+/// The long flags a command's `--help` lists: the first word of a line, after a short form.
+fn listed_flags(db: &Db, command: &[&str]) -> Vec<String> {
+    let args: Vec<&str> = command.iter().copied().chain(["--help"]).collect();
+    let help = db.cli(&args).stdout;
+    help.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let first = words.next()?;
+            let flag = if first.len() == 3 && first.ends_with(',') {
+                words.next()?
+            } else {
+                first
+            };
+            flag.strip_prefix("--").map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn each_help_lists_the_flags_that_have_an_effect_there() {
+    let db = Db::new();
+    let stdio = listed_flags(&db, &[]);
+    for flag in [
+        "db-path",
+        "allow-unsafe-db-path",
+        "db-url",
+        "session-timeout",
+        "log",
+        "tools",
+        "output-schemas",
+        "cleanup-interval",
+        "webhook",
+    ] {
+        assert!(stdio.iter().any(|f| f == flag), "--help lacks --{flag}");
+    }
+    assert!(
+        !stdio.iter().any(|f| f == "token"),
+        "the stdio server takes no token"
+    );
+    let serve = listed_flags(&db, &["serve"]);
+    for flag in [
+        "tools",
+        "output-schemas",
+        "cleanup-interval",
+        "webhook",
+        "token",
+    ] {
+        assert!(
+            serve.iter().any(|f| f == flag),
+            "serve --help lacks --{flag}"
+        );
+    }
+    let dashboard = listed_flags(&db, &["dashboard"]);
+    assert!(dashboard.iter().any(|f| f == "webhook"), "{dashboard:?}");
+    for (command, absent) in [
+        (
+            &["dashboard"][..],
+            &["tools", "output-schemas", "cleanup-interval"][..],
+        ),
+        (
+            &["status"],
+            &[
+                "tools",
+                "output-schemas",
+                "cleanup-interval",
+                "webhook",
+                "token",
+            ],
+        ),
+        (
+            &["hook", "claude-code"],
+            &["tools", "output-schemas", "cleanup-interval", "webhook"],
+        ),
+        (&["locks"], &["session-timeout", "tools"]),
+        (
+            &["install-git-hook"],
+            &["allow-unsafe-db-path", "session-timeout"],
+        ),
+    ] {
+        let listed = listed_flags(&db, command);
+        assert!(
+            listed.iter().any(|f| f == "db-path"),
+            "{command:?}: {listed:?}"
+        );
+        for flag in absent {
+            assert!(
+                !listed.iter().any(|f| f == flag),
+                "{command:?} --help lists --{flag}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_flag_with_no_effect_on_a_command_is_refused_before_or_after_its_name() {
+    let db = Db::new();
+    for (args, flag) in [
+        (&["status", "--tools", "core"][..], "--tools"),
+        (&["--tools", "core", "status"], "--tools"),
+        (
+            &["--cleanup-interval", "5", "dashboard"],
+            "--cleanup-interval",
+        ),
+    ] {
+        let run = db.run(args, &[], None, "");
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        let refusal = format!("error: unexpected argument '{flag}' found");
+        assert!(run.stderr.starts_with(&refusal), "{args:?}: {}", run.stderr);
+    }
+    // A variable is another matter: a hook inherits the environment its client's servers got.
+    let status = db.run(&["status"], &[("MCP_COORDINATOR_TOOLS", "core")], None, "");
+    assert!(
+        !status.stderr.contains("unexpected argument"),
+        "{}",
+        status.stderr
+    );
+}
+
+#[tokio::test]
+async fn serve_takes_the_listing_flags_after_its_name() {
+    let db = Db::new();
+    let server =
+        common::http::HttpServer::start(&db.path(), &["--tools", "core", "--output-schemas"], &[]);
+    let client = server
+        .client(
+            common::Lifecycle::Initialize(rmcp::model::ProtocolVersion::V_2025_11_25),
+            None,
+        )
+        .await;
+    let tools = client.client.list_all_tools().await.expect("tools/list");
+    let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "conflict_check",
+            "lock_acquire",
+            "lock_check",
+            "lock_release",
+            "message_list",
+            "message_send",
+            "session_register"
+        ]
+    );
+    assert!(
+        tools.iter().all(|t| t.output_schema.is_some()),
+        "--output-schemas lists every schema"
+    );
+}

@@ -7,16 +7,24 @@ use std::path::{Path, PathBuf};
 /// The top-level modules of `src/`, bottom layer first. A module may use any module of an
 /// earlier line, none of its own line or a later one. `main.rs` and `lib.rs` sit above all.
 const LAYERS: &[&[&str]] = &[
+    // The nouns and pure helpers.
     &["clock", "ids", "paths", "patterns"],
     &["model"],
+    // Every SQL statement, then the rules over it.
     &["store"],
     &["error"],
     &["coordinator"],
+    // What a running process needs beside the rules.
     &["checkout", "clients", "liveness", "wake"],
+    // The adapters: MCP, events out, the web server (which mounts MCP's endpoint).
     &["mcp", "webhooks"],
-    &["config"],
-    &["cli", "web"],
+    &["web"],
+    // The edge: every flag, what flags become, the commands (which open the database from
+    // flags themselves), and one function per mode for `main`.
     &["flags"],
+    &["config"],
+    &["cli"],
+    &["modes"],
 ];
 
 /// Lines of code (tests aside) past which a file is split.

@@ -8,10 +8,11 @@ use std::process::Command as Process;
 
 use super::table::{ago, clock, countdown};
 use super::workspace;
-use super::{CliError, InstallArgs, Purpose, existing};
+use super::{CliError, Purpose, existing};
 use crate::checkout::Checkout;
-use crate::config::Settings;
+use crate::config::Database;
 use crate::coordinator::CommitCheck;
+use crate::flags::InstallArgs;
 use crate::store::Location;
 
 /// The line that marks a pre-commit hook as ours, so installing again replaces only ours.
@@ -44,7 +45,7 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, CliError> {
 
 /// Checks the commit being made in the current repository: the text to print, and whether
 /// the commit may go on.
-pub fn pre_commit(settings: &Settings) -> Result<(String, bool), CliError> {
+pub fn pre_commit(database: &Database) -> Result<(String, bool), CliError> {
     let root = String::from_utf8_lossy(&git(None, &["rev-parse", "--show-toplevel"])?)
         .trim()
         .to_owned();
@@ -59,7 +60,7 @@ pub fn pre_commit(settings: &Settings) -> Result<(String, bool), CliError> {
     .collect();
     // No database: no session has ever run here, so nothing can be in the way. The check
     // only reads, so a read-only database is still checked.
-    let Some(coordinator) = existing(settings, Purpose::Read)? else {
+    let Some(coordinator) = existing(database, Purpose::Read)? else {
         return Ok((String::new(), true));
     };
     let checkout = Checkout::around(Path::new(&root));
@@ -128,7 +129,7 @@ fn refusal(project: &str, check: &CommitCheck, now: crate::clock::Timestamp) -> 
 }
 
 /// Writes the pre-commit hook that runs `guard pre-commit` with this binary and database.
-pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliError> {
+pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliError> {
     let repo = match &args.repo {
         Some(repo) => repo.clone(),
         None => {
@@ -166,7 +167,7 @@ pub fn install(settings: &Settings, args: &InstallArgs) -> Result<String, CliErr
         kept = format!(" Your previous hook runs after it, as {}.", local.display());
     }
     let exe = std::env::current_exe().map_err(CliError::io("cannot find this program's path"))?;
-    let location = settings.location()?;
+    let location = database.location()?;
     // The hook runs from git, outside the AI client's environment: it names the database.
     let (variable, db) = match &location {
         Location::File(path) => ("MCP_COORDINATOR_DB_PATH", path.display().to_string()),

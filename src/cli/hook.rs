@@ -24,12 +24,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::CliError;
 use super::table::{clock, countdown};
 use super::workspace::{self, GROUP_VAR, Me, NAME_VAR};
-use super::{CliError, HookArgs};
 use crate::checkout::{self, Checkout};
 use crate::clients;
 use crate::coordinator::{Claim, Coordinator, LockRequest, Registration};
+use crate::flags::{CopilotEvent, HookArgs};
 use crate::model::{Lock, LockType, Session};
 use crate::paths;
 
@@ -50,15 +51,6 @@ pub enum Client {
     ClaudeCode,
     /// GitHub Copilot CLI, with the event its hook entry runs for.
     Copilot(CopilotEvent),
-}
-
-/// The Copilot CLI hook events this command handles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CopilotEvent {
-    SessionStart,
-    PreToolUse,
-    AgentStop,
-    SessionEnd,
 }
 
 /// What an event asks, whichever client sent it.

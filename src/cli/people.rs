@@ -3,13 +3,13 @@
 use std::fmt::Write as _;
 
 use super::table::{Cell, Paint, Table, ago, color_wanted, countdown, one_line};
-use super::{
-    CliError, ContextArgs, EndSessionArgs, JsonFlag, LocksArgs, MessagesArgs, Purpose, ReleaseArgs,
-    Scope, SendArgs, existing, person, show,
-};
+use super::{CliError, Purpose, existing, person, show};
 use crate::clock::Timestamp;
-use crate::config::Settings;
+use crate::config::Database;
 use crate::coordinator::{Coordinator, LockListQuery, Outgoing, Overview, Queued, Sender};
+use crate::flags::{
+    ContextArgs, EndSessionArgs, JsonFlag, LocksArgs, MessagesArgs, ReleaseArgs, Scope, SendArgs,
+};
 use crate::model::{ContextEntry, Intent, Lock, LockType, Message, Priority};
 
 /// Longest message or context text shown on one line before it is cut.
@@ -137,9 +137,9 @@ pub fn end_session(coordinator: &Coordinator, args: &EndSessionArgs) -> Result<S
 }
 
 /// The database's health; fails when it is missing, unsound or read-only.
-pub fn doctor(settings: &Settings, args: &JsonFlag) -> Result<(String, bool), CliError> {
-    let location = settings.location()?;
-    let Some(coordinator) = existing(settings, Purpose::Read)? else {
+pub fn doctor(database: &Database, args: &JsonFlag) -> Result<(String, bool), CliError> {
+    let location = database.location()?;
+    let Some(coordinator) = existing(database, Purpose::Read)? else {
         let text = format!(
             "No database at {location}: nothing has run with this path yet. Servers create it on \
              start; set MCP_COORDINATOR_DB_PATH or --db-path if they use another.\n"

@@ -29,7 +29,7 @@ use rmcp::{Json, ServerHandler, tool_handler};
 
 pub use caller::Trust;
 pub use catalog::{ToolListing, ToolSelection};
-pub use http::{Limits, SESSION_TOKEN_HEADER, endpoint};
+pub use http::{Limits, endpoint};
 pub use reply::{Answer, ToolError};
 pub use stdio::{serve_stdio, terminated};
 

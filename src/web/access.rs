@@ -102,10 +102,6 @@ impl Access {
         })
     }
 
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
     fn host_allowed(&self, headers: &HeaderMap) -> Result<(), String> {
         let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
             return Err("the request has no Host header".into());
@@ -166,8 +162,8 @@ impl Access {
             .filter_map(|pair| pair.trim().split_once('='))
             .filter(|(name, _)| *name == COOKIE)
             .map(|(_, value)| value);
-        bearer.is_some_and(|shown| same(shown.as_bytes(), expected.as_bytes()))
-            || cookies.any(|shown| same(shown.as_bytes(), expected.as_bytes()))
+        bearer.is_some_and(|shown| constant_time_eq(shown.as_bytes(), expected.as_bytes()))
+            || cookies.any(|shown| constant_time_eq(shown.as_bytes(), expected.as_bytes()))
     }
 
     fn token_in_query<'q>(&self, query: Option<&'q str>) -> Option<&'q str> {
@@ -194,8 +190,10 @@ fn host_only(authority: &str) -> &str {
     }
 }
 
-/// Compares in time independent of where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Compares a token shown with the expected one in a time that does not depend on where they
+/// first differ, so that timing refusals cannot reveal the token a prefix at a time. Only the
+/// length can show, and a token's length is no secret.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -216,7 +214,7 @@ pub async fn check(State(access): State<Arc<Access>>, request: Request, next: Ne
         && access
             .token
             .as_deref()
-            .is_some_and(|t| same(shown.as_bytes(), t.as_bytes()))
+            .is_some_and(|t| constant_time_eq(shown.as_bytes(), t.as_bytes()))
     {
         let mut response = Redirect::to("/").into_response();
         let cookie = format!("{COOKIE}={shown}; Path=/; HttpOnly; SameSite=Strict");

@@ -1,7 +1,7 @@
-//! The HTTP adapter: one coordinator that AI sessions on several machines reach over the
-//! network (MCP over Streamable HTTP at `/mcp`), and the dashboard people watch it on (`/`,
-//! with its JSON API under `/api/`). `dashboard` serves the page alone, over the database
-//! that stdio servers share.
+//! The web server: one coordinator that AI sessions on several machines reach over the
+//! network (MCP over Streamable HTTP at `/mcp`, whose protocol side is `mcp::http`), and the
+//! dashboard people watch it on (`/`, with its JSON API under `/api/`). `dashboard` serves the
+//! page alone, over the database that stdio servers share.
 //!
 //! Every route passes the same checks first ([`access`]): Host, Origin, token.
 
@@ -16,7 +16,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 pub use access::{Access, AccessError};
@@ -30,64 +29,8 @@ use crate::wake::{self, Wakeup};
 /// tens of kilobytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Serve MCP over Streamable HTTP at /mcp, and the dashboard at /, on this address
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7420")]
-    pub http: SocketAddr,
-    /// Most MCP connections open at once (each holds about 60 KB); more are refused with 503 until idle ones close
-    #[arg(long = "max-mcp-connections", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_mcp_connections: u32,
-    #[command(flatten)]
-    pub access: AccessArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DashboardArgs {
-    /// Serve the dashboard on this address
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7421")]
-    pub listen: SocketAddr,
-    #[command(flatten)]
-    pub access: AccessArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct AccessArgs {
-    /// Token every request must carry (Authorization: Bearer TOKEN; the dashboard: open /?token=TOKEN once). Required when the address is not loopback; at least 32 characters
-    #[arg(
-        long,
-        env = "MCP_COORDINATOR_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Option<String>,
-    /// Another name clients reach this server by (a DNS name or IP; repeatable). Loopback names and the bound address are always accepted; any other Host header gets 403
-    #[arg(long = "allowed-host", value_name = "HOST")]
-    pub allowed_hosts: Vec<String>,
-    /// A web origin besides this server's own whose pages may call it (scheme://host[:port]; repeatable)
-    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
-    pub allowed_origins: Vec<String>,
-    /// Most connections open at once; at the limit, the oldest connection that never showed the token is closed [default: three quarters of the open-file limit]
-    #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: Option<u32>,
-}
-
-impl AccessArgs {
-    /// The checks for a server listening on `listen`.
-    pub fn access(&self, listen: SocketAddr) -> Result<Access, AccessError> {
-        Access::new(
-            listen,
-            self.token.clone(),
-            &self.allowed_hosts,
-            &self.allowed_origins,
-        )
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error(transparent)]
-    Access(#[from] AccessError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
