@@ -40,7 +40,8 @@ use crate::mcp::ToolSelection;
 intents, messages, conflict checks and shared context.\n\n\
 Without a command, it is the MCP server: each AI session's MCP client starts its own instance, \
 which speaks MCP over stdin/stdout. All instances on a machine share one SQLite database (WAL \
-mode), so they see each other's sessions, locks and messages. Logs go to stderr.\n\n\
+mode), or with --db-url one PostgreSQL database across machines, so they see each other's \
+sessions, locks and messages. Logs go to stderr.\n\n\
 The commands are for people (status, locks, messages, send, context, release, end-session, \
 doctor) and for enforcing coordination where every agent passes (hook claude-code, guard \
 pre-commit, install-git-hook). They read and write the same database."
