@@ -2,6 +2,7 @@
 //! the dashboard alone, or a command. Each turns the parsed flags into what its adapter takes
 //! and runs it to the end.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +37,14 @@ pub enum ModeError {
 /// The MCP server over stdin/stdout, until the client closes it or a signal ends it.
 pub fn stdio(flags: &Flags) -> Result<(), ModeError> {
     let (coordinator, runtime) = start(&database(flags))?;
+    // A person who runs the binary by hand would otherwise see it wait in silence.
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "mcp-session-coordinator: this is the MCP server, waiting for an MCP client on \
+             stdin (your AI client starts it; see `mcp-session-coordinator --help` for the \
+             commands people run). Ctrl-D or Ctrl-C ends it."
+        );
+    }
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &flags.webhooks.urls)?;
         let listing = config::tool_listing(&flags.listing);

@@ -545,3 +545,28 @@ async fn serve_takes_the_listing_flags_after_its_name() {
         "--output-schemas lists every schema"
     );
 }
+
+/// A person who starts the server by hand (a terminal on stdin) is told what it waits for;
+/// an AI client's pipe gets nothing but JSON-RPC on stdout and the usual log on stderr.
+#[test]
+fn a_server_started_from_a_terminal_says_it_waits_for_an_mcp_client() {
+    let db = Db::new();
+    let server = format!("{} --db-path {}", common::BIN, db.path().display());
+    // util-linux's `script` gives the server a terminal; its own stdin (empty) ends the run.
+    let terminal = std::process::Command::new("script")
+        .args(["-qec", &server, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the server under script(1), from util-linux");
+    let shown = String::from_utf8_lossy(&terminal.stdout);
+    assert!(
+        shown.contains("waiting for an MCP client on stdin"),
+        "{shown}"
+    );
+    let piped = db.run(&[], &[], None, "");
+    assert!(
+        !piped.stderr.contains("waiting for an MCP client") && piped.stdout.is_empty(),
+        "{}",
+        piped.stderr
+    );
+}
