@@ -7,7 +7,7 @@
 //! shares one machine's clock, so there is no skew to test. The contenders' seed is random
 //! unless `SKEW_SEED=N` replays one.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,12 +16,21 @@ use crate::common::replay::Seed;
 use crate::common::{self, Db, Server};
 use serde_json::{Value, json};
 
-const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// Debian's libfaketime, under the machine's multiarch folder (`x86_64-linux-gnu`,
+/// `aarch64-linux-gnu`, ...).
+fn faketime() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path().join("faketime/libfaketime.so.1"))
+        .find(|path| path.exists())
+}
 
 /// A server on a machine whose clock is off by `skew` (libfaketime's syntax: "-90s", "+90s").
 async fn on_machine(db: &Db, skew: &str) -> Server {
+    let faketime = faketime().expect("libfaketime is installed");
     db.server_with(&[
-        ("LD_PRELOAD", FAKETIME),
+        ("LD_PRELOAD", faketime.to_str().expect("a UTF-8 path")),
         ("FAKETIME", skew),
         // Timers and timeouts keep the true pace; only the wall clock is off.
         ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
@@ -98,8 +107,8 @@ async fn contender(server: Server, name: String, log: Arc<Mutex<Vec<Held>>>, see
 async fn machines_with_skewed_clocks_agree_on_expiry_and_never_share_a_file() {
     common::postgres_only();
     assert!(
-        Path::new(FAKETIME).exists(),
-        "{FAKETIME} is missing: apt-get install libfaketime"
+        faketime().is_some(),
+        "no /usr/lib/*/faketime/libfaketime.so.1: apt-get install libfaketime"
     );
     let db = Db::new();
     let slow = on_machine(&db, "-90s").await;
