@@ -7,6 +7,7 @@
 
 mod git;
 mod hook;
+mod init;
 mod people;
 mod table;
 mod workspace;
@@ -80,6 +81,7 @@ pub fn run(command: &CliCommand, database: &Database) -> Result<ExitCode, CliErr
             let (client, args) = match client {
                 HookClient::ClaudeCode(args) => (hook::Client::ClaudeCode, args),
                 HookClient::Copilot(args) => (hook::Client::Copilot(args.event), &args.hook),
+                HookClient::GeminiCli(args) => (hook::Client::Gemini, args),
             };
             let input = read_stdin()?;
             ok(hook::run(&database.coordinator()?, client, args, &input)?)
@@ -89,6 +91,7 @@ pub fn run(command: &CliCommand, database: &Database) -> Result<ExitCode, CliErr
             (text, false) => (text, ExitCode::from(git::REFUSED)),
         },
         CliCommand::InstallGitHook(args) => ok(git::install(database, args)?),
+        CliCommand::Init(args) => init::run(database, args)?,
     };
     print!("{text}");
     Ok(code)

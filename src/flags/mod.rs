@@ -23,7 +23,8 @@ use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcom
 
 pub use commands::{
     CliCommand, ContextArgs, CopilotArgs, CopilotEvent, EndSessionArgs, GuardKind, HookArgs,
-    HookClient, InstallArgs, JsonFlag, LocksArgs, MessagesArgs, ReleaseArgs, Scope, SendArgs,
+    HookClient, InitArgs, InitClient, InitScope, InstallArgs, JsonFlag, LocksArgs, MessagesArgs,
+    ReleaseArgs, Scope, SendArgs,
 };
 pub use servers::{Access, Dashboard, Serve};
 
@@ -469,6 +470,7 @@ mod tests {
             (&["messages"], &opens),
             (&["context"], &opens),
             (&["install-git-hook"], &every),
+            (&["init"], &every),
         ];
         for (path, expected) in cases {
             let expected: BTreeSet<String> = expected.iter().map(|f| (*f).to_owned()).collect();
