@@ -11,7 +11,8 @@ there itself, with no --client. Nothing else configures our server: each client 
   - claude-code: `claude mcp list` shows the server Connected; then `claude -p` runs the
     walkthrough (standin.py) with a peer (peer.py) holding a file, and the PreToolUse hook init
     installed refuses Claude's Edit of that file, naming the peer;
-  - gemini-cli: `gemini mcp list` shows it Connected;
+  - gemini-cli: `gemini mcp list` shows it Connected; then `gemini -p`, its model asking for a
+    `replace` of the file the peer holds, is refused by the BeforeTool hook init installed;
   - codex: its app-server (`mcpServerStatus/list`) reports it connected with our 20 tools;
 and in every cell: `init` again changes nothing, and `init --remove` leaves every file of the
 repository and HOME as it was before `init` (bytes and modes).
@@ -139,7 +140,40 @@ def gemini_cell(a, cell, s, tmp):
     line = next((l for l in out.splitlines() if f"{NAME}:" in l), out + err)
     cell.check("gemini mcp list: the server init wrote is Connected",
                rc == 0 and "Connected" in line and "✓" in line, line)
+
+    # The BeforeTool hook init wrote refuses Gemini's `replace` of the file the peer holds.
+    project = f"matrix-init-gemini-{os.getpid()}"
+    model = GeminiEdit(project, "agent", "peer", agents.FILE, edit_path=s.target, prefix=f"mcp_{NAME}_")
+    httpd, base = standin.serve(model, os.path.join(tmp, "model-requests.jsonl") if a.keep else None)
+    peer = agents.Peer(a.server, s.db, project, "peer", "agent", s.work)
+    try:
+        cell.check("peer ready", peer.wait_for("ready", 20), "peer did not print ready")
+        env = dict(s.env, GOOGLE_GEMINI_BASE_URL=base, GEMINI_API_KEY="standin")
+        rc, out, err = agents.run(["gemini", "-p", "Edit src/shared.txt.", "--approval-mode", "yolo",
+                                   "--output-format", "json"], env, s.work)
+        agents.keep_output(tmp, "gemini-p", out, err)
+        report = model.report()
+        for check in report["checks"]:
+            cell.check(check["name"], check["ok"], check["detail"])
+        cell.check("gemini -p ran the edit to its end", report["finished"],
+                   f"exit {rc}: {out[-400:]} {err[-400:]} requests: {report['requests'][:4]}")
+    finally:
+        httpd.shutdown()
+        peer.finish(0)
     cell.revision = "-"
+
+
+class GeminiEdit(standin.Walkthrough):
+    """A model that only edits the peer's file with Gemini CLI's `replace` tool."""
+
+    def script(self):
+        r = yield standin.Call("replace", ours=False, file_path=self.edit_path, old_string=self.original.strip(),
+                               new_string="edited by the client under test", instruction="edit the file")
+        self.check(f"hook: Gemini's replace of the file {self.peer} holds is refused naming {self.peer}",
+                   r.is_error and f"'{self.peer}'" in r.text and "locked" in r.text, r.text)
+        now = open(self.edit_path).read()
+        self.check("hook: the locked file is unchanged", now == self.original, now)
+        return standin.DONE
 
 
 def codex_cell(a, cell, s, tmp):
