@@ -14,10 +14,14 @@ there itself, with no --client. Nothing else configures our server: each client 
   - gemini-cli: `gemini mcp list` shows it Connected; then `gemini -p`, its model asking for a
     `replace` of the file the peer holds, is refused by the BeforeTool hook init installed;
   - codex: its app-server (`mcpServerStatus/list`) reports it connected with our 20 tools;
+  - copilot: `copilot mcp list` / `mcp get` list it as a workspace server, enabled, with every
+    tool (Copilot CLI needs a GitHub sign-in and GitHub's model to go further, so its hooks are
+    checked by tests/hooks.rs with its documented payloads);
 and in every cell: `init` again changes nothing, and `init --remove` leaves every file of the
 repository and HOME as it was before `init` (bytes and modes).
 Offline answers a person gives once are written as the person would: Gemini CLI's API-key login
-and folder trust, Codex's project trust, Claude Code's approval of the project's .mcp.json.
+and folder trust, Codex's project trust, Copilot CLI's folder trust, Claude Code's approval of
+the project's .mcp.json.
 
 Prints ok/FAIL per check and one line per cell:
   MATRIX client=init-NAME transport=stdio revision=R result=pass|fail note=...
@@ -80,7 +84,7 @@ class Setup:
         bindir = os.path.join(tmp, "bin")
         os.makedirs(bindir)
         os.symlink(a.server, os.path.join(bindir, "mcp-session-coordinator"))
-        for program in {"claude-code": "claude", "gemini-cli": "gemini", "codex": "codex"}.values():
+        for program in ("claude", "gemini", "codex", "copilot"):
             os.symlink(os.path.join(BIN, program), os.path.join(bindir, program))
         path = os.pathsep.join([bindir, agents.NODE_BIN, os.environ.get("PATH", "")])
         self.env = agents.base_env(self.home, {"PATH": path, "GIT_CONFIG_GLOBAL": "/dev/null",
@@ -233,13 +237,32 @@ def codex_cell(a, cell, s, tmp):
     cell.revision = "-"
 
 
-CELLS = {"claude-code": claude_cell, "gemini-cli": gemini_cell, "codex": codex_cell}
+def copilot_cell(a, cell, s, tmp):
+    # The person's one answer: trust this folder (Copilot CLI reads a workspace's .mcp.json only
+    # then). Copilot CLI needs a GitHub sign-in and GitHub's model for anything more, so offline
+    # it is checked as far as its configuration: it sees the server init wrote, and would start it.
+    os.makedirs(os.path.join(s.home, ".copilot"), exist_ok=True)
+    with open(os.path.join(s.home, ".copilot", "config.json"), "w") as f:
+        json.dump({"trusted_folders": [s.work]}, f)
+    rc, out, err = agents.run(["copilot", "mcp", "list"], s.env, s.work)
+    cell.check("copilot mcp list: the server init wrote is a workspace server",
+               rc == 0 and "Workspace servers:" in out and f"{NAME} (local)" in out, out + err)
+    rc, out, err = agents.run(["copilot", "mcp", "get", NAME], s.env, s.work)
+    cell.check("copilot mcp get: enabled, running mcp-session-coordinator with every tool",
+               rc == 0 and "Status: Enabled" in out and "Command: mcp-session-coordinator" in out
+               and "Tools: * (all)" in out, out + err)
+    hooks = os.path.join(s.work, ".github", "hooks", "coordinator.json")
+    cell.check("init wrote Copilot CLI's hook file", os.path.exists(hooks), hooks)
+    cell.revision = "-"
+
+
+CELLS = {"claude-code": claude_cell, "gemini-cli": gemini_cell, "codex": codex_cell, "copilot": copilot_cell}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", required=True)
-    ap.add_argument("--clients", default="claude-code,gemini-cli,codex")
+    ap.add_argument("--clients", default="claude-code,gemini-cli,codex,copilot")
     ap.add_argument("--keep", action="store_true")
     a, _driver_args = ap.parse_known_args()
     a.server = os.path.abspath(a.server)
