@@ -593,6 +593,11 @@ fn a_file_init_cannot_parse_or_write_stops_it_before_anything_changes() {
         Some(0)
     );
 
+    let run = Place::new().init(&["--remove", "--client", "codex"]);
+    assert!(
+        !run.ok,
+        "--remove undoes everything init recorded, whichever client"
+    );
     let run = Place::new().init(&["--client", "emacs"]);
     assert!(!run.ok);
     assert!(

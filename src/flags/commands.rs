@@ -237,7 +237,7 @@ pub struct InitArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Undo what init added: files it created are deleted, files it changed are restored
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["clients", "scope", "command"])]
     pub remove: bool,
     /// How the clients start this program (split on spaces), e.g. "npx -y mcp-session-coordinator"
     #[arg(

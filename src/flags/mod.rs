@@ -399,6 +399,7 @@ mod tests {
             &["--session-timeout", "5", "context"],
             &["--allow-unsafe-db-path", "install-git-hook"],
             &["install-git-hook", "--session-timeout", "5"],
+            &["init", "--session-timeout", "5"],
             &["--token", "t"],
             &["status", "--token", "t"],
         ] {
@@ -471,6 +472,7 @@ mod tests {
             (&["context"], &opens),
             (&["install-git-hook"], &every),
             (&["init"], &every),
+            (&["hook", "gemini-cli"], &judges),
         ];
         for (path, expected) in cases {
             let expected: BTreeSet<String> = expected.iter().map(|f| (*f).to_owned()).collect();
