@@ -3,7 +3,8 @@
 //! Each command opens the database the servers share and calls the same [`Coordinator`]; no
 //! rule is decided here. People get tables (coloured on a terminal) or, with `--json`, the
 //! coordinator's own answer for scripts. The hook and the git guard work out who is asking
-//! from the process tree and the checkout ([`workspace`]), then ask the coordinator.
+//! from the process tree and the checkout ([`workspace`]), then ask the coordinator. `init`
+//! writes the clients' configuration that runs them, and opens no database.
 
 mod git;
 mod hook;

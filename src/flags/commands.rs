@@ -249,7 +249,7 @@ pub struct InitArgs {
 }
 
 /// The AI clients `init` knows how to wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum InitClient {
     ClaudeCode,
     Codex,

@@ -27,7 +27,7 @@ pub struct Target {
     pub what: String,
 }
 
-/// Where the person's own files are.
+/// Where the files go: the repository, and the home folder for user scope and detection.
 pub struct Places<'a> {
     pub repo: &'a Path,
     pub home: Option<&'a Path>,
@@ -228,8 +228,8 @@ fn copilot_hooks(path: &Path, launch: &Launch) -> Vec<Target> {
     targets
 }
 
-/// What `client` needs, and notes on what it cannot have. `None` for a file that has no
-/// place in this scope (no home folder).
+/// What `client` needs, and notes on what it cannot have. A user-scope file is left out when
+/// there is no home folder to put it in.
 pub fn targets(
     client: InitClient,
     scope: InitScope,
