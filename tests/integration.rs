@@ -15,6 +15,7 @@ mod fuzz;
 mod git_guard;
 mod hooks;
 mod http;
+mod init;
 mod layers;
 mod liveness;
 mod locks_under_pressure;

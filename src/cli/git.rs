@@ -128,44 +128,34 @@ fn refusal(project: &str, check: &CommitCheck, now: crate::clock::Timestamp) -> 
     text
 }
 
-/// Writes the pre-commit hook that runs `guard pre-commit` with this binary and database.
-pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliError> {
-    let repo = match &args.repo {
-        Some(repo) => repo.clone(),
-        None => {
-            std::env::current_dir().map_err(CliError::io("cannot read the current directory"))?
-        }
-    };
+/// The guard as a pre-commit hook of one repository: where it goes and what it says.
+pub(super) struct GuardHook {
+    pub hooks: PathBuf,
+    pub hook: PathBuf,
+    pub script: String,
+    /// The script names a PostgreSQL URL, which may hold a password: only its owner reads it.
+    pub private: bool,
+    pub exe: PathBuf,
+    pub location: Location,
+}
+
+impl GuardHook {
+    /// Whether `text` is a pre-commit hook this program wrote.
+    pub fn is_ours(text: &str) -> bool {
+        text.contains(MARKER)
+    }
+}
+
+/// The pre-commit hook that runs `guard pre-commit` with this binary and database, for `repo`.
+pub(super) fn guard_hook(database: &Database, repo: &Path) -> Result<GuardHook, CliError> {
     let hooks = PathBuf::from(
-        String::from_utf8_lossy(&git(Some(&repo), &["rev-parse", "--git-path", "hooks"])?).trim(),
+        String::from_utf8_lossy(&git(Some(repo), &["rev-parse", "--git-path", "hooks"])?).trim(),
     );
     let hooks = if hooks.is_absolute() {
         hooks
     } else {
         repo.join(hooks)
     };
-    std::fs::create_dir_all(&hooks)
-        .map_err(CliError::io(format!("cannot create {}", hooks.display())))?;
-    let hook = hooks.join("pre-commit");
-    let local = hooks.join("pre-commit.local");
-    let mut kept = String::new();
-    let foreign = std::fs::read_to_string(&hook).is_ok_and(|current| !current.contains(MARKER));
-    if foreign {
-        if !args.force {
-            return Err(CliError::Usage(format!(
-                "{} already holds a pre-commit hook that is not ours; pass --force to keep it \
-                 as pre-commit.local, which the guard runs after its own check",
-                hook.display()
-            )));
-        }
-        if local.exists() {
-            return Err(CliError::Usage(format!(
-                "{} exists too: move one of the two hooks away first",
-                local.display()
-            )));
-        }
-        kept = format!(" Your previous hook runs after it, as {}.", local.display());
-    }
     let exe = std::env::current_exe().map_err(CliError::io("cannot find this program's path"))?;
     let location = database.location()?;
     // The hook runs from git, outside the AI client's environment: it names the database.
@@ -193,11 +183,58 @@ pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliErr
         exe = shell_quote(&exe.display().to_string()),
         db = shell_quote(&db),
     );
+    Ok(GuardHook {
+        hook: hooks.join("pre-commit"),
+        hooks,
+        script,
+        private: matches!(location, Location::Url(_)),
+        exe,
+        location,
+    })
+}
+
+/// Writes the pre-commit hook that runs `guard pre-commit` with this binary and database.
+pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliError> {
+    let repo = match &args.repo {
+        Some(repo) => repo.clone(),
+        None => {
+            std::env::current_dir().map_err(CliError::io("cannot read the current directory"))?
+        }
+    };
+    let GuardHook {
+        hooks,
+        hook,
+        script,
+        private,
+        exe,
+        location,
+    } = guard_hook(database, &repo)?;
+    std::fs::create_dir_all(&hooks)
+        .map_err(CliError::io(format!("cannot create {}", hooks.display())))?;
+    let local = hooks.join("pre-commit.local");
+    let mut kept = String::new();
+    let foreign = std::fs::read_to_string(&hook).is_ok_and(|current| !GuardHook::is_ours(&current));
+    if foreign {
+        if !args.force {
+            return Err(CliError::Usage(format!(
+                "{} already holds a pre-commit hook that is not ours; pass --force to keep it \
+                 as pre-commit.local, which the guard runs after its own check",
+                hook.display()
+            )));
+        }
+        if local.exists() {
+            return Err(CliError::Usage(format!(
+                "{} exists too: move one of the two hooks away first",
+                local.display()
+            )));
+        }
+        kept = format!(" Your previous hook runs after it, as {}.", local.display());
+    }
     // Written aside first, so a failure leaves the previous hook where it was.
     let fresh = hooks.join("pre-commit.new");
     std::fs::write(&fresh, script)
         .map_err(CliError::io(format!("cannot write {}", fresh.display())))?;
-    make_executable(&fresh, matches!(location, Location::Url(_)))?;
+    make_executable(&fresh, private)?;
     if foreign {
         std::fs::rename(&hook, &local)
             .map_err(CliError::io(format!("cannot move {}", hook.display())))?;
@@ -220,7 +257,7 @@ fn shell_quote(text: &str) -> String {
 
 #[cfg(unix)]
 /// Makes the hook executable; `private` keeps it to its owner (it holds a database password).
-fn make_executable(path: &Path, private: bool) -> Result<(), CliError> {
+pub(super) fn make_executable(path: &Path, private: bool) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = if private { 0o700 } else { 0o755 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(CliError::io(
@@ -229,7 +266,7 @@ fn make_executable(path: &Path, private: bool) -> Result<(), CliError> {
 }
 
 #[cfg(not(unix))]
-fn make_executable(_path: &Path, _private: bool) -> Result<(), CliError> {
+pub(super) fn make_executable(_path: &Path, _private: bool) -> Result<(), CliError> {
     Ok(())
 }
 

@@ -12,7 +12,8 @@
 //! - the session ends: deregister the session the hook registered, releasing its locks.
 //!
 //! Claude Code (<https://code.claude.com/docs/en/hooks>) names the event in its input and reads
-//! `hookSpecificOutput`; GitHub Copilot CLI (`.github/hooks/*.json`) runs one command per event,
+//! `hookSpecificOutput`; Gemini CLI (`BeforeTool`, ...) sends the same fields and reads a denial
+//! as a top-level `decision`; GitHub Copilot CLI (`.github/hooks/*.json`) runs one command per event,
 //! so the event is an argument, and reads `permissionDecision` at the top level. Whatever is not
 //! an edit passes without a word. A failure (a database it cannot open, bad input) exits
 //! non-zero, which both clients report without blocking the edit: coordination must not stop
@@ -45,12 +46,17 @@ const CLAUDE_EDITING_TOOLS: &[(&str, &str)] = &[
 /// Copilot CLI's tools that write files; their arguments name the file `path`.
 const COPILOT_EDITING_TOOLS: &[&str] = &["edit", "create", "str_replace_editor"];
 
+/// Gemini CLI's tools that write files; their arguments name the file `file_path`.
+const GEMINI_EDITING_TOOLS: &[&str] = &["write_file", "replace"];
+
 /// The client whose hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
     ClaudeCode,
     /// GitHub Copilot CLI, with the event its hook entry runs for.
     Copilot(CopilotEvent),
+    /// Gemini CLI, whose hook input has Claude Code's fields under its own event names.
+    Gemini,
 }
 
 /// What an event asks, whichever client sent it.
@@ -123,6 +129,21 @@ impl Client {
                     session: input.session_id.map(|id| format!("claude-code:{id}")),
                 })
             }
+            Client::Gemini => {
+                let input: ClaudeInput = serde_json::from_str(input).map_err(unreadable)?;
+                let event = match input.hook_event_name.as_str() {
+                    "SessionStart" => Event::Start,
+                    "BeforeTool" => gemini_edit(&input).map_or(Event::Other, Event::Edit),
+                    "AfterAgent" => Event::Alive,
+                    "SessionEnd" => Event::End,
+                    _ => Event::Other,
+                };
+                Ok(Incoming {
+                    event,
+                    cwd: input.cwd,
+                    session: input.session_id.map(|id| format!("gemini-cli:{id}")),
+                })
+            }
             Client::Copilot(kind) => {
                 let input: CopilotInput = serde_json::from_str(input).map_err(unreadable)?;
                 let event = match kind {
@@ -151,6 +172,7 @@ impl Client {
         match self {
             Client::ClaudeCode => format!("claude-{short}"),
             Client::Copilot(_) => format!("copilot-{short}"),
+            Client::Gemini => format!("gemini-{short}"),
         }
     }
 
@@ -177,6 +199,14 @@ impl Client {
             }
             // Copilot reads nothing else from a hook.
             (Client::Copilot(_), _) => return String::new(),
+            // Gemini CLI reads a denial at the top level, and a session's context at its start.
+            (Client::Gemini, Reply::Deny(reason)) => {
+                return format!("{}\n", json!({ "decision": "deny", "reason": reason }));
+            }
+            (Client::Gemini, Reply::Started(context)) => {
+                ("SessionStart", json!({ "additionalContext": context }))
+            }
+            (Client::Gemini, Reply::Locked(_)) => return String::new(),
         };
         let mut fields = fields;
         if let Some(object) = fields.as_object_mut() {
@@ -434,6 +464,16 @@ fn claude_edit(input: &ClaudeInput) -> Option<String> {
         .iter()
         .find(|(name, _)| *name == tool)?;
     let path = input.tool_input.as_ref()?.get(*argument)?.as_str()?;
+    Some(path.to_owned())
+}
+
+/// The file a Gemini CLI tool call writes, if it is an editing one.
+fn gemini_edit(input: &ClaudeInput) -> Option<String> {
+    let tool = input.tool_name.as_deref()?;
+    if !GEMINI_EDITING_TOOLS.contains(&tool) {
+        return None;
+    }
+    let path = input.tool_input.as_ref()?.get("file_path")?.as_str()?;
     Some(path.to_owned())
 }
 

@@ -3,10 +3,12 @@
 //! Each command opens the database the servers share and calls the same [`Coordinator`]; no
 //! rule is decided here. People get tables (coloured on a terminal) or, with `--json`, the
 //! coordinator's own answer for scripts. The hook and the git guard work out who is asking
-//! from the process tree and the checkout ([`workspace`]), then ask the coordinator.
+//! from the process tree and the checkout ([`workspace`]), then ask the coordinator. `init`
+//! writes the clients' configuration that runs them, and opens no database.
 
 mod git;
 mod hook;
+mod init;
 mod people;
 mod table;
 mod workspace;
@@ -80,6 +82,7 @@ pub fn run(command: &CliCommand, database: &Database) -> Result<ExitCode, CliErr
             let (client, args) = match client {
                 HookClient::ClaudeCode(args) => (hook::Client::ClaudeCode, args),
                 HookClient::Copilot(args) => (hook::Client::Copilot(args.event), &args.hook),
+                HookClient::GeminiCli(args) => (hook::Client::Gemini, args),
             };
             let input = read_stdin()?;
             ok(hook::run(&database.coordinator()?, client, args, &input)?)
@@ -89,6 +92,7 @@ pub fn run(command: &CliCommand, database: &Database) -> Result<ExitCode, CliErr
             (text, false) => (text, ExitCode::from(git::REFUSED)),
         },
         CliCommand::InstallGitHook(args) => ok(git::install(database, args)?),
+        CliCommand::Init(args) => init::run(database, args)?,
     };
     print!("{text}");
     Ok(code)

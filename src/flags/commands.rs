@@ -44,6 +44,9 @@ pub enum CliCommand {
     Guard(GuardKind),
     /// Install `guard pre-commit` as the pre-commit hook of a git repository
     InstallGitHook(InstallArgs),
+    /// Wire a repository's AI clients to the coordinator: each detected client's MCP server
+    /// entry and edit hooks, the git pre-commit guard, and a note for agents in AGENTS.md
+    Init(InitArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -168,6 +171,9 @@ pub enum HookClient {
     ClaudeCode(HookArgs),
     /// GitHub Copilot CLI hooks (.github/hooks/*.json), one command per event
     Copilot(CopilotArgs),
+    /// Gemini CLI hooks: SessionStart, BeforeTool (write_file, replace), AfterAgent and
+    /// SessionEnd, read as JSON on stdin
+    GeminiCli(HookArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -214,6 +220,52 @@ pub struct InstallArgs {
     /// Replace a pre-commit hook that is not ours
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The repository [default: the one around the current directory]
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+    /// Only this client (repeatable) [default: the clients found on this machine or in the repository]
+    #[arg(long = "client", value_enum, value_name = "NAME")]
+    pub clients: Vec<InitClient>,
+    /// Where the clients' entries go: the repository's files (shared with the team) or your own
+    #[arg(long, value_enum, default_value = "project")]
+    pub scope: InitScope,
+    /// Print what would change as a unified diff, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Undo what init added: files it created are deleted, files it changed are restored
+    #[arg(long, conflicts_with_all = ["clients", "scope", "command"])]
+    pub remove: bool,
+    /// How the clients start this program (split on spaces), e.g. "npx -y mcp-session-coordinator"
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        default_value = "mcp-session-coordinator"
+    )]
+    pub command: String,
+}
+
+/// The AI clients `init` knows how to wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitClient {
+    ClaudeCode,
+    Codex,
+    GeminiCli,
+    Copilot,
+    Cursor,
+    Vscode,
+}
+
+/// Whose configuration `init` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitScope {
+    /// The repository's own files (.mcp.json, .claude/settings.json, ...), shared through git
+    Project,
+    /// Your configuration in the home folder (~/.claude.json, ~/.codex/config.toml, ...)
+    User,
 }
 
 /// Reads one of the model's lower-case words, with the allowed list on a miss.

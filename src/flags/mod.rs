@@ -23,7 +23,8 @@ use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcom
 
 pub use commands::{
     CliCommand, ContextArgs, CopilotArgs, CopilotEvent, EndSessionArgs, GuardKind, HookArgs,
-    HookClient, InstallArgs, JsonFlag, LocksArgs, MessagesArgs, ReleaseArgs, Scope, SendArgs,
+    HookClient, InitArgs, InitClient, InitScope, InstallArgs, JsonFlag, LocksArgs, MessagesArgs,
+    ReleaseArgs, Scope, SendArgs,
 };
 pub use servers::{Access, Dashboard, Serve};
 
@@ -398,6 +399,7 @@ mod tests {
             &["--session-timeout", "5", "context"],
             &["--allow-unsafe-db-path", "install-git-hook"],
             &["install-git-hook", "--session-timeout", "5"],
+            &["init", "--session-timeout", "5"],
             &["--token", "t"],
             &["status", "--token", "t"],
         ] {
@@ -469,6 +471,8 @@ mod tests {
             (&["messages"], &opens),
             (&["context"], &opens),
             (&["install-git-hook"], &every),
+            (&["init"], &every),
+            (&["hook", "gemini-cli"], &judges),
         ];
         for (path, expected) in cases {
             let expected: BTreeSet<String> = expected.iter().map(|f| (*f).to_owned()).collect();
