@@ -115,7 +115,7 @@ impl Database {
             store,
             clock,
             self.session_timeout,
-            crate::clients::machine().to_owned(),
+            crate::platform::machine().to_owned(),
         )
         .with_notifier(Arc::new(Poker)))
     }

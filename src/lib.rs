@@ -37,6 +37,7 @@ pub mod model;
 pub mod modes;
 mod paths;
 pub mod patterns;
+mod platform;
 pub mod store;
 mod wake;
 mod web;

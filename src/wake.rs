@@ -3,10 +3,10 @@
 //!
 //! Server processes share only the database, so the process that grants a queued request (by
 //! releasing the lock it waited for) or sends a message pokes the receiver's process directly:
-//! each process listens on a Unix datagram socket in Linux's abstract namespace (no file to
-//! clean up; it vanishes with the process) and writes its address into the queue entries and
-//! session rows it creates. A poke is one byte and carries no data: the woken process reads the
-//! truth from the database. A lost poke (the granting process died right after its commit), or
+//! each process listens on a socket of its own (which kind depends on the platform; see
+//! `platform::wake`) and writes its address into the queue entries and session rows it
+//! creates. A poke is one byte and carries no data: the woken process reads the truth from the
+//! database. A lost poke (the granting process died right after its commit), or
 //! one that cannot arrive (the receiver runs on another machine sharing a PostgreSQL database),
 //! loses nothing but time: a waiting request finds its grant at its next fallback look, and
 //! the session's next answer reports what arrived.
@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::coordinator::{Coordinator, Notifier};
+use crate::platform;
 
 /// This process's wake-ups: a counter that changes on every poke (or local nudge).
 pub struct Wakeup {
@@ -29,22 +30,21 @@ pub struct Wakeup {
 }
 
 impl Wakeup {
-    /// Binds this process's wake socket and listens on it. Without one (not Linux, or the bind
-    /// failed), waiters fall back to looking periodically.
+    /// Binds this process's wake socket and listens on it. Without one (every kind failed to
+    /// bind), waiters fall back to looking periodically.
     pub fn start() -> Arc<Self> {
         let (bell, _) = watch::channel(0);
-        match bind() {
-            Ok((address, socket)) => {
+        match platform::listen() {
+            Ok(socket) => {
                 let wakeup = Arc::new(Self {
-                    address: Some(address),
+                    address: Some(socket.address().to_owned()),
                     bell,
                 });
                 let listener = wakeup.clone();
                 tokio::spawn(async move {
-                    let mut buffer = [0u8; 16];
                     loop {
-                        match socket.recv(&mut buffer).await {
-                            Ok(_) => listener.nudge(),
+                        match socket.recv().await {
+                            Ok(()) => listener.nudge(),
                             Err(error) => {
                                 tracing::warn!(%error, "wake socket failed; queued waits will poll");
                                 break;
@@ -85,54 +85,10 @@ pub struct Poker;
 
 impl Notifier for Poker {
     fn wake(&self, address: &str) {
-        if let Err(error) = poke(address) {
+        if let Err(error) = platform::poke(address) {
             tracing::debug!(%error, address, "wake-up not delivered (process gone?)");
         }
     }
-}
-
-#[cfg(target_os = "linux")]
-fn socket_address(name: &str) -> std::io::Result<std::os::unix::net::SocketAddr> {
-    use std::os::linux::net::SocketAddrExt;
-    std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-}
-
-/// Binds a datagram socket under a random abstract name.
-#[cfg(target_os = "linux")]
-fn bind() -> std::io::Result<(String, tokio::net::UnixDatagram)> {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).map_err(std::io::Error::other)?;
-    let name = format!(
-        "mcp-session-coordinator/{}",
-        random
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let socket = std::os::unix::net::UnixDatagram::bind_addr(&socket_address(&name)?)?;
-    socket.set_nonblocking(true)?;
-    Ok((name, tokio::net::UnixDatagram::from_std(socket)?))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn bind() -> std::io::Result<(String, tokio::net::UnixDatagram)> {
-    Err(std::io::Error::other("abstract sockets need Linux"))
-}
-
-#[cfg(target_os = "linux")]
-fn poke(address: &str) -> std::io::Result<()> {
-    let socket = std::os::unix::net::UnixDatagram::unbound()?;
-    socket.set_nonblocking(true)?;
-    match socket.send_to_addr(&[1], &socket_address(address)?) {
-        // A full buffer means wake-ups are already pending there.
-        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-        other => other.map(drop),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn poke(_address: &str) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// Grants queued requests whose blockers expired, waking at the next such expiry, on any
@@ -184,14 +140,14 @@ pub fn spawn_queue_watcher(
     })
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn a_poke_rings_the_bell_of_the_listening_process() {
         let wakeup = Wakeup::start();
-        let address = wakeup.address().expect("linux has abstract sockets");
+        let address = wakeup.address().expect("every platform has a wake socket");
         let mut bell = wakeup.subscribe();
         Poker.wake(&address);
         tokio::time::timeout(Duration::from_secs(5), bell.changed())

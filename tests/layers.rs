@@ -14,7 +14,9 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["error"],
     &["coordinator"],
-    // What a running process needs beside the rules.
+    // What differs between Linux, macOS and Windows, then what a running process needs beside
+    // the rules.
+    &["platform"],
     &["checkout", "clients", "liveness", "wake"],
     // The adapters: MCP, events out, the web server (which mounts MCP's endpoint).
     &["mcp", "webhooks"],

@@ -109,7 +109,7 @@ pub struct SweepReport {
 
 impl Coordinator {
     /// `machine` names the machine this process runs on (the binary passes
-    /// `clients::machine()`); the coordinator is told rather than reading the host itself, so
+    /// `platform::machine()`); the coordinator is told rather than reading the host itself, so
     /// the rules below the adapters never touch the environment.
     pub fn new(
         store: Store,
