@@ -27,6 +27,11 @@ use crate::platform::{Process, Processes};
 /// The variable that names the client explicitly: its pid, or `0` for none.
 pub const CLIENT_PID_VAR: &str = "MCP_COORDINATOR_CLIENT_PID";
 
+/// The variable a launcher of ours sets for the binary it starts: its own pid. The npm
+/// package's launcher is a `node` process, a program that AI clients run as too, so no name
+/// rule can tell it apart; it says what it is instead.
+pub const LAUNCHER_PID_VAR: &str = "MCP_COORDINATOR_LAUNCHER_PID";
+
 /// Programs that only start another: shells (also as the interpreter of a script; Windows's
 /// too), `git` running a hook, build tools running a binary.
 const LAUNCHERS: &[&str] = &[
@@ -86,23 +91,30 @@ pub fn client_pid() -> Option<u32> {
         {
             return (pid > 0).then_some(pid);
         }
-        let table = Processes::read();
-        let mut ppid = table.get(std::process::id())?.ppid;
-        for _ in 0..MAX_DEPTH {
-            if ppid == 0 {
-                return None;
-            }
-            let parent = table.get(ppid)?;
-            if ppid == 1 && INITS.contains(&parent.name.as_str()) {
-                return None;
-            }
-            if !parent.is_launcher() {
-                return Some(ppid);
-            }
-            ppid = parent.ppid;
-        }
-        None
+        let ours = std::env::var(LAUNCHER_PID_VAR)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok());
+        nearest_client(&Processes::read(), std::process::id(), ours)
     })
+}
+
+/// The nearest ancestor of `pid` that is neither a launcher nor `our_launcher`.
+fn nearest_client(table: &Processes, pid: u32, our_launcher: Option<u32>) -> Option<u32> {
+    let mut ppid = table.get(pid)?.ppid;
+    for _ in 0..MAX_DEPTH {
+        if ppid == 0 {
+            return None;
+        }
+        let parent = table.get(ppid)?;
+        if ppid == 1 && INITS.contains(&parent.name.as_str()) {
+            return None;
+        }
+        if !parent.is_launcher() && Some(ppid) != our_launcher {
+            return Some(ppid);
+        }
+        ppid = parent.ppid;
+    }
+    None
 }
 
 impl Process {
@@ -134,6 +146,39 @@ mod tests {
         assert!(named("cmd", "cmd").is_launcher(), "npx.cmd on Windows");
         assert!(!named("claude", "node").is_launcher());
         assert!(!named("code", "code").is_launcher());
+    }
+
+    #[test]
+    fn our_own_launcher_is_seen_through_though_it_is_named_like_a_client() {
+        // Claude Code runs `npx -y mcp-session-coordinator`: npm's runner, a shell, the npm
+        // package's node launcher, then this binary.
+        let chain = [
+            (100, 1, "claude", "claude"),
+            (200, 100, "npm exec mcp-session-coordinator", "node"),
+            (300, 200, "sh", "dash"),
+            (400, 300, "node", "node"),
+            (
+                500,
+                400,
+                "mcp-session-coordinator",
+                "mcp-session-coordinator",
+            ),
+        ];
+        let table = Processes::Listed(
+            chain
+                .iter()
+                .map(|&(pid, ppid, name, program)| {
+                    let process = Process {
+                        ppid,
+                        name: name.to_owned(),
+                        program: program.to_owned(),
+                    };
+                    (pid, process)
+                })
+                .collect(),
+        );
+        assert_eq!(nearest_client(&table, 500, None), Some(400), "unmarked");
+        assert_eq!(nearest_client(&table, 500, Some(400)), Some(100));
     }
 
     #[test]
