@@ -43,9 +43,11 @@ Without a command, it is the MCP server: each AI session's MCP client starts its
 which speaks MCP over stdin/stdout. All instances on a machine share one SQLite database (WAL \
 mode), or with --db-url one PostgreSQL database across machines, so they see each other's \
 sessions, locks and messages. Logs go to stderr.\n\n\
-The commands are for people (status, locks, messages, send, context, release, end-session, \
-doctor) and for enforcing coordination where every agent passes (hook claude-code, guard \
-pre-commit, install-git-hook). They read and write the same database."
+To set up a repository for every AI client it finds (MCP server entries, edit hooks, the git \
+guard, a note for agents), run init there. The other commands are for people (status, locks, \
+messages, send, context, release, end-session, doctor) and for enforcing coordination where every \
+agent passes (hook claude-code, guard pre-commit, install-git-hook). They read and write the same \
+database."
 )]
 pub struct Flags {
     #[command(subcommand)]
