@@ -533,6 +533,85 @@ async fn copilot_cli_edits_are_checked_the_same_way() {
     assert_eq!(check["locked"], false, "the session ended with its lock");
 }
 
+/// Codex CLI's PreToolUse input for an `apply_patch` call (codex-rs/hooks/schema/generated/
+/// pre-tool-use.command.input.schema.json): the patch text is `tool_input.command`.
+fn codex_patch(root: &str, patch: &str) -> Value {
+    json!({"session_id": "019a2b3c-4d5e-7f00-8a9b-0c1d2e3f4a5b", "turn_id": "019a2b3c-turn",
+           "transcript_path": null, "cwd": root, "hook_event_name": "PreToolUse",
+           "model": "gpt-5.5-codex", "permission_mode": "default", "tool_name": "apply_patch",
+           "tool_use_id": "call_01ABC", "tool_input": {"command": patch}})
+}
+
+#[tokio::test]
+async fn codex_patches_are_checked_for_every_file_they_write() {
+    let db = Db::new();
+    let dir = repo();
+    let root = dir.path().display().to_string();
+    let other = db.server_of_client("424241", Some(dir.path())).await;
+    other.register("api", "shop", "main").await;
+    other
+        .call("lock_acquire", json!({"file_path": "src/api.ts"}))
+        .await;
+    let codex = |args: &[&str], input: Value| {
+        let mut argv = vec!["hook", "codex"];
+        argv.extend_from_slice(args);
+        let run = db.run(
+            &argv,
+            &[("MCP_COORDINATOR_CLIENT_PID", "424242")],
+            Some(dir.path()),
+            &input.to_string(),
+        );
+        assert!(run.ok, "a hook answers with exit 0: {}", run.stderr);
+        run
+    };
+
+    // One free file and one held one: the whole patch is refused, and nothing is locked.
+    let held = "*** Begin Patch\n*** Add File: src/new.ts\n+export {}\n\
+                *** Update File: src/api.ts\n@@\n-a\n+b\n*** End Patch\n";
+    let denied = codex(&["--acquire"], codex_patch(&root, held));
+    let reason = denial(&denied);
+    assert!(
+        reason.starts_with("src/api.ts is locked exclusively by 'api' until "),
+        "{reason}"
+    );
+    let check = other
+        .call("lock_check", json!({"file_path": "src/new.ts"}))
+        .await;
+    assert_eq!(
+        check["locked"], false,
+        "a refused patch locks none of its files"
+    );
+    // A rename onto a held file is refused too.
+    let onto = "*** Begin Patch\n*** Update File: src/old.ts\n*** Move to: src/api.ts\n\
+                @@\n-a\n+b\n*** End Patch\n";
+    assert!(denial(&codex(&[], codex_patch(&root, onto))).contains("'api'"));
+
+    let free = "*** Begin Patch\n*** Add File: src/new.ts\n+export {}\n\
+                *** Update File: src/ui.ts\n*** Move to: src/view.ts\n@@\n-a\n+b\n\
+                *** Delete File: src/gone.ts\n*** End Patch\n";
+    assert_eq!(
+        codex(&[], codex_patch(&root, free)).stdout,
+        "",
+        "allowed: no output"
+    );
+    let locked = codex(&["--acquire"], codex_patch(&root, free)).json();
+    assert_documented(&locked, "PreToolUse");
+    assert!(
+        locked["hookSpecificOutput"]
+            .get("permissionDecision")
+            .is_none()
+    );
+    for file in ["src/new.ts", "src/ui.ts", "src/view.ts", "src/gone.ts"] {
+        let check = other.call("lock_check", json!({"file_path": file})).await;
+        assert_eq!(check["holder_name"], "codex-019a2b3c", "{file}: {check}");
+    }
+
+    let mut bash = codex_patch(&root, "");
+    bash["tool_name"] = json!("Bash");
+    bash["tool_input"] = json!({"command": "rm src/api.ts"});
+    assert_eq!(codex(&[], bash).stdout, "", "only apply_patch is checked");
+}
+
 #[tokio::test]
 async fn a_server_started_in_a_subfolder_keys_paths_from_the_checkout_top() {
     let db = Db::new();

@@ -1,5 +1,5 @@
-//! `hook claude-code` and `hook copilot`: coordination enforced inside the AI client, whether
-//! or not the AI remembers to lock.
+//! `hook claude-code`, `copilot`, `gemini-cli` and `codex`: coordination enforced inside the AI
+//! client, whether or not the AI remembers to lock.
 //!
 //! The client runs the command at its hook events with the event as JSON on stdin, and reads a
 //! decision as JSON on stdout. Whichever client sends it, an event means one of:
@@ -14,9 +14,11 @@
 //! Claude Code (<https://code.claude.com/docs/en/hooks>) names the event in its input and reads
 //! `hookSpecificOutput`; Gemini CLI (`BeforeTool`, ...) sends the same fields and reads a denial
 //! as a top-level `decision`; GitHub Copilot CLI (`.github/hooks/*.json`) runs one command per event,
-//! so the event is an argument, and reads `permissionDecision` at the top level. Whatever is not
+//! so the event is an argument, and reads `permissionDecision` at the top level; Codex CLI
+//! (`hooks.json`) sends and reads Claude Code's fields, but edits through `apply_patch`, whose
+//! patch text (`tool_input.command`) names every file it writes. Whatever is not
 //! an edit passes without a word. A failure (a database it cannot open, bad input) exits
-//! non-zero, which both clients report without blocking the edit: coordination must not stop
+//! non-zero, which the clients report without blocking the edit: coordination must not stop
 //! people from working when it is itself broken.
 
 use std::path::{Path, PathBuf};
@@ -57,14 +59,16 @@ pub enum Client {
     Copilot(CopilotEvent),
     /// Gemini CLI, whose hook input has Claude Code's fields under its own event names.
     Gemini,
+    /// Codex CLI, whose hook input has Claude Code's fields; it edits through `apply_patch`.
+    Codex,
 }
 
 /// What an event asks, whichever client sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Event {
     Start,
-    /// A tool is about to write this file.
-    Edit(String),
+    /// A tool is about to write these files (one, but for a Codex patch).
+    Edit(Vec<String>),
     Alive,
     End,
     /// Anything else: no answer.
@@ -118,7 +122,9 @@ impl Client {
                 let input: ClaudeInput = serde_json::from_str(input).map_err(unreadable)?;
                 let event = match input.hook_event_name.as_str() {
                     "SessionStart" => Event::Start,
-                    "PreToolUse" => claude_edit(&input).map_or(Event::Other, Event::Edit),
+                    "PreToolUse" => {
+                        claude_edit(&input).map_or(Event::Other, |file| Event::Edit(vec![file]))
+                    }
                     "Stop" | "SubagentStop" => Event::Alive,
                     "SessionEnd" => Event::End,
                     _ => Event::Other,
@@ -133,7 +139,9 @@ impl Client {
                 let input: ClaudeInput = serde_json::from_str(input).map_err(unreadable)?;
                 let event = match input.hook_event_name.as_str() {
                     "SessionStart" => Event::Start,
-                    "BeforeTool" => gemini_edit(&input).map_or(Event::Other, Event::Edit),
+                    "BeforeTool" => {
+                        gemini_edit(&input).map_or(Event::Other, |file| Event::Edit(vec![file]))
+                    }
                     "AfterAgent" => Event::Alive,
                     "SessionEnd" => Event::End,
                     _ => Event::Other,
@@ -144,12 +152,27 @@ impl Client {
                     session: input.session_id.map(|id| format!("gemini-cli:{id}")),
                 })
             }
+            Client::Codex => {
+                let input: ClaudeInput = serde_json::from_str(input).map_err(unreadable)?;
+                let event = match input.hook_event_name.as_str() {
+                    "SessionStart" => Event::Start,
+                    "PreToolUse" => codex_edit(&input).map_or(Event::Other, Event::Edit),
+                    "Stop" => Event::Alive,
+                    "SessionEnd" => Event::End,
+                    _ => Event::Other,
+                };
+                Ok(Incoming {
+                    event,
+                    cwd: input.cwd,
+                    session: input.session_id.map(|id| format!("codex:{id}")),
+                })
+            }
             Client::Copilot(kind) => {
                 let input: CopilotInput = serde_json::from_str(input).map_err(unreadable)?;
                 let event = match kind {
                     CopilotEvent::SessionStart => Event::Start,
                     CopilotEvent::PreToolUse => {
-                        copilot_edit(&input).map_or(Event::Other, Event::Edit)
+                        copilot_edit(&input).map_or(Event::Other, |file| Event::Edit(vec![file]))
                     }
                     CopilotEvent::AgentStop => Event::Alive,
                     CopilotEvent::SessionEnd => Event::End,
@@ -173,6 +196,7 @@ impl Client {
             Client::ClaudeCode => format!("claude-{short}"),
             Client::Copilot(_) => format!("copilot-{short}"),
             Client::Gemini => format!("gemini-{short}"),
+            Client::Codex => format!("codex-{short}"),
         }
     }
 
@@ -180,14 +204,15 @@ impl Client {
     fn render(self, reply: &Reply) -> String {
         let (event, fields) = match (self, reply) {
             (_, Reply::Nothing) => return String::new(),
-            (Client::ClaudeCode, Reply::Started(context)) => {
+            // Codex reads Claude Code's answers.
+            (Client::ClaudeCode | Client::Codex, Reply::Started(context)) => {
                 ("SessionStart", json!({ "additionalContext": context }))
             }
             // No permissionDecision: the person's own permission rules still apply to the edit.
-            (Client::ClaudeCode, Reply::Locked(context)) => {
+            (Client::ClaudeCode | Client::Codex, Reply::Locked(context)) => {
                 ("PreToolUse", json!({ "additionalContext": context }))
             }
-            (Client::ClaudeCode, Reply::Deny(reason)) => (
+            (Client::ClaudeCode | Client::Codex, Reply::Deny(reason)) => (
                 "PreToolUse",
                 json!({ "permissionDecision": "deny", "permissionDecisionReason": reason }),
             ),
@@ -250,7 +275,7 @@ pub fn run(
     };
     let reply = match &incoming.event {
         Event::Start => hook.session_start(&Checkout::around(&cwd))?,
-        Event::Edit(file) => hook.edit(Path::new(file), &cwd)?,
+        Event::Edit(files) => hook.edits(files, &cwd)?,
         Event::Alive => hook.heartbeat(&Checkout::around(&cwd))?,
         Event::End => hook.session_end(&Checkout::around(&cwd))?,
         Event::Other => Reply::Nothing,
@@ -353,7 +378,30 @@ impl Hook<'_> {
         Ok(Reply::Nothing)
     }
 
-    fn edit(&self, file: &Path, cwd: &Path) -> Result<Reply, CliError> {
+    /// Checks every file first, so that a patch refused for one file locks none of the others;
+    /// then, with `--acquire`, locks each.
+    fn edits(&self, files: &[String], cwd: &Path) -> Result<Reply, CliError> {
+        for file in files {
+            if let Reply::Deny(reason) = self.edit(Path::new(file), cwd, false)? {
+                return Ok(Reply::Deny(reason));
+            }
+        }
+        let mut locked = Vec::new();
+        for file in files {
+            match self.edit(Path::new(file), cwd, self.args.acquire)? {
+                Reply::Locked(context) => locked.push(context),
+                Reply::Deny(reason) => return Ok(Reply::Deny(reason)),
+                _ => {}
+            }
+        }
+        Ok(if locked.is_empty() {
+            Reply::Nothing
+        } else {
+            Reply::Locked(locked.join(" "))
+        })
+    }
+
+    fn edit(&self, file: &Path, cwd: &Path, acquire: bool) -> Result<Reply, CliError> {
         // Keys are relative to the checkout around the file itself (the session may have
         // `cd`-ed elsewhere); a file outside any coordinated project is no one's business.
         let Some((checkout, inside)) = checkout::locate(file, cwd) else {
@@ -381,7 +429,7 @@ impl Hook<'_> {
             .own
             .iter()
             .any(|l| l.lock_type == LockType::Exclusive && l.file_path != key);
-        if !self.args.acquire || covered {
+        if !acquire || covered {
             return Ok(Reply::Nothing);
         }
         let now = self.coordinator.now();
@@ -492,4 +540,124 @@ fn copilot_edit(input: &CopilotInput) -> Option<String> {
         .or_else(|| args.get("file_path"))?
         .as_str()?;
     Some(path.to_owned())
+}
+
+/// The files a Codex `apply_patch` call writes: its patch text comes as `tool_input.command`.
+fn codex_edit(input: &ClaudeInput) -> Option<Vec<String>> {
+    if input.tool_name.as_deref()? != "apply_patch" {
+        return None;
+    }
+    let tool_input = input.tool_input.as_ref()?;
+    let patch = match tool_input {
+        Value::String(text) => text.as_str(),
+        other => other.get("command")?.as_str()?,
+    };
+    let files = patch_files(patch);
+    (!files.is_empty()).then_some(files)
+}
+
+/// Every path a patch in Codex's `apply_patch` format adds, updates, deletes or moves to.
+fn patch_files(patch: &str) -> Vec<String> {
+    const HEADERS: &[&str] = &[
+        "*** Add File: ",
+        "*** Update File: ",
+        "*** Delete File: ",
+        "*** Move to: ",
+    ];
+    let mut files: Vec<String> = Vec::new();
+    for line in patch.lines() {
+        let Some(path) = HEADERS.iter().find_map(|h| line.strip_prefix(h)) else {
+            continue;
+        };
+        let path = path.trim();
+        if !path.is_empty() && !files.iter().any(|f| f == path) {
+            files.push(path.to_owned());
+        }
+    }
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codex(tool: &str, tool_input: Value) -> ClaudeInput {
+        ClaudeInput {
+            hook_event_name: "PreToolUse".into(),
+            session_id: Some("s".into()),
+            cwd: Some("/repo".into()),
+            tool_name: Some(tool.into()),
+            tool_input: Some(tool_input),
+        }
+    }
+
+    #[test]
+    fn a_patch_names_every_file_it_adds_updates_deletes_or_moves_to() {
+        let patch = "*** Begin Patch\n\
+                     *** Add File: src/new.rs\n\
+                     +fn main() {}\n\
+                     *** Update File: src/lib.rs\n\
+                     *** Move to: src/core.rs\n\
+                     @@ fn old()\n\
+                     -old\n\
+                     +new\n\
+                     *** Delete File: /abs/gone.rs\n\
+                     *** Update File: src/lib.rs\n\
+                     *** End Patch\n";
+        assert_eq!(
+            patch_files(patch),
+            ["src/new.rs", "src/lib.rs", "src/core.rs", "/abs/gone.rs"]
+        );
+    }
+
+    #[test]
+    fn a_patch_line_that_only_mentions_a_header_names_nothing() {
+        let patch = "*** Begin Patch\n*** Update File: a.rs\n+// *** Add File: b.rs\n\
+                     -*** Delete File: c.rs\n*** End Patch";
+        assert_eq!(patch_files(patch), ["a.rs"]);
+    }
+
+    #[test]
+    fn codex_apply_patch_calls_are_edits_and_other_tools_are_not() {
+        let patch = "*** Begin Patch\n*** Update File: a.rs\n*** End Patch";
+        assert_eq!(
+            codex_edit(&codex("apply_patch", json!({ "command": patch }))),
+            Some(vec!["a.rs".to_owned()])
+        );
+        assert_eq!(
+            codex_edit(&codex("apply_patch", json!(patch))),
+            Some(vec!["a.rs".to_owned()])
+        );
+        assert_eq!(
+            codex_edit(&codex("Bash", json!({ "command": patch }))),
+            None
+        );
+        assert_eq!(
+            codex_edit(&codex("apply_patch", json!({ "command": "" }))),
+            None
+        );
+    }
+
+    #[test]
+    fn codex_events_are_read_and_answered_like_claude_codes() {
+        let input = json!({
+            "hook_event_name": "PreToolUse", "session_id": "abc", "cwd": "/repo",
+            "tool_name": "apply_patch", "tool_use_id": "t", "turn_id": "u",
+            "transcript_path": null, "model": "m", "permission_mode": "default",
+            "tool_input": { "command": "*** Begin Patch\n*** Add File: x\n+1\n*** End Patch" },
+        });
+        let incoming = Client::Codex.parse(&input.to_string()).expect("parsed");
+        assert_eq!(incoming.event, Event::Edit(vec!["x".to_owned()]));
+        assert_eq!(incoming.session.as_deref(), Some("codex:abc"));
+        let answer: Value =
+            serde_json::from_str(&Client::Codex.render(&Reply::Deny("held".into()))).expect("json");
+        assert_eq!(
+            answer,
+            json!({ "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": "held",
+            }})
+        );
+    }
 }

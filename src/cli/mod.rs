@@ -83,6 +83,7 @@ pub fn run(command: &CliCommand, database: &Database) -> Result<ExitCode, CliErr
                 HookClient::ClaudeCode(args) => (hook::Client::ClaudeCode, args),
                 HookClient::Copilot(args) => (hook::Client::Copilot(args.event), &args.hook),
                 HookClient::GeminiCli(args) => (hook::Client::Gemini, args),
+                HookClient::Codex(args) => (hook::Client::Codex, args),
             };
             let input = read_stdin()?;
             ok(hook::run(&database.coordinator()?, client, args, &input)?)

@@ -174,6 +174,9 @@ pub enum HookClient {
     /// Gemini CLI hooks: SessionStart, BeforeTool (write_file, replace), AfterAgent and
     /// SessionEnd, read as JSON on stdin
     GeminiCli(HookArgs),
+    /// Codex CLI hooks: SessionStart, PreToolUse (apply_patch, every file of the patch), Stop
+    /// and SessionEnd, read as JSON on stdin
+    Codex(HookArgs),
 }
 
 #[derive(Debug, Clone, Args)]
