@@ -169,6 +169,19 @@ fn init_writes_each_clients_files_in_a_fresh_repository() {
         place.read(".codex/config.toml"),
         "[mcp_servers.session-coordinator]\ncommand = \"mcp-session-coordinator\"\nargs = []\n"
     );
+    let codex = |command: &str| json!([{ "hooks": [{ "type": "command", "command": command }] }]);
+    assert_eq!(
+        place.json(".codex/hooks.json"),
+        json!({ "hooks": {
+            "SessionStart": codex("mcp-session-coordinator hook codex"),
+            "PreToolUse": [{
+                "matcher": "apply_patch",
+                "hooks": [{ "type": "command", "command": "mcp-session-coordinator hook codex --acquire" }]
+            }],
+            "Stop": codex("mcp-session-coordinator hook codex"),
+            "SessionEnd": codex("mcp-session-coordinator hook codex"),
+        } })
+    );
     assert_eq!(
         place.json(".gemini/settings.json")["mcpServers"]["session-coordinator"],
         server
@@ -529,6 +542,10 @@ fn user_scope_writes_the_home_folders_files() {
             .expect("codex")
             .contains("[mcp_servers.session-coordinator]")
     );
+    assert_eq!(
+        read(".codex/hooks.json")["hooks"]["PreToolUse"][0]["matcher"],
+        "apply_patch"
+    );
     assert!(!place.repo().join(".mcp.json").exists() && !place.repo().join("AGENTS.md").exists());
     assert!(
         place.repo().join(".git/hooks/pre-commit").exists(),
@@ -700,4 +717,95 @@ async fn the_gemini_cli_hooks_init_writes_deny_an_edit_of_a_file_another_session
         .call("lock_check", json!({"file_path": "src/ui.ts"}))
         .await;
     assert_eq!(check["locked"], false, "the session ended with its lock");
+}
+
+#[tokio::test]
+async fn the_codex_hooks_init_writes_deny_a_patch_of_a_file_another_session_holds() {
+    let place = Place::new();
+    place.ok(&["--client", "codex"]);
+    let hooks = place.json(".codex/hooks.json")["hooks"].clone();
+    let other = place
+        .db
+        .server_of_client("525401", Some(place.repo()))
+        .await;
+    other.register("api", "shop", "main").await;
+    other
+        .call("lock_acquire", json!({"file_path": "src/api.ts"}))
+        .await;
+    let root = place.repo().display().to_string();
+    // Each event runs the command init wrote for it, as Codex would, with its input.
+    let run = |event: &str, fields: Value| {
+        let command = hooks[event][0]["hooks"][0]["command"]
+            .as_str()
+            .unwrap_or_default();
+        let args: Vec<&str> = command.split(' ').skip(1).collect();
+        assert_eq!(command.split(' ').next(), Some("mcp-session-coordinator"));
+        let mut input = json!({"session_id": "c0dex-1", "transcript_path": null, "cwd": root,
+                               "hook_event_name": event, "model": "gpt-5.5-codex"});
+        if let (Some(input), Some(fields)) = (input.as_object_mut(), fields.as_object()) {
+            input.extend(fields.clone());
+        }
+        place.db.run(
+            &args,
+            &[("MCP_COORDINATOR_CLIENT_PID", "525402")],
+            Some(place.repo()),
+            &input.to_string(),
+        )
+    };
+    let start = run("SessionStart", json!({"source": "startup"}));
+    assert!(start.ok, "{}", start.stderr);
+    let context = start.json()["hookSpecificOutput"]["additionalContext"].clone();
+    assert!(
+        context.as_str().is_some_and(|c| c.contains("session_id")),
+        "{context}"
+    );
+
+    let patch = |file: &str| {
+        json!({"tool_name": "apply_patch", "tool_use_id": "call_1", "turn_id": "t-1",
+               "permission_mode": "default",
+               "tool_input": {"command": format!(
+                   "*** Begin Patch\n*** Update File: {file}\n@@\n-a\n+b\n*** End Patch\n")}})
+    };
+    let denied = run("PreToolUse", patch("src/api.ts"));
+    assert!(denied.ok, "{}", denied.stderr);
+    let answer = denied.json();
+    assert_eq!(
+        answer["hookSpecificOutput"]["permissionDecision"], "deny",
+        "{answer}"
+    );
+    assert!(
+        answer["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("src/api.ts is locked exclusively by 'api'")),
+        "{answer}"
+    );
+    let free = run("PreToolUse", patch("src/ui.ts"));
+    assert!(free.ok, "{}", free.stderr);
+    assert!(
+        free.json()["hookSpecificOutput"]
+            .get("permissionDecision")
+            .is_none()
+    );
+    let check = other
+        .call("lock_check", json!({"file_path": "src/ui.ts"}))
+        .await;
+    assert_eq!(
+        check["holder_name"], "codex-c0dex-1",
+        "the hook's session took it"
+    );
+
+    let alive = run("Stop", json!({"turn_id": "t-1", "stop_hook_active": false}));
+    assert!(alive.ok && alive.stdout.is_empty(), "{}", alive.stderr);
+    let end = run("SessionEnd", json!({"reason": "exit"}));
+    assert!(end.ok, "{}", end.stderr);
+    let check = other
+        .call("lock_check", json!({"file_path": "src/ui.ts"}))
+        .await;
+    assert_eq!(check["locked"], false, "the session ended with its lock");
+
+    place.ok(&["--remove"]);
+    assert!(
+        !place.repo().join(".codex/hooks.json").exists(),
+        "--remove takes it out"
+    );
 }

@@ -157,7 +157,7 @@ fn json_server(path: PathBuf, container: &str, value: Ordered, what: &str) -> Ta
     }
 }
 
-/// Hook groups in Claude Code's layout, which Gemini CLI shares: `hooks.<event>` lists of
+/// Hook groups in Claude Code's layout, which Gemini CLI and Codex share: `hooks.<event>` lists of
 /// `{matcher, hooks: [{type, command}]}`; the edit event runs with `--acquire`.
 fn hook_groups(
     path: &Path,
@@ -291,9 +291,21 @@ pub fn targets(
                         .to_owned(),
                 );
             }
+            if let Some(path) = at(
+                ".codex/hooks.json",
+                places.codex_home().map(|h| h.join("hooks.json")),
+            ) {
+                let events = [
+                    ("SessionStart", None),
+                    ("PreToolUse", Some("apply_patch")),
+                    ("Stop", None),
+                    ("SessionEnd", None),
+                ];
+                targets.extend(hook_groups(&path, launch, "codex", &events));
+            }
             notes.push(
-                "codex: no edit hook written: Codex edits through apply_patch, which `hook` \
-                 does not read yet; the git guard covers its commits"
+                "codex: Codex runs a new or changed hook only once you review and trust it \
+                 (it asks on start)"
                     .to_owned(),
             );
         }
