@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::common::{Db, Run};
+use crate::common::{self, Db, Run};
 
 /// Every client `init` knows, as `--client` takes them.
 const EVERY_CLIENT: &[&str] = &[
@@ -236,18 +236,22 @@ fn init_writes_each_clients_files_in_a_fresh_repository() {
 
     // The git guard, as install-git-hook writes it.
     let hook = place.repo().join(".git/hooks/pre-commit");
-    assert_eq!(mode(&hook) & 0o111, 0o111, "the guard is executable");
+    // On PostgreSQL the hook carries the database URL, password included: its owner's only.
+    let expected = if common::postgres_server().is_some() {
+        0o700
+    } else {
+        0o755
+    };
+    assert_eq!(mode(&hook) & 0o777, expected, "the guard is executable");
     let other = Place::new();
-    let installed = other.db.run(
+    // The same database as init's (its path, or on PostgreSQL its URL), another repository.
+    let installed = place.db.run(
         &[
             "install-git-hook",
             "--repo",
             &other.repo().display().to_string(),
         ],
-        &[(
-            "MCP_COORDINATOR_DB_PATH",
-            &place.db.path().display().to_string(),
-        )],
+        &[],
         None,
         "",
     );
