@@ -1,6 +1,8 @@
-//! `hook claude-code` fed the hook events Claude Code sends (the documented JSON on stdin),
-//! with real MCP servers as the other sessions, and its answers checked against the documented
-//! hook output: `{"hookSpecificOutput": {"hookEventName", "permissionDecision",
+//! The client hooks (`hook claude-code`, `copilot`, `codex`; `gemini-cli` is run through the
+//! commands `init` writes, in `init.rs`) fed the events each client sends (its documented JSON on
+//! stdin), with real MCP servers as the other sessions, and their answers checked against each
+//! client's documented output; Claude Code's and Codex's is
+//! `{"hookSpecificOutput": {"hookEventName", "permissionDecision",
 //! "permissionDecisionReason" | "additionalContext"}}` on stdout, exit code 0.
 
 use std::path::Path;
