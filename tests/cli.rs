@@ -528,18 +528,7 @@ async fn serve_takes_the_listing_flags_after_its_name() {
     let tools = client.client.list_all_tools().await.expect("tools/list");
     let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "conflict_check",
-            "lock_acquire",
-            "lock_check",
-            "lock_release",
-            "message_list",
-            "message_send",
-            "session_register"
-        ]
-    );
+    assert_eq!(names, common::CORE_TOOLS);
     assert!(
         tools.iter().all(|t| t.output_schema.is_some()),
         "--output-schemas lists every schema"

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::common::{self, Db, Run};
+use crate::common::{self, Db, Run, Server};
 
 /// Every client `init` knows, as `--client` takes them.
 const EVERY_CLIENT: &[&str] = &[
@@ -637,39 +637,58 @@ fn set_mode(path: &Path, mode: u32) {
 #[cfg(not(unix))]
 fn set_mode(_path: &Path, _mode: u32) {}
 
-#[tokio::test]
-async fn the_gemini_cli_hooks_init_writes_deny_an_edit_of_a_file_another_session_holds() {
-    let place = Place::new();
-    place.ok(&["--client", "gemini-cli"]);
-    let hooks = place.json(".gemini/settings.json")["hooks"].clone();
+/// Another client's session, in the repository, holding `src/api.ts`.
+async fn holding_api_ts(place: &Place, client_pid: &str) -> Server {
     let other = place
         .db
-        .server_of_client("525301", Some(place.repo()))
+        .server_of_client(client_pid, Some(place.repo()))
         .await;
     other.register("api", "shop", "main").await;
     other
         .call("lock_acquire", json!({"file_path": "src/api.ts"}))
         .await;
+    other
+}
+
+/// Runs the command init wrote for `event` in `hooks` (a client's hook file), as that client
+/// would from its process `client_pid`, with `input` and the event's own `fields` on stdin.
+fn run_hook(
+    place: &Place,
+    hooks: &Value,
+    client_pid: &str,
+    event: &str,
+    mut input: Value,
+    fields: Value,
+) -> Run {
+    let command = hooks[event][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap_or_default();
+    let args: Vec<&str> = command.split(' ').skip(1).collect();
+    assert_eq!(command.split(' ').next(), Some("mcp-session-coordinator"));
+    if let (Some(input), Some(fields)) = (input.as_object_mut(), fields.as_object()) {
+        input.extend(fields.clone());
+    }
+    place.db.run(
+        &args,
+        &[("MCP_COORDINATOR_CLIENT_PID", client_pid)],
+        Some(place.repo()),
+        &input.to_string(),
+    )
+}
+
+#[tokio::test]
+async fn the_gemini_cli_hooks_init_writes_deny_an_edit_of_a_file_another_session_holds() {
+    let place = Place::new();
+    place.ok(&["--client", "gemini-cli"]);
+    let hooks = place.json(".gemini/settings.json")["hooks"].clone();
+    let other = holding_api_ts(&place, "525301").await;
     let root = place.repo().display().to_string();
     // Each event runs the command init wrote for it, as Gemini CLI would, with its input.
     let run = |event: &str, fields: Value| {
-        let command = hooks[event][0]["hooks"][0]["command"]
-            .as_str()
-            .unwrap_or_default();
-        let args: Vec<&str> = command.split(' ').skip(1).collect();
-        assert_eq!(command.split(' ').next(), Some("mcp-session-coordinator"));
-        let mut input = json!({"session_id": "g-1", "transcript_path": "/tmp/g-1.json",
-                               "cwd": root, "hook_event_name": event,
-                               "timestamp": "2026-12-02T18:00:00Z"});
-        if let (Some(input), Some(fields)) = (input.as_object_mut(), fields.as_object()) {
-            input.extend(fields.clone());
-        }
-        place.db.run(
-            &args,
-            &[("MCP_COORDINATOR_CLIENT_PID", "525302")],
-            Some(place.repo()),
-            &input.to_string(),
-        )
+        let input = json!({"session_id": "g-1", "transcript_path": "/tmp/g-1.json",
+                           "cwd": root, "hook_event_name": event,
+                           "timestamp": "2026-12-02T18:00:00Z"});
+        run_hook(&place, &hooks, "525302", event, input, fields)
     };
     let start = run("SessionStart", json!({"source": "startup"}));
     assert!(start.ok, "{}", start.stderr);
@@ -728,33 +747,13 @@ async fn the_codex_hooks_init_writes_deny_a_patch_of_a_file_another_session_hold
     let place = Place::new();
     place.ok(&["--client", "codex"]);
     let hooks = place.json(".codex/hooks.json")["hooks"].clone();
-    let other = place
-        .db
-        .server_of_client("525401", Some(place.repo()))
-        .await;
-    other.register("api", "shop", "main").await;
-    other
-        .call("lock_acquire", json!({"file_path": "src/api.ts"}))
-        .await;
+    let other = holding_api_ts(&place, "525401").await;
     let root = place.repo().display().to_string();
     // Each event runs the command init wrote for it, as Codex would, with its input.
     let run = |event: &str, fields: Value| {
-        let command = hooks[event][0]["hooks"][0]["command"]
-            .as_str()
-            .unwrap_or_default();
-        let args: Vec<&str> = command.split(' ').skip(1).collect();
-        assert_eq!(command.split(' ').next(), Some("mcp-session-coordinator"));
-        let mut input = json!({"session_id": "c0dex-1", "transcript_path": null, "cwd": root,
-                               "hook_event_name": event, "model": "gpt-5.5-codex"});
-        if let (Some(input), Some(fields)) = (input.as_object_mut(), fields.as_object()) {
-            input.extend(fields.clone());
-        }
-        place.db.run(
-            &args,
-            &[("MCP_COORDINATOR_CLIENT_PID", "525402")],
-            Some(place.repo()),
-            &input.to_string(),
-        )
+        let input = json!({"session_id": "c0dex-1", "transcript_path": null, "cwd": root,
+                           "hook_event_name": event, "model": "gpt-5.5-codex"});
+        run_hook(&place, &hooks, "525402", event, input, fields)
     };
     let start = run("SessionStart", json!({"source": "startup"}));
     assert!(start.ok, "{}", start.stderr);

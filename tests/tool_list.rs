@@ -78,18 +78,7 @@ async fn the_core_profile_lists_less_and_every_tool_still_answers() {
     );
     let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "conflict_check",
-            "lock_acquire",
-            "lock_check",
-            "lock_release",
-            "message_list",
-            "message_send",
-            "session_register"
-        ]
-    );
+    assert_eq!(names, common::CORE_TOOLS);
     assert!(
         tokens(bytes) <= BUDGET_CORE,
         "core grew to ~{} tokens",

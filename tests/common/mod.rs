@@ -22,6 +22,17 @@ use tokio::process::Command;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-session-coordinator");
 
+/// What `tools/list` shows under `--tools core`, sorted by name.
+pub const CORE_TOOLS: [&str; 7] = [
+    "conflict_check",
+    "lock_acquire",
+    "lock_check",
+    "lock_release",
+    "message_list",
+    "message_send",
+    "session_register",
+];
+
 /// How many times longer the load, chaos and fuzz tests run: `COORDINATOR_SOAK=N` (default 1)
 /// turns them into a soak without slowing down CI.
 pub fn soak() -> usize {

@@ -153,6 +153,17 @@ struct Change {
     private: bool,
 }
 
+/// What `--dry-run` shows: each change as a unified diff, paths as the person knows them.
+fn diffs(repo: &Repository, home: Option<&Path>, changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(|change| {
+            let shown = repo.show(&change.path, home);
+            diff::unified(&shown, change.before.as_deref(), change.after.as_deref())
+        })
+        .collect()
+}
+
 /// Refuses, before anything is written, a file (or the folder a new one goes in) whose mode
 /// says read-only: the mode bits decide, as for the database, since root would write anyway.
 fn writable(change: &Change) -> Result<(), CliError> {
@@ -290,14 +301,7 @@ fn init(
             repo.top.display(),
             changes.len()
         ));
-        for change in &changes {
-            let shown = repo.show(&change.path, home.as_deref());
-            text.push_str(&diff::unified(
-                &shown,
-                change.before.as_deref(),
-                change.after.as_deref(),
-            ));
-        }
+        text.push_str(&diffs(repo, home.as_deref(), &changes));
     } else {
         let mut manifest = Manifest::load(&repo.record)?.unwrap_or_default();
         // The record follows each file, so a failure half-way leaves it able to undo what
@@ -460,14 +464,7 @@ fn remove(repo: &Repository, dry_run: bool) -> Result<(String, ExitCode), CliErr
             repo.top.display(),
             changes.len()
         ));
-        for change in &changes {
-            let shown = repo.show(&change.path, home.as_deref());
-            text.push_str(&diff::unified(
-                &shown,
-                change.before.as_deref(),
-                change.after.as_deref(),
-            ));
-        }
+        text.push_str(&diffs(repo, home.as_deref(), &changes));
         return Ok((text, ExitCode::SUCCESS));
     }
     text.push_str(&format!(
