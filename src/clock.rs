@@ -18,6 +18,10 @@ use serde::{Serialize, Serializer};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The expiry of a lock held until its change is committed: the last second of year 9999,
+    /// which every client can still parse and show.
+    pub const UNTIL_COMMIT: Timestamp = Timestamp(253_402_300_799_000);
+
     pub const fn from_millis(millis: i64) -> Self {
         Self(millis)
     }

@@ -131,6 +131,13 @@ impl IntentType {
         matches!(self, FileEdit | Refactor | DependencyChange)
     }
 
+    /// Operations that carry the session's changes towards others': where an unmerged change
+    /// elsewhere to the same code, or a stale base, shows.
+    pub fn carries_changes(self) -> bool {
+        use IntentType::*;
+        matches!(self, GitCommit | GitPush | GitMerge)
+    }
+
     /// Operations that rewrite history or the working tree under everyone else's feet.
     pub fn rewrites_history(self) -> bool {
         matches!(self, IntentType::GitRebase | IntentType::GitMerge)
@@ -203,6 +210,7 @@ word_enum!(
         Intent = "intent",
         GitOperation = "git_operation",
         Branch = "branch",
+        UnmergedChange = "unmerged_change",
     }
 );
 
@@ -257,6 +265,32 @@ pub struct Lock {
     pub expires_at: Timestamp,
     /// Strictly increasing across the database: a later grant always carries a larger token.
     pub fencing_token: i64,
+    /// The worktree (its top folder) an edit lock is scoped to: a session in another worktree
+    /// edits another file on disk, and is warned rather than refused. Absent: the whole project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<String>,
+    /// Present on a lock a hook took for an edit, held until the change is committed (then
+    /// `expires_at` is [`Timestamp::UNTIL_COMMIT`]): the time of the last edit under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_edit_at: Option<Timestamp>,
+}
+
+/// What a session changed (a file, or a symbol in it) and has not merged yet, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Change {
+    pub project: String,
+    /// `path` or `path#Symbol`, project-relative.
+    pub file_path: String,
+    pub session_id: String,
+    pub session_name: String,
+    /// The top folder of the worktree the change is in.
+    pub worktree: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The commit that carries it; absent while it is uncommitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    pub changed_at: Timestamp,
 }
 
 /// A request waiting in a key's FIFO queue.

@@ -10,6 +10,13 @@
 //!
 //! A key starting with [`RESOURCE_PREFIX`] names a shared resource that is not a file (a browser,
 //! the test suite, a port): it covers only itself, so no file, directory or glob lock touches it.
+//!
+//! A file key may name one item in the file after a `#`: `src/api.ts#UserService.login`, a
+//! dotted path of named items (see `symbols`). Agents edit different functions of one large file
+//! all the time; a symbol key lets them. A key on the file (or a directory or glob covering it)
+//! covers all of its symbols, and an item overlaps the items nested in it and those around it,
+//! so `api.ts#UserService` and `api.ts#UserService.login` conflict while `...login` and
+//! `...logout` do not.
 
 /// The prefix of a named resource's key: `resource:playwright`.
 pub const RESOURCE_PREFIX: &str = "resource:";
@@ -19,9 +26,87 @@ pub fn is_resource(key: &str) -> bool {
     key.starts_with(RESOURCE_PREFIX)
 }
 
+/// Separates a file from the symbol in it: `src/api.ts#UserService.login`.
+pub const SYMBOL_SEPARATOR: char = '#';
+
+/// Longest segment of a symbol (one item's name) accepted.
+const MAX_SYMBOL_SEGMENT: usize = 128;
+
+/// Longest symbol (all its segments) accepted.
+pub const MAX_SYMBOL: usize = 512;
+
+/// A key as the file (or pattern) it is about and the symbol in it, if it names one. Only a
+/// file key names a symbol: a `#` in a directory, a glob or a resource is part of its name.
+pub fn split_symbol(key: &str) -> (&str, Option<&str>) {
+    if is_resource(key) {
+        return (key, None);
+    }
+    match key.split_once(SYMBOL_SEPARATOR) {
+        Some((file, symbol))
+            if !file.is_empty() && !is_path_pattern(file) && is_symbol(symbol) =>
+        {
+            (file, Some(symbol))
+        }
+        _ => (key, None),
+    }
+}
+
+/// The file (or pattern) a key is about, without its symbol.
+pub fn file_of(key: &str) -> &str {
+    split_symbol(key).0
+}
+
+/// Whether `name` can be a symbol: dot-separated segments of ASCII letters, digits, `_`, `$`
+/// or `-` (a notebook cell's id), each at most 128 long, at most 512 in all.
+pub fn is_symbol(name: &str) -> bool {
+    name.len() <= MAX_SYMBOL
+        && name.split('.').all(|segment| {
+            (1..=MAX_SYMBOL_SEGMENT).contains(&segment.len())
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'))
+        })
+}
+
+/// Whether two symbols of one file overlap: the same item, or one nested in the other.
+fn symbols_overlap(a: &str, b: &str) -> bool {
+    let nested = |outer: &str, inner: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    };
+    nested(a, b) || nested(b, a)
+}
+
+/// Whether every file and item `inner` covers is covered by `outer` too: a directory or glob
+/// around the file, the file itself, or an item the inner item is nested in.
+pub fn covers(outer: &str, inner: &str) -> bool {
+    if is_resource(outer) || is_resource(inner) {
+        return outer == inner;
+    }
+    let ((outer_file, outer_item), (inner_file, inner_item)) =
+        (split_symbol(outer), split_symbol(inner));
+    let file = if is_path_pattern(outer_file) {
+        overlaps(outer_file, inner_file)
+    } else {
+        outer_file == inner_file
+    };
+    file && match (outer_item, inner_item) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(o), Some(i)) => i
+            .strip_prefix(o)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.')),
+    }
+}
+
 /// Whether a key covers more than the one file it names.
 pub fn is_pattern(key: &str) -> bool {
-    !is_resource(key) && (key.ends_with('/') || key.contains(['*', '?']))
+    !is_resource(key) && is_path_pattern(file_of(key))
+}
+
+fn is_path_pattern(path: &str) -> bool {
+    path.ends_with('/') || path.contains(['*', '?'])
 }
 
 /// The directory every path a pattern covers lies in, with its trailing `/` (`""` for the
@@ -44,9 +129,18 @@ pub fn ancestors(key: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Whether some file path is covered by both keys.
+/// Whether some file path (or some item in it) is covered by both keys.
 pub fn overlaps(a: &str, b: &str) -> bool {
-    if is_resource(a) || is_resource(b) || (!is_pattern(a) && !is_pattern(b)) {
+    if is_resource(a) || is_resource(b) {
+        return a == b;
+    }
+    let ((a, in_a), (b, in_b)) = (split_symbol(a), split_symbol(b));
+    if let (Some(x), Some(y)) = (in_a, in_b) {
+        if !symbols_overlap(x, y) {
+            return false;
+        }
+    }
+    if !is_pattern(a) && !is_pattern(b) {
         return a == b;
     }
     let (a, b) = (segments(a), segments(b));
@@ -186,6 +280,56 @@ mod tests {
             assert_eq!(overlaps(a, b), expected, "{a} vs {b}");
             assert_eq!(overlaps(b, a), expected, "{b} vs {a}");
         }
+    }
+
+    #[test]
+    fn a_file_covers_its_symbols_and_items_cover_the_ones_nested_in_them() {
+        for (a, b, expected) in [
+            ("src/api.ts", "src/api.ts#UserService.login", true),
+            ("src/api.ts#UserService", "src/api.ts#UserService.login", true),
+            ("src/api.ts#UserService.login", "src/api.ts#UserService.login", true),
+            ("src/api.ts#UserService.login", "src/api.ts#UserService.logout", false),
+            ("src/api.ts#User", "src/api.ts#UserService", false),
+            ("src/api.ts#login", "src/other.ts#login", false),
+            ("src/", "src/api.ts#login", true),
+            ("src/*.ts", "src/api.ts#login", true),
+            ("src/*.rs", "src/api.ts#login", false),
+            ("**", "src/api.ts#login", true),
+            ("resource:api.ts", "api.ts#x", false),
+        ] {
+            assert_eq!(overlaps(a, b), expected, "{a} vs {b}");
+            assert_eq!(overlaps(b, a), expected, "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn a_file_covers_its_items_and_an_item_those_nested_in_it() {
+        assert!(covers("a.ts", "a.ts#X.y"));
+        assert!(covers("a.ts#X", "a.ts#X.y"));
+        assert!(covers("src/", "src/a.ts#X"));
+        assert!(!covers("a.ts#X.y", "a.ts#X"));
+        assert!(!covers("a.ts#X", "a.ts"));
+        assert!(!covers("a.ts#X", "a.ts#Xy"));
+        assert!(!covers("b.ts", "a.ts#X"));
+    }
+
+    #[test]
+    fn only_a_file_key_with_a_valid_symbol_names_one() {
+        assert_eq!(split_symbol("a.ts#X.y"), ("a.ts", Some("X.y")));
+        assert_eq!(split_symbol("nb.ipynb#cell-3f2a"), ("nb.ipynb", Some("cell-3f2a")));
+        assert_eq!(split_symbol("a.ts"), ("a.ts", None));
+        // A `#` that does not start a symbol is part of the file's name.
+        assert_eq!(split_symbol("#notes#"), ("#notes#", None));
+        assert_eq!(split_symbol("a.ts#"), ("a.ts#", None));
+        assert_eq!(split_symbol("a.ts#x..y"), ("a.ts#x..y", None));
+        assert_eq!(split_symbol("a.ts#x y"), ("a.ts#x y", None));
+        assert_eq!(split_symbol("src/#x"), ("src/#x", None));
+        assert_eq!(split_symbol("src/*.ts#x"), ("src/*.ts#x", None));
+        assert!(!is_pattern("a.ts#x"));
+        assert_eq!(base("a.ts#x"), None);
+        assert!(is_symbol(&"a".repeat(128)));
+        assert!(!is_symbol(&"a".repeat(129)));
+        assert!(!is_symbol(&["a"; 300].join(".")));
     }
 
     #[test]

@@ -314,7 +314,7 @@ async fn acquire_locks_the_file_for_the_editing_session_and_blocks_the_next() {
     second.start();
 
     let run = first.edit(
-        &["--acquire", "--ttl", "600"],
+        &["--acquire", "--hold", "ttl", "--ttl", "600"],
         "Write",
         &format!("{root}/src/cart.ts"),
     );

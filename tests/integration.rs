@@ -11,6 +11,7 @@ mod common;
 mod cli;
 mod clock_skew;
 mod concurrency;
+mod edit_locks;
 mod fuzz;
 mod git_guard;
 mod hooks;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// earlier line, none of its own line or a later one. `main.rs` and `lib.rs` sit above all.
 const LAYERS: &[&[&str]] = &[
     // The nouns and pure helpers.
-    &["clock", "ids", "paths", "patterns"],
+    &["clock", "ids", "paths", "patterns", "symbols"],
     &["model"],
     // Every SQL statement, then the rules over it.
     &["store"],
@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     // What differs between Linux, macOS and Windows, then what a running process needs beside
     // the rules.
     &["platform"],
-    &["checkout", "clients", "liveness", "wake"],
+    &["checkout", "clients", "diffs", "liveness", "wake"],
     // The adapters: MCP, events out, the web server (which mounts MCP's endpoint).
     &["mcp", "webhooks"],
     &["web"],

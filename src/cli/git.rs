@@ -6,13 +6,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
+use super::hook::words;
 use super::table::{ago, clock, countdown};
-use super::workspace;
+use super::workspace::{self, Me};
 use super::{CliError, Purpose, existing};
 use crate::checkout::Checkout;
 use crate::config::Database;
-use crate::coordinator::CommitCheck;
+use crate::coordinator::{CommitCheck, Coordinator};
+use crate::diffs;
 use crate::flags::InstallArgs;
+use crate::patterns;
 use crate::store::Location;
 
 /// The line that marks a pre-commit hook as ours, so installing again replaces only ours.
@@ -43,21 +46,26 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, CliError> {
     Ok(output.stdout)
 }
 
+/// The top folder of the repository git runs in.
+fn top() -> Result<String, CliError> {
+    Ok(
+        String::from_utf8_lossy(&git(None, &["rev-parse", "--show-toplevel"])?)
+            .trim()
+            .to_owned(),
+    )
+}
+
 /// Checks the commit being made in the current repository: the text to print, and whether
 /// the commit may go on.
 pub fn pre_commit(database: &Database) -> Result<(String, bool), CliError> {
-    let root = String::from_utf8_lossy(&git(None, &["rev-parse", "--show-toplevel"])?)
-        .trim()
-        .to_owned();
-    // Renames as a deletion and an addition, so a locked file moved away is seen too.
-    let staged: Vec<String> = git(
-        None,
-        &["diff", "--cached", "--name-only", "--no-renames", "-z"],
-    )?
-    .split(|b| *b == 0)
-    .filter(|name| !name.is_empty())
-    .map(|name| String::from_utf8_lossy(name).into_owned())
-    .collect();
+    let root = top()?;
+    // Each staged file as the items its change touches (renames as a deletion and an addition,
+    // so a locked file moved away is seen too); a file whose change cannot be placed, whole.
+    let staged: Vec<String> = diffs::staged_touches(Path::new(&root))
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .iter()
+        .flat_map(|(file, touch)| touch.keys(file))
+        .collect();
     // No database: no session has ever run here, so nothing can be in the way. The check
     // only reads, so a read-only database is still checked.
     let Some(coordinator) = existing(database, Purpose::Read)? else {
@@ -69,24 +77,131 @@ pub fn pre_commit(database: &Database) -> Result<(String, bool), CliError> {
     if me.guessed {
         return Ok((String::new(), true));
     }
-    let check = coordinator.commit_blockers(&me.project, &me.own_ids(), &staged)?;
+    let root = checkout.root_text();
+    let check = coordinator.commit_blockers(&me.project, &me.own_ids(), &staged, Some(&root))?;
+    let warnings = overlaps(&coordinator, &me, &checkout, &staged)?;
     if check.is_clear() {
-        return Ok((String::new(), true));
+        return Ok((warnings, true));
     }
-    Ok((refusal(&me.project, &check, coordinator.now()), false))
+    Ok((
+        format!(
+            "{}{warnings}",
+            refusal(&me.project, &check, coordinator.now())
+        ),
+        false,
+    ))
+}
+
+/// Warnings about a commit, merge or push of `keys` from `checkout`: other sessions' unmerged
+/// changes to the same code in other worktrees, and the target branch's changes to it since
+/// this branch forked from it (a stale base). Changes whose commit the target branch has by
+/// now are forgotten on the way. Empty when there is nothing to say.
+pub(super) fn overlaps(
+    coordinator: &Coordinator,
+    me: &Me,
+    checkout: &Checkout,
+    keys: &[String],
+) -> Result<String, CliError> {
+    let root = Path::new(&checkout.root);
+    let target = diffs::target_branch(root);
+    let elsewhere = coordinator.changes_elsewhere(
+        &me.project,
+        &me.own_ids(),
+        keys,
+        &checkout.root_text(),
+    )?;
+    let (merged, unmerged): (Vec<_>, Vec<_>) = elsewhere.into_iter().partition(|change| {
+        match (&change.commit, &target) {
+            (Some(commit), Some(target)) => {
+                git(Some(root), &["merge-base", "--is-ancestor", commit, target]).is_ok()
+            }
+            _ => false,
+        }
+    });
+    if !merged.is_empty() {
+        // A read-only database still answers the check; forgetting can wait for a writer.
+        let _ = coordinator.forget_merged(&merged);
+    }
+    let mut text = String::new();
+    for change in &unmerged {
+        let _ = writeln!(text, "mcp-session-coordinator: warning: {}", words::elsewhere(change));
+    }
+    if let Some(target) = &target {
+        if let Ok(Some(divergence)) = diffs::divergence(root, target) {
+            let stale: Vec<&String> = divergence
+                .theirs
+                .iter()
+                .filter(|theirs| divergence.mine.iter().any(|m| patterns::overlaps(m, theirs)))
+                .collect();
+            if !stale.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "mcp-session-coordinator: warning: stale base: {target} has {} commit(s) \
+                     this branch lacks, which changed what you changed too: {}. Merge or \
+                     rebase onto {target} before you push, or expect conflicts.",
+                    divergence.behind,
+                    stale
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// After a commit in the current repository: releases the committer's edit locks on what it
+/// carried (and marks their changes as committed, to be warned about until merged). The text
+/// says what was released.
+pub fn post_commit(database: &Database) -> Result<String, CliError> {
+    let root = top()?;
+    let Some(coordinator) = existing(database, Purpose::Write)? else {
+        return Ok(String::new());
+    };
+    let checkout = Checkout::around(Path::new(&root));
+    let me = workspace::identify(&coordinator, &checkout, None)?;
+    if me.guessed {
+        return Ok(String::new());
+    }
+    let root = Path::new(&checkout.root);
+    let files = diffs::committed_files(root).map_err(|e| CliError::Usage(e.to_string()))?;
+    // What the working tree still changes in those files: hunks left out of the commit.
+    let mut still = Vec::new();
+    for file in &files {
+        if let Ok(touch) = diffs::worktree_touch(root, file) {
+            still.extend(touch.keys(file));
+        }
+    }
+    let head = String::from_utf8_lossy(&git(Some(root), &["rev-parse", "HEAD"])?)
+        .trim()
+        .to_owned();
+    let done = coordinator.commit_done(&me.project, &me.own_ids(), &head, &files, &still)?;
+    if done.released.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(
+        "mcp-session-coordinator: the commit carried your changes: released your edit locks on {}\n",
+        done.released.join(", ")
+    ))
 }
 
 fn refusal(project: &str, check: &CommitCheck, now: crate::clock::Timestamp) -> String {
     let mut text = format!("Commit refused by mcp-session-coordinator (project {project}):\n");
     for lock in &check.locked {
+        let until = match lock.last_edit_at {
+            Some(_) => "until they commit their change to it".to_owned(),
+            None => format!(
+                "until {} ({})",
+                clock(lock.expires_at),
+                countdown(now, lock.expires_at)
+            ),
+        };
         let _ = writeln!(
             text,
-            "  - {} is locked exclusively by '{}' ({}) until {} ({}): they are editing it",
-            lock.file_path,
-            lock.holder_name,
-            lock.session_id,
-            clock(lock.expires_at),
-            countdown(now, lock.expires_at)
+            "  - {} is locked exclusively by '{}' ({}) {until}: they are editing it",
+            lock.file_path, lock.holder_name, lock.session_id,
         );
     }
     for intent in &check.rewriting {
@@ -128,8 +243,10 @@ fn refusal(project: &str, check: &CommitCheck, now: crate::clock::Timestamp) -> 
     text
 }
 
-/// The guard as a pre-commit hook of one repository: where it goes and what it says.
+/// One of the guard's git hooks in one repository: where it goes and what it says.
 pub(super) struct GuardHook {
+    /// `pre-commit` or `post-commit`.
+    pub name: &'static str,
     pub hooks: PathBuf,
     pub hook: PathBuf,
     pub script: String,
@@ -140,14 +257,16 @@ pub(super) struct GuardHook {
 }
 
 impl GuardHook {
-    /// Whether `text` is a pre-commit hook this program wrote.
+    /// Whether `text` is a hook this program wrote.
     pub fn is_ours(text: &str) -> bool {
         text.contains(MARKER)
     }
 }
 
-/// The pre-commit hook that runs `guard pre-commit` with this binary and database, for `repo`.
-pub(super) fn guard_hook(database: &Database, repo: &Path) -> Result<GuardHook, CliError> {
+/// The guard's hooks for `repo`, with this binary and database: `pre-commit` refuses a commit
+/// that would break another session's work, `post-commit` releases the edit locks the commit
+/// made needless.
+pub(super) fn guard_hooks(database: &Database, repo: &Path) -> Result<[GuardHook; 2], CliError> {
     let hooks = PathBuf::from(
         String::from_utf8_lossy(&git(Some(repo), &["rev-parse", "--git-path", "hooks"])?).trim(),
     );
@@ -163,13 +282,15 @@ pub(super) fn guard_hook(database: &Database, repo: &Path) -> Result<GuardHook, 
         Location::File(path) => ("MCP_COORDINATOR_DB_PATH", path.display().to_string()),
         Location::Url(url) => ("MCP_COORDINATOR_DB_URL", url.clone()),
     };
-    let script = format!(
+    let (quoted_exe, quoted_db) = (shell_quote(&exe.display().to_string()), shell_quote(&db));
+    let pre = format!(
         "#!/bin/sh\n\
          {MARKER}\n\
-         # Refuses a commit of files another live AI session holds exclusively, or one made\n\
-         # while another session of the project rebases or merges. Skip it: git commit --no-verify\n\
-         exe={exe}\n\
-         db={db}\n\
+         # Refuses a commit of files (or functions) another live AI session holds exclusively,\n\
+         # or one made while another session of the project rebases or merges; warns of other\n\
+         # worktrees' unmerged changes to the same code. Skip it: git commit --no-verify\n\
+         exe={quoted_exe}\n\
+         db={quoted_db}\n\
          if [ -x \"$exe\" ]; then\n\
          \x20   {variable}=\"${{{variable}:-$db}}\" \"$exe\" guard pre-commit\n\
          \x20   status=$?\n\
@@ -180,20 +301,32 @@ pub(super) fn guard_hook(database: &Database, repo: &Path) -> Result<GuardHook, 
          fi\n\
          local_hook=\"$(dirname \"$0\")/pre-commit.local\"\n\
          if [ -x \"$local_hook\" ]; then exec \"$local_hook\" \"$@\"; fi\n",
-        exe = shell_quote(&exe.display().to_string()),
-        db = shell_quote(&db),
     );
-    Ok(GuardHook {
-        hook: hooks.join("pre-commit"),
-        hooks,
+    let post = format!(
+        "#!/bin/sh\n\
+         {MARKER}\n\
+         # Releases the committer's edit locks on what the commit carried.\n\
+         exe={quoted_exe}\n\
+         db={quoted_db}\n\
+         if [ -x \"$exe\" ]; then\n\
+         \x20   {variable}=\"${{{variable}:-$db}}\" \"$exe\" guard post-commit >&2 || echo \"mcp-session-coordinator: could not release this commit's edit locks (exit $?)\" >&2\n\
+         fi\n\
+         local_hook=\"$(dirname \"$0\")/post-commit.local\"\n\
+         if [ -x \"$local_hook\" ]; then exec \"$local_hook\" \"$@\"; fi\n",
+    );
+    let hook = |name: &'static str, script: String| GuardHook {
+        name,
+        hook: hooks.join(name),
+        hooks: hooks.clone(),
         script,
         private: matches!(location, Location::Url(_)),
-        exe,
-        location,
-    })
+        exe: exe.clone(),
+        location: location.clone(),
+    };
+    Ok([hook("pre-commit", pre), hook("post-commit", post)])
 }
 
-/// Writes the pre-commit hook that runs `guard pre-commit` with this binary and database.
+/// Writes the guard's git hooks, with this binary and database.
 pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliError> {
     let repo = match &args.repo {
         Some(repo) => repo.clone(),
@@ -201,52 +334,60 @@ pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliErr
             std::env::current_dir().map_err(CliError::io("cannot read the current directory"))?
         }
     };
-    let GuardHook {
-        hooks,
-        hook,
-        script,
-        private,
-        exe,
-        location,
-    } = guard_hook(database, &repo)?;
-    std::fs::create_dir_all(&hooks)
-        .map_err(CliError::io(format!("cannot create {}", hooks.display())))?;
-    let local = hooks.join("pre-commit.local");
-    let mut kept = String::new();
-    let foreign = std::fs::read_to_string(&hook).is_ok_and(|current| !GuardHook::is_ours(&current));
-    if foreign {
-        if !args.force {
+    let hooks = guard_hooks(database, &repo)?;
+    // Every hook is checked before any is written, so a refusal leaves the repository as it was.
+    let mut foreign = Vec::new();
+    for hook in &hooks {
+        let theirs = std::fs::read_to_string(&hook.hook)
+            .is_ok_and(|current| !GuardHook::is_ours(&current));
+        let local = hook.hooks.join(format!("{}.local", hook.name));
+        if theirs && !args.force {
             return Err(CliError::Usage(format!(
-                "{} already holds a pre-commit hook that is not ours; pass --force to keep it \
-                 as pre-commit.local, which the guard runs after its own check",
-                hook.display()
+                "{} already holds a {} hook that is not ours; pass --force to keep it \
+                 as {}.local, which the guard runs after its own",
+                hook.hook.display(),
+                hook.name,
+                hook.name
             )));
         }
-        if local.exists() {
+        if theirs && local.exists() {
             return Err(CliError::Usage(format!(
                 "{} exists too: move one of the two hooks away first",
                 local.display()
             )));
         }
-        kept = format!(" Your previous hook runs after it, as {}.", local.display());
+        foreign.push(theirs.then_some(local));
     }
-    // Written aside first, so a failure leaves the previous hook where it was.
-    let fresh = hooks.join("pre-commit.new");
-    std::fs::write(&fresh, script)
-        .map_err(CliError::io(format!("cannot write {}", fresh.display())))?;
-    make_executable(&fresh, private)?;
-    if foreign {
-        std::fs::rename(&hook, &local)
-            .map_err(CliError::io(format!("cannot move {}", hook.display())))?;
+    let mut kept = String::new();
+    for (hook, local) in hooks.iter().zip(&foreign) {
+        std::fs::create_dir_all(&hook.hooks)
+            .map_err(CliError::io(format!("cannot create {}", hook.hooks.display())))?;
+        // Written aside first, so a failure leaves the previous hook where it was.
+        let fresh = hook.hooks.join(format!("{}.new", hook.name));
+        std::fs::write(&fresh, &hook.script)
+            .map_err(CliError::io(format!("cannot write {}", fresh.display())))?;
+        make_executable(&fresh, hook.private)?;
+        if let Some(local) = local {
+            std::fs::rename(&hook.hook, local)
+                .map_err(CliError::io(format!("cannot move {}", hook.hook.display())))?;
+            let _ = write!(
+                kept,
+                " Your previous {} hook runs after it, as {}.",
+                hook.name,
+                local.display()
+            );
+        }
+        std::fs::rename(&fresh, &hook.hook)
+            .map_err(CliError::io(format!("cannot write {}", hook.hook.display())))?;
     }
-    std::fs::rename(&fresh, &hook)
-        .map_err(CliError::io(format!("cannot write {}", hook.display())))?;
+    let [pre, post] = &hooks;
     Ok(format!(
-        "Installed the pre-commit guard at {} (it runs {} on {}).{kept} \
-         `git commit --no-verify` skips it.\n",
-        hook.display(),
-        exe.display(),
-        location
+        "Installed the pre-commit guard at {} and its post-commit partner at {} (they run {} on \
+         {}).{kept} `git commit --no-verify` skips the check.\n",
+        pre.hook.display(),
+        post.hook.display(),
+        pre.exe.display(),
+        pre.location
     ))
 }
 

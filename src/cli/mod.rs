@@ -92,6 +92,7 @@ pub fn run(command: &CliCommand, database: &Database) -> Result<ExitCode, CliErr
             (text, true) => ok(text),
             (text, false) => (text, ExitCode::from(git::REFUSED)),
         },
+        CliCommand::Guard(GuardKind::PostCommit) => ok(git::post_commit(database)?),
         CliCommand::InstallGitHook(args) => ok(git::install(database, args)?),
         CliCommand::Init(args) => init::run(database, args)?,
     };

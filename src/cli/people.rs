@@ -271,7 +271,10 @@ fn locks_table(locks: &[Lock], now: Timestamp) -> Table {
             lock.project.as_str().into(),
             Cell::new(lock.lock_type.as_str(), lock_paint(lock.lock_type)),
             lock.holder_name.as_str().into(),
-            countdown(now, lock.expires_at).into(),
+            match lock.last_edit_at {
+                Some(_) => "at commit".into(),
+                None => countdown(now, lock.expires_at).into(),
+            },
             lock.fencing_token.to_string().into(),
         ]);
     }

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::changes;
 use super::locks::key_rule;
 use super::rule::Rule;
 use super::{Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, optional_text, path_key};
@@ -37,6 +38,23 @@ pub struct ConflictQuery {
     pub intent_type: Option<IntentType>,
     pub file_paths: Vec<String>,
     pub target: Option<String>,
+    /// For a commit, merge or push: what the session's checkout changes (files or symbols),
+    /// as the caller read it from git; compared with other worktrees' unmerged changes.
+    pub changed: Vec<String>,
+    /// What the caller found the target branch changed that this branch changed too.
+    pub stale_base: Option<StaleBase>,
+}
+
+/// The branch a session's work goes into changed the same code since the session's branch
+/// forked from it: merging will conflict unless the branch catches up first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct StaleBase {
+    /// The target branch.
+    pub target: String,
+    /// Commits on it that the session's branch lacks.
+    pub behind: usize,
+    /// The files and symbols both changed.
+    pub overlapping: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -65,6 +83,10 @@ pub struct ConflictReport {
     pub conflicts: Vec<Conflict>,
     /// False exactly when a conflict has severity high.
     pub safe_to_proceed: bool,
+    /// Before a commit, merge or push: the target branch changed what you changed since your
+    /// branch forked from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_base: Option<StaleBase>,
 }
 
 /// What the checking session is about to do.
@@ -127,7 +149,18 @@ impl Coordinator {
                 files: &files,
                 target: target.as_deref(),
             };
-            self.conflicts(tx, me, &planned, now)
+            let mut report = self.conflicts(tx, me, &planned, now)?;
+            if query.intent_type.is_some_and(IntentType::carries_changes) {
+                let mut keys = files.clone();
+                for raw in &query.changed {
+                    keys.push(path_key("changed", raw, root)?);
+                }
+                report
+                    .conflicts
+                    .extend(changes::unmerged_conflicts(tx, me, &keys)?);
+                report.stale_base = query.stale_base.clone();
+            }
+            Ok(report)
         })
     }
 
@@ -200,6 +233,7 @@ impl Coordinator {
         Ok(ConflictReport {
             safe_to_proceed: !conflicts.iter().any(|c| c.severity == Severity::High),
             conflicts,
+            stale_base: None,
         })
     }
 }
@@ -426,6 +460,8 @@ mod tests {
             acquired_at: Timestamp::from_millis(0),
             expires_at: Timestamp::from_millis(1),
             fencing_token: 1,
+            worktree: None,
+            last_edit_at: None,
         }
     }
 
@@ -484,6 +520,8 @@ mod tests {
                     intent_type: Some(IntentType::Test),
                     file_paths: Vec::new(),
                     target: Some("resource:test-suite".into()),
+                    changed: Vec::new(),
+                    stale_base: None,
                 })
                 .expect("check")
         };

@@ -9,6 +9,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::rule::same_tree;
 use super::{Coordinator, path_key, required_label};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -44,13 +45,23 @@ impl Coordinator {
     /// What stands on an edit of `path` (project-relative): other live sessions' locks it
     /// would break, exclusive ones (someone is editing it) and shared ones (someone relies on
     /// it staying as it is), and the caller's own locks on it or covering it.
-    pub fn edit_check(&self, project: &str, own: &[String], path: &str) -> Result<EditCheck> {
+    /// An edit in `worktree` (its top folder) is not refused by another worktree's edit locks.
+    pub fn edit_check(
+        &self,
+        project: &str,
+        own: &[String],
+        path: &str,
+        worktree: Option<&str>,
+    ) -> Result<EditCheck> {
         let project = required_label("project", project)?;
         let key = path_key("file_path", path, None)?;
         self.look(None, |tx, _, now| {
             let alive_since = self.alive_since(now);
             let mut check = EditCheck::default();
             for lock in tx.locks_overlapping(&project, &key, now)? {
+                if !same_tree(worktree, lock.worktree.as_deref()) {
+                    continue;
+                }
                 if own.contains(&lock.session_id) {
                     check.own.push(lock);
                 } else if LockType::Exclusive.is_blocked_by(lock.lock_type)
@@ -63,13 +74,15 @@ impl Coordinator {
         })
     }
 
-    /// What a commit of `paths` (project-relative) would break: other live sessions' exclusive
-    /// locks on them, and their rebases and merges in progress.
+    /// What a commit of `paths` (project-relative files, or the symbols a staged change
+    /// touches) in `worktree` would break: other live sessions' exclusive locks on them, and
+    /// their rebases and merges in progress.
     pub fn commit_blockers(
         &self,
         project: &str,
         own: &[String],
         paths: &[String],
+        worktree: Option<&str>,
     ) -> Result<CommitCheck> {
         let project = required_label("project", project)?;
         // A name git accepts but no lock can have (a control character, a huge path) is
@@ -84,6 +97,7 @@ impl Coordinator {
             for key in &keys {
                 for lock in tx.locks_overlapping(&project, key, now)? {
                     let counts = lock.lock_type == LockType::Exclusive
+                        && same_tree(worktree, lock.worktree.as_deref())
                         && !own.contains(&lock.session_id)
                         && !check.locked.iter().any(|l| l.lock_id == lock.lock_id);
                     if counts && holder_alive(tx, &lock, alive_since)? {
@@ -144,7 +158,7 @@ mod tests {
         let own = vec![me.clone()];
         let blocked = |path: &str| {
             h.coordinator
-                .edit_check("app", &own, path)
+                .edit_check("app", &own, path, None)
                 .expect("check")
                 .blockers
                 .into_iter()
@@ -162,12 +176,12 @@ mod tests {
         assert!(blocked("src/d.ts").is_empty(), "my own lock");
         let mine = h
             .coordinator
-            .edit_check("app", &own, "src/d.ts")
+            .edit_check("app", &own, "src/d.ts", None)
             .expect("check");
         assert_eq!(mine.own.len(), 1, "and it is reported as mine");
         assert!(
             h.coordinator
-                .edit_check("other-project", &own, "src/a.ts")
+                .edit_check("other-project", &own, "src/a.ts", None)
                 .expect("check")
                 .blockers
                 .is_empty()
@@ -189,7 +203,7 @@ mod tests {
         let staged = |paths: &[&str]| {
             let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
             h.coordinator
-                .commit_blockers("app", &own, &paths)
+                .commit_blockers("app", &own, &paths, None)
                 .expect("check")
         };
         let check = staged(&["src/a.ts", "src/b.ts"]);

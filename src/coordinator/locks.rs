@@ -16,7 +16,9 @@ mod words;
 use std::time::Duration;
 
 pub(super) use types::Grant;
-pub use types::{LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released};
+pub use types::{
+    EditLock, LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, Released,
+};
 pub(super) use words::refusal;
 
 use super::events::{self, EventKind, Occurrence};
@@ -48,6 +50,30 @@ struct Ask<'a> {
     wait: Option<Duration>,
     /// Read inside the transaction, so the recorded history is in time order.
     now: Timestamp,
+}
+
+impl<'a> Ask<'a> {
+    /// A new grant of the request at `now`, with a token to fill in: until its TTL ends, or
+    /// for an edit lock held until committed, until [`Timestamp::UNTIL_COMMIT`].
+    fn grant(&self) -> Grant<'a> {
+        let edit = self.request.edit.as_ref();
+        let until_commit = edit.is_some_and(|e| e.until_commit);
+        Grant {
+            holder: self.me,
+            path: self.path,
+            lock_type: self.request.lock_type,
+            acquired_at: self.now,
+            expires_at: if until_commit {
+                Timestamp::UNTIL_COMMIT
+            } else {
+                self.now.plus(self.ttl)
+            },
+            fencing_token: 0,
+            renewal: false,
+            worktree: edit.map(|e| e.worktree.as_str()),
+            edited_at: until_commit.then_some(self.now),
+        }
+    }
 }
 
 /// The rule for `key`: a resource's capacity (1 until someone sets it), else the matrix.
@@ -89,8 +115,10 @@ impl Coordinator {
             wakes = raised;
 
             let holders = tx.locks_overlapping(&me.project, &path, now)?;
+            let worktree = request.edit.as_ref().map(|e| e.worktree.as_str());
             let (mine, others): (Vec<&Lock>, Vec<&Lock>) = holders
                 .iter()
+                .filter(|lock| rule::same_tree(worktree, lock.worktree.as_deref()))
                 .partition(|lock| lock.session_id == me.session_id);
             if let Some(held) = mine
                 .iter()
@@ -164,13 +192,11 @@ impl Coordinator {
         others: &[&Lock],
     ) -> Result<LockOutcome> {
         let grant = Grant {
-            holder: ask.me,
-            path: ask.path,
-            lock_type: held.lock_type,
-            acquired_at: held.acquired_at,
-            expires_at: ask.now.plus(ask.ttl),
             fencing_token: held.fencing_token,
+            acquired_at: held.acquired_at,
+            lock_type: held.lock_type,
             renewal: true,
+            ..ask.grant()
         };
         self.write_grant(tx, ask, &grant, None, others)
     }
@@ -188,13 +214,8 @@ impl Coordinator {
             tx.delete_waiter(entry, true, ask.now)?;
         }
         let grant = Grant {
-            holder: ask.me,
-            path: ask.path,
-            lock_type: ask.request.lock_type,
-            acquired_at: ask.now,
-            expires_at: ask.now.plus(ask.ttl),
             fencing_token: tx.next_fencing_token()?,
-            renewal: false,
+            ..ask.grant()
         };
         self.write_grant(tx, ask, &grant, own.map(|w| w.id), others)
     }

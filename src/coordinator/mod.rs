@@ -16,6 +16,7 @@
 //! the transport. Nothing else of MCP enters this layer: no rmcp types, no JSON-RPC, no
 //! transport; the adapters turn answers into their protocol.
 
+mod changes;
 mod conflicts;
 mod context;
 mod events;
@@ -34,7 +35,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-pub use conflicts::{Conflict, ConflictQuery, ConflictReport};
+pub use changes::{Committed, SETTLE_GRACE, Worktree, settles};
+pub use conflicts::{Conflict, ConflictQuery, ConflictReport, StaleBase};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
 use events::Occurrence;
 pub use events::{Due, Event, EventKind};
@@ -42,7 +44,7 @@ pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{
-    LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, MAX_TTL, MAX_WAIT, Released,
+    EditLock, LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, MAX_TTL, MAX_WAIT, Released,
 };
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
 pub use operator::{Contested, Diagnosis, ForceReleased, Overview, Queued, SessionState, Toucher};
@@ -78,6 +80,9 @@ const FINISHED_INTENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// Lock events are kept this long, for replaying and checking the history.
 const LOCK_EVENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How long a committed change waits for its branch to be merged before it is forgotten: a
+/// branch left this long is abandoned, or merged where no guard saw it.
+const CHANGE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub struct Coordinator {
     store: Store,
@@ -198,6 +203,7 @@ impl Coordinator {
                     .delete_finished_intents(now.minus(FINISHED_INTENT_RETENTION))?,
             };
             tx.delete_lock_events(now.minus(LOCK_EVENT_RETENTION))?;
+            tx.delete_old_changes(now.minus(CHANGE_RETENTION))?;
             tx.prune_events(now.minus(events::EVENT_RETENTION))?;
             for session in &report.stale_sessions {
                 events::record(

@@ -120,6 +120,8 @@ impl Coordinator {
             expires_at,
             fencing_token: token,
             renewal: false,
+            worktree: None,
+            edited_at: None,
         };
         tx.put_lock(&NewLock {
             from_waiter: Some(entry.id),

@@ -78,6 +78,16 @@ pub(super) fn ahead<'a>(
         .collect()
 }
 
+/// Whether a lock scoped to worktree `b` can stand in the way of a request scoped to `a`: an
+/// edit lock binds only its own worktree, and a lock without one (every `lock_acquire`) binds
+/// the whole project.
+pub fn same_tree(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
 /// Orders lock types from strongest to weakest.
 pub(super) fn strength(lock_type: LockType) -> u8 {
     match lock_type {
@@ -154,6 +164,8 @@ mod tests {
             acquired_at: T0,
             expires_at: T0.plus(Duration::from_secs(expires_in_secs)),
             fencing_token: 1,
+            worktree: None,
+            last_edit_at: None,
         }
     }
 

@@ -199,20 +199,45 @@ pub enum CopilotEvent {
 
 #[derive(Debug, Clone, Args)]
 pub struct HookArgs {
-    /// On an allowed edit, also lock the file exclusively for the editing session
+    /// On an allowed edit, also lock what it changes exclusively for the editing session
     #[arg(long)]
     pub acquire: bool,
-    /// Seconds an acquired lock lasts; editing again renews it
+    /// What an edit locks: the functions, methods, classes it touches (Rust, TypeScript,
+    /// JavaScript, Python, Go; other files whole), or always the whole file
+    #[arg(long, value_enum, default_value_t = LockScope::Symbol)]
+    pub scope: LockScope,
+    /// How long an acquired lock lasts: until the change is committed (or undone, or the
+    /// session ends), or `--ttl` seconds after the last edit
+    #[arg(long, value_enum, default_value_t = Hold::Commit)]
+    pub hold: Hold,
+    /// Seconds an acquired lock lasts with `--hold ttl`; editing again renews it
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub ttl: u64,
 }
 
+/// What a hook's edit lock covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LockScope {
+    Symbol,
+    File,
+}
+
+/// How long a hook's edit lock lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Hold {
+    Commit,
+    Ttl,
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum GuardKind {
-    /// Refuse a commit that stages files another live session holds exclusively, or that
-    /// comes while another session of the project rebases or merges (git's pre-commit hook).
-    /// Exits 3 when it refuses, 1 when it cannot check
+    /// Refuse a commit that stages files (or functions) another live session holds
+    /// exclusively, or that comes while another session of the project rebases or merges;
+    /// warn of other worktrees' unmerged changes to the same code and of a stale base (git's
+    /// pre-commit hook). Exits 3 when it refuses, 1 when it cannot check
     PreCommit,
+    /// Release the committer's edit locks on what the commit carried (git's post-commit hook)
+    PostCommit,
 }
 
 #[derive(Debug, Clone, Args)]

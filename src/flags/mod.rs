@@ -22,7 +22,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use commands::{
-    CliCommand, ContextArgs, CopilotArgs, CopilotEvent, EndSessionArgs, GuardKind, HookArgs,
+    CliCommand, ContextArgs, CopilotArgs, CopilotEvent, EndSessionArgs, GuardKind, Hold, HookArgs, LockScope,
     HookClient, InitArgs, InitClient, InitScope, InstallArgs, JsonFlag, LocksArgs, MessagesArgs,
     ReleaseArgs, Scope, SendArgs,
 };

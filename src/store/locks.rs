@@ -16,7 +16,7 @@ use crate::model::{Lock, LockType, Waiter};
 use crate::patterns;
 
 const SELECT: &str = "SELECT l.id, l.project, l.path, l.session_id, s.name AS holder_name,
-        l.lock_type, l.acquired_at, l.expires_at, l.fencing_token
+        l.lock_type, l.acquired_at, l.expires_at, l.fencing_token, l.worktree, l.edited_at
     FROM locks l JOIN sessions s ON s.id = l.session_id";
 
 const SELECT_WAITERS: &str = "SELECT w.id, w.project, w.path, w.session_id, s.name AS session_name,
@@ -34,6 +34,10 @@ fn lock_from_row(row: &Row<'_>) -> Result<Lock, StoreError> {
         acquired_at: Timestamp::from_millis(row.get("acquired_at")?),
         expires_at: Timestamp::from_millis(row.get("expires_at")?),
         fencing_token: row.get("fencing_token")?,
+        worktree: row.get("worktree")?,
+        last_edit_at: row
+            .get::<Option<i64>>("edited_at")?
+            .map(Timestamp::from_millis),
     })
 }
 
@@ -69,10 +73,22 @@ fn overlap_alternatives<'k>(alias: &str, key: &'k str) -> Vec<(String, Vec<Arg<'
         )
     };
     match patterns::base(key) {
-        None => vec![
-            (format!("{alias}.path = ?"), vec![key.arg()]),
-            in_dirs(patterns::ancestors(key)),
-        ],
+        None => {
+            // A file and its symbols: the file's own key, every `file#...` key (which sort
+            // from `file#` up to `file$`, '$' following '#'), and patterns around it.
+            let file = patterns::file_of(key);
+            vec![
+                (format!("{alias}.path = ?"), vec![file.arg()]),
+                (
+                    format!("{alias}.path > ? AND {alias}.path < ?"),
+                    vec![
+                        Arg::text(format!("{file}{}", patterns::SYMBOL_SEPARATOR)),
+                        Arg::text(format!("{file}$")),
+                    ],
+                ),
+                in_dirs(patterns::ancestors(file)),
+            ]
+        }
         Some("") => vec![("1 = 1".to_owned(), Vec::new())],
         Some(base) => {
             // Every key starting with `base` (which ends in '/') sorts before `base` with its
@@ -146,6 +162,10 @@ pub struct NewLock<'a> {
     pub from_waiter: Option<i64>,
     /// Granted while the holder was not waiting for the answer: report it later.
     pub unreported: bool,
+    /// For an edit lock: the worktree it is scoped to.
+    pub worktree: Option<&'a str>,
+    /// For an edit lock held until the change is committed: now, the time of the edit.
+    pub edited_at: Option<Timestamp>,
     pub now: Timestamp,
 }
 
@@ -374,6 +394,15 @@ impl WriteTx<'_> {
             ),
             &values,
         )?;
+        // An uncommitted change ends with its session (its worktree's files are no one's
+        // business any more); a committed one waits for its branch to be merged.
+        self.conn.execute(
+            &format!(
+                "DELETE FROM changes WHERE commit_sha IS NULL
+                   AND session_id IN (SELECT id FROM sessions WHERE {condition})"
+            ),
+            &values[..1],
+        )?;
         Ok(())
     }
 
@@ -404,14 +433,16 @@ impl WriteTx<'_> {
     pub fn put_lock(&self, lock: &NewLock<'_>) -> Result<LockId, StoreError> {
         let id = self.conn.query_one(
             "INSERT INTO locks (project, path, pattern_base, session_id, lock_type, acquired_at,
-                expires_at, fencing_token, unreported)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                expires_at, fencing_token, unreported, worktree, edited_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (project, path, session_id) DO UPDATE SET
                 lock_type = excluded.lock_type,
                 acquired_at = excluded.acquired_at,
                 expires_at = excluded.expires_at,
                 fencing_token = excluded.fencing_token,
-                unreported = excluded.unreported
+                unreported = excluded.unreported,
+                worktree = excluded.worktree,
+                edited_at = excluded.edited_at
              RETURNING id",
             &args![
                 lock.project,
@@ -423,6 +454,8 @@ impl WriteTx<'_> {
                 lock.expires_at.as_millis(),
                 lock.fencing_token,
                 lock.unreported,
+                lock.worktree,
+                lock.edited_at.map(Timestamp::as_millis),
             ],
             |row| row.get(0),
         )?;

@@ -11,6 +11,7 @@
 //! and [`WriteTx`] (changes), written once for both databases (see `sql.rs`); a read
 //! transaction therefore cannot write, by construction.
 
+mod changes;
 mod context;
 mod events;
 mod file;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use changes::NewChange;
 pub use context::ContextQuery;
 pub use events::{Cursor, EventRow, NewEvent};
 pub use file::FileAccess;

@@ -33,7 +33,10 @@ use super::{StoreError, StoreHealth, WRITE_LOCK_WAIT, pending};
 use crate::clock::{Clock, SystemClock, Timestamp};
 
 /// Migrations of the PostgreSQL schema, applied in order on start.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/001_schema.sql"),
+    include_str!("migrations/postgres/002_edits_and_changes.sql"),
+];
 
 /// The schema version this program migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/006_groups_and_clients.sql"),
     include_str!("migrations/sqlite/007_tokens_and_events.sql"),
     include_str!("migrations/sqlite/008_client_host.sql"),
+    include_str!("migrations/sqlite/009_edits_and_changes.sql"),
 ];
 
 /// The schema version this program migrates to.

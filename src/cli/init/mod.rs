@@ -237,21 +237,23 @@ fn init(
         targets.extend(found);
         remarks.extend(said);
     }
-    let guard = git::guard_hook(database, &repo.top)?;
-    match read(&guard.hook)? {
-        Some(text) if !GuardHook::is_ours(&text) => remarks.push(format!(
-            "git: kept the pre-commit hook already at {}; `install-git-hook --force` runs the \
-             guard before it",
-            repo.show(&guard.hook, home.as_deref())
-        )),
-        _ => targets.push(Target {
-            path: guard.hook,
-            entry: Entry::Script {
-                text: guard.script,
-                private: guard.private,
-            },
-            what: "git: pre-commit guard".into(),
-        }),
+    for guard in git::guard_hooks(database, &repo.top)? {
+        match read(&guard.hook)? {
+            Some(text) if !GuardHook::is_ours(&text) => remarks.push(format!(
+                "git: kept the {} hook already at {}; `install-git-hook --force` runs the \
+                 guard before it",
+                guard.name,
+                repo.show(&guard.hook, home.as_deref())
+            )),
+            _ => targets.push(Target {
+                path: guard.hook,
+                entry: Entry::Script {
+                    text: guard.script,
+                    private: guard.private,
+                },
+                what: format!("git: {} guard", guard.name),
+            }),
+        }
     }
     if args.scope == InitScope::Project {
         for file in ["AGENTS.md", "CLAUDE.md", "GEMINI.md"] {

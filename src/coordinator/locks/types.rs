@@ -23,6 +23,18 @@ pub struct LockRequest {
     pub wake: Option<String>,
     /// For a `resource:` key: how many sessions may hold it at once (set once per project).
     pub capacity: Option<u64>,
+    /// Set when a hook locks for an edit; `lock_acquire` leaves it out.
+    pub edit: Option<EditLock>,
+}
+
+/// What sets a hook's lock for an edit apart from one taken with `lock_acquire`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditLock {
+    /// The worktree the edit is made in. Only locks of the same worktree (and unscoped ones)
+    /// stand in its way: another worktree is another file on disk.
+    pub worktree: String,
+    /// Held until the change is committed (or the session ends) rather than for a TTL.
+    pub until_commit: bool,
 }
 
 impl LockRequest {
@@ -36,6 +48,7 @@ impl LockRequest {
             queue: false,
             wake: None,
             capacity: None,
+            edit: None,
         }
     }
 }
@@ -182,6 +195,10 @@ pub(in crate::coordinator) struct Grant<'a> {
     pub fencing_token: i64,
     /// The holder held this very lock already: it is renewed, not granted anew.
     pub renewal: bool,
+    /// For an edit lock: the worktree it is scoped to.
+    pub worktree: Option<&'a str>,
+    /// For an edit lock held until committed: the time of the edit.
+    pub edited_at: Option<Timestamp>,
 }
 
 impl<'a> Grant<'a> {
@@ -199,6 +216,8 @@ impl<'a> Grant<'a> {
             renewal: self.renewal,
             from_waiter: None,
             unreported: false,
+            worktree: self.worktree,
+            edited_at: self.edited_at,
             now,
         }
     }

@@ -155,6 +155,8 @@ mod tests {
             acquired_at: at,
             expires_at: at,
             fencing_token: 7,
+            worktree: None,
+            last_edit_at: None,
         };
         let denied = refusal(
             "src/f.ts",

@@ -5,9 +5,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::params::{Parameters, lenient};
-use crate::coordinator::{ConflictQuery, ConflictReport};
+use crate::checkout::Checkout;
+use crate::diffs;
+use crate::coordinator::{ConflictQuery, ConflictReport, StaleBase};
 use crate::mcp::{Answer, CoordinatorServer, ToolError};
 use crate::model::IntentType;
+use crate::patterns;
 
 /// Arguments of `conflict_check`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -45,13 +48,57 @@ impl CoordinatorServer {
         let session = self
             .acting(args.session_id, args.session_token, "session_id")
             .await?;
-        let query = ConflictQuery {
+        let carries = args.intent_type.is_some_and(IntentType::carries_changes);
+        let mut query = ConflictQuery {
             session_id: session.clone(),
             intent_type: args.intent_type,
             file_paths: args.file_paths,
             target: args.target,
+            changed: Vec::new(),
+            stale_base: None,
         };
-        self.respond(Some(session), move |c| c.check_conflicts(query))
-            .await
+        self.respond(Some(session.clone()), move |c| {
+            // Before a commit, merge or push: what the session's checkout changes, read from
+            // git where the checkout is on this machine.
+            if carries {
+                let session = c.find_session(&session, None)?;
+                if let Some(root) = session.working_directory {
+                    (query.changed, query.stale_base) = read_changes(&root);
+                }
+            }
+            c.check_conflicts(query)
+        })
+        .await
     }
+}
+
+/// What the checkout at `dir` changed since its branch forked from the target branch
+/// (committed or not), and what of it the target changed too. Nothing when it is not a git
+/// checkout on this machine, or has no target branch.
+fn read_changes(dir: &str) -> (Vec<String>, Option<StaleBase>) {
+    let checkout = Checkout::around(std::path::Path::new(dir));
+    let root = checkout.root.as_path();
+    let Some(target) = diffs::target_branch(root) else {
+        return (Vec::new(), None);
+    };
+    let Ok(Some(divergence)) = diffs::divergence(root, &target) else {
+        return (Vec::new(), None);
+    };
+    let overlapping: Vec<String> = divergence
+        .theirs
+        .iter()
+        .filter(|theirs| {
+            divergence
+                .mine
+                .iter()
+                .any(|mine| patterns::overlaps(mine, theirs))
+        })
+        .cloned()
+        .collect();
+    let stale = (!overlapping.is_empty()).then(|| StaleBase {
+        target: divergence.target.clone(),
+        behind: divergence.behind,
+        overlapping,
+    });
+    (divergence.mine, stale)
 }

@@ -128,6 +128,7 @@ impl CoordinatorServer {
             queue,
             wake: self.wakeup.address(),
             capacity: args.capacity,
+            edit: None,
         };
         // Listen before asking, so a grant right after the answer is not missed.
         let mut bell = self.wakeup.subscribe();

@@ -278,7 +278,7 @@
         cell('Project', l.project),
         cell('Holder', h('span', { 'data-testid': 'lock-holder' }, l.holder_name)),
         cell('Type', l.lock_type),
-        cell('Expires in', countdown(l.expires_at)),
+        cell('Expires in', l.last_edit_at ? 'at commit' : countdown(l.expires_at)),
         cell('Fencing token', String(l.fencing_token)),
         cell('Queue', waiting.length
           ? h('ol', { class: 'queue', 'data-testid': 'lock-queue' },

@@ -1,0 +1,273 @@
+//! Edits that follow the work: what each session changed and has not merged, and the locks the
+//! hooks take for an edit, which last until the change is committed.
+//!
+//! Sessions in one worktree share files on disk, so an edit lock there refuses the others
+//! (`locks.rs`). Sessions in different worktrees of one repository (or on other machines) do
+//! not: each edits its own copy, and the clash shows only when the branches merge. For them
+//! the hooks record each change here, and a session about to change the same file or symbol
+//! elsewhere is warned, with who and where; so is `conflict_check` before a commit, merge or
+//! push, and the git guard.
+//!
+//! Nothing here runs git: the callers (the hooks, the git guard, the MCP tools) read the
+//! checkout and pass what it says: which keys a commit carried, which are still changed.
+
+use std::time::Duration;
+
+use super::conflicts::Conflict;
+use super::{Coordinator, path_key, required_label};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::model::{Change, ConflictType, Lock, Session, Severity};
+use crate::patterns;
+use crate::store::{NewChange, ReadTx};
+
+/// An edit lock younger than this is never taken for settled although its file shows no
+/// change: a hook locks before the edit lands, and the person may still be approving it.
+pub const SETTLE_GRACE: Duration = Duration::from_secs(60);
+
+/// Where a session's edit is made.
+#[derive(Debug, Clone, Copy)]
+pub struct Worktree<'a> {
+    /// Its top folder.
+    pub root: &'a str,
+    pub branch: Option<&'a str>,
+}
+
+/// What a commit did to the committer's locks and changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Edit locks released: their change is in the commit.
+    pub released: Vec<String>,
+    /// Changes now carried by the commit, to be warned about until it is merged.
+    pub carried: Vec<String>,
+}
+
+impl Coordinator {
+    /// Records that `session_id` changed `keys` (files or symbols) in `worktree`.
+    pub fn record_changes(
+        &self,
+        session_id: &str,
+        keys: &[String],
+        worktree: Worktree<'_>,
+    ) -> Result<()> {
+        let keys = normalized(keys)?;
+        self.store.write(|tx| {
+            let now = self.now();
+            let me = Self::acting(tx, session_id, now)?;
+            for key in &keys {
+                tx.put_change(&NewChange {
+                    project: &me.project,
+                    path: key,
+                    session_id: &me.session_id,
+                    session_name: &me.name,
+                    worktree: worktree.root,
+                    branch: worktree.branch,
+                    now,
+                })?;
+            }
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// Other sessions' unmerged changes that overlap `keys`, made outside `worktree` (in it,
+    /// the locks speak for them), oldest first; each change once.
+    pub fn changes_elsewhere(
+        &self,
+        project: &str,
+        own: &[String],
+        keys: &[String],
+        worktree: &str,
+    ) -> Result<Vec<Change>> {
+        let project = required_label("project", project)?;
+        let keys = normalized(keys)?;
+        self.look(None, |tx, _, _| {
+            let mut found: Vec<Change> = Vec::new();
+            for key in &keys {
+                for change in tx.changes_overlapping(&project, key)? {
+                    let counts = change.worktree != worktree
+                        && !own.contains(&change.session_id)
+                        && !found.iter().any(|c| {
+                            c.file_path == change.file_path && c.session_id == change.session_id
+                        });
+                    if counts {
+                        found.push(change);
+                    }
+                }
+            }
+            found.sort_by_key(|c| c.changed_at);
+            Ok(found)
+        })
+    }
+
+    /// The unmerged changes of the caller's own sessions: what a commit, merge or push of theirs
+    /// carries.
+    pub fn own_changes(&self, own: &[String]) -> Result<Vec<Change>> {
+        self.look(None, |tx, _, _| {
+            let mut found = Vec::new();
+            for session in own {
+                found.extend(tx.changes_of(session)?);
+            }
+            Ok(found)
+        })
+    }
+
+    /// After the caller's sessions committed `files` as `commit`: their edit locks on those
+    /// files are released and their changes there marked as carried by the commit, except
+    /// what overlaps `still_changed` (keys the working tree still changes against the new HEAD:
+    /// hunks left out of the commit).
+    pub fn commit_done(
+        &self,
+        project: &str,
+        own: &[String],
+        commit: &str,
+        files: &[String],
+        still_changed: &[String],
+    ) -> Result<Committed> {
+        let project = required_label("project", project)?;
+        let files = normalized(files)?;
+        let still = normalized(still_changed)?;
+        let pending = |key: &str| still.iter().any(|s| patterns::overlaps(s, key));
+        let (done, wakes) = self.store.write(|tx| {
+            let now = self.now();
+            let mut done = Committed::default();
+            let mut wakes = Vec::new();
+            for file in &files {
+                for lock in tx.locks_overlapping(&project, file, now)? {
+                    let releases = own.contains(&lock.session_id)
+                        && lock.last_edit_at.is_some()
+                        && !pending(&lock.file_path);
+                    if releases
+                        && tx
+                            .delete_lock(&project, &lock.file_path, &lock.session_id, now)?
+                            .is_some()
+                    {
+                        wakes.extend(self.promote(tx, &project, &lock.file_path, now)?);
+                        done.released.push(lock.file_path);
+                    }
+                }
+                for change in tx.changes_overlapping(&project, file)? {
+                    if own.contains(&change.session_id) && !pending(&change.file_path) {
+                        tx.commit_change(&project, &change.file_path, &change.session_id, commit)?;
+                        done.carried.push(change.file_path);
+                    }
+                }
+            }
+            Ok::<_, Error>((done, wakes))
+        })?;
+        self.wake(&wakes);
+        Ok(done)
+    }
+
+    /// Releases `lock`, an edit lock held until commit, whose change its worktree no longer
+    /// has (committed, or undone): the caller looked at the file and found it so. Nothing
+    /// happens when the lock was renewed meanwhile or is younger than [`SETTLE_GRACE`].
+    pub fn release_settled(&self, lock: &Lock) -> Result<bool> {
+        let Some(edited) = lock.last_edit_at else {
+            return Ok(false);
+        };
+        let (released, wakes) = self.store.write(|tx| {
+            let now = self.now();
+            let current = tx
+                .lock_of(&lock.project, &lock.file_path, &lock.session_id, now)?
+                .filter(|l| l.last_edit_at == Some(edited));
+            if current.is_none() || edited.plus(SETTLE_GRACE) > now {
+                return Ok::<_, Error>((false, Vec::new()));
+            }
+            tx.delete_lock(&lock.project, &lock.file_path, &lock.session_id, now)?;
+            tx.delete_change(&lock.project, &lock.file_path, &lock.session_id)?;
+            Ok((true, self.promote(tx, &lock.project, &lock.file_path, now)?))
+        })?;
+        self.wake(&wakes);
+        Ok(released)
+    }
+
+    /// Forgets changes whose commit the target branch now contains: they are merged.
+    pub fn forget_merged(&self, merged: &[Change]) -> Result<usize> {
+        self.store.write(|tx| {
+            let mut forgotten = 0;
+            for change in merged {
+                if tx.delete_change(&change.project, &change.file_path, &change.session_id)? {
+                    forgotten += 1;
+                }
+            }
+            Ok::<_, Error>(forgotten)
+        })
+    }
+}
+
+/// Before `me` commits, merges or pushes `keys` (and what it recorded changing itself): the
+/// other sessions' unmerged changes to the same code in other worktrees, each once.
+pub(super) fn unmerged_conflicts(
+    tx: &ReadTx<'_>,
+    me: &Session,
+    keys: &[String],
+) -> Result<Vec<Conflict>> {
+    let mut keys = keys.to_vec();
+    keys.extend(tx.changes_of(&me.session_id)?.into_iter().map(|c| c.file_path));
+    let mine = me.working_directory.as_deref().unwrap_or_default();
+    let mut found: Vec<Conflict> = Vec::new();
+    for key in &keys {
+        for change in tx.changes_overlapping(&me.project, key)? {
+            let elsewhere = change.session_id != me.session_id && !within(mine, &change.worktree);
+            let seen = found.iter().any(|c| {
+                c.session_id == change.session_id && c.file_path.as_ref() == Some(&change.file_path)
+            });
+            if elsewhere && !seen {
+                found.push(unmerged_conflict(&change));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn unmerged_conflict(change: &Change) -> Conflict {
+    let state = match &change.commit {
+        Some(commit) => format!(
+            "committed (commit {}) but not merged",
+            commit.get(..7).unwrap_or(commit)
+        ),
+        None => "uncommitted".to_owned(),
+    };
+    let branch = change
+        .branch
+        .as_deref()
+        .map(|b| format!(" on branch {b}"))
+        .unwrap_or_default();
+    Conflict {
+        conflict_type: ConflictType::UnmergedChange,
+        severity: Severity::Medium,
+        description: format!(
+            "Session '{}' changed {} in {}{branch} ({state}): merging both will conflict there",
+            change.session_name, change.file_path, change.worktree
+        ),
+        session_id: change.session_id.clone(),
+        session_name: change.session_name.clone(),
+        file_path: Some(change.file_path.clone()),
+        lock_type: None,
+        intent_id: None,
+        intent_type: None,
+    }
+}
+
+/// Whether folder `dir` is `root` or inside it.
+fn within(dir: &str, root: &str) -> bool {
+    dir.strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('\\'))
+}
+
+/// Keys as the lock tools would store them, sorted and deduplicated.
+fn normalized(keys: &[String]) -> Result<Vec<String>> {
+    let mut keys = keys
+        .iter()
+        .map(|k| path_key("file_path", k, None))
+        .collect::<Result<Vec<_>>>()?;
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Whether a lock is held until its change is committed, and old enough to be checked.
+pub fn settles(lock: &Lock, now: Timestamp) -> bool {
+    lock.last_edit_at
+        .is_some_and(|edited| edited.plus(SETTLE_GRACE) <= now)
+}
