@@ -55,7 +55,7 @@ fn main() {
 
 /// `LINES` lines made of `unit(i)` blocks, each `per` lines long, numbered so every block is
 /// distinct and `value_N` names a line in the N-th.
-fn repeat(per: usize, header: &str, unit: impl Fn(usize) -> String) -> String {
+fn repeat(per: usize, header: &str, mut unit: impl FnMut(usize) -> String) -> String {
     let mut out = String::from(header);
     for i in 0..(LINES - header.lines().count()) / per {
         out.push_str(&unit(i));
@@ -64,18 +64,14 @@ fn repeat(per: usize, header: &str, unit: impl Fn(usize) -> String) -> String {
 }
 
 fn rust() -> String {
-    repeat(
-        10,
-        "use std::collections::HashMap;\n\n",
-        |i| {
-            format!(
-                "/// Item {i}.\n#[derive(Debug)]\npub struct Item{i} {{ count: usize }}\n\
+    repeat(10, "use std::collections::HashMap;\n\n", |i| {
+        format!(
+            "/// Item {i}.\n#[derive(Debug)]\npub struct Item{i} {{ count: usize }}\n\
                  impl Item{i} {{\n    pub fn bump(&mut self, by: usize) -> usize {{\n        \
                  let value_{i} = self.count + by;\n        self.count = value_{i};\n        \
                  self.count\n    }}\n}}\n"
-            )
-        },
-    )
+        )
+    })
 }
 
 fn typescript() -> String {
@@ -120,7 +116,9 @@ fn go() -> String {
 
 /// Brackets, quotes and operators in no grammar's order, `value_N` markers among them.
 fn garbage() -> String {
-    let tokens = ["{", ")", "\"", "=>", "(", "]", "<", ":", "'", "/*", "`", "@", "#", ";", "."];
+    let tokens = [
+        "{", ")", "\"", "=>", "(", "]", "<", ":", "'", "/*", "`", "@", "#", ";", ".",
+    ];
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     repeat(1, "", |i| {
         let mut line = format!("value_{i} ");

@@ -11,6 +11,7 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::process::Command;
 
+use crate::patterns;
 use crate::symbols::{self, Language};
 
 /// Why git could not tell.
@@ -124,8 +125,7 @@ fn has_head(root: &Path) -> bool {
 
 /// The working tree's change to one file against HEAD.
 pub fn worktree_touch(root: &Path, path: &str) -> Result<Touch, DiffError> {
-    let tracked = has_head(root)
-        && git(root, &["cat-file", "-e", &format!("HEAD:{path}")]).is_ok();
+    let tracked = has_head(root) && git(root, &["cat-file", "-e", &format!("HEAD:{path}")]).is_ok();
     let source = std::fs::read(root.join(path))
         .ok()
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
@@ -190,16 +190,29 @@ pub fn target_branch(root: &Path) -> Option<String> {
     let named = std::env::var("MCP_COORDINATOR_TARGET_BRANCH")
         .ok()
         .filter(|b| !b.trim().is_empty());
-    let origin = text(root, &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"])
-        .ok()
-        .map(|b| b.trim().to_owned())
-        .filter(|b| !b.is_empty());
+    let origin = text(
+        root,
+        &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"],
+    )
+    .ok()
+    .map(|b| b.trim().to_owned())
+    .filter(|b| !b.is_empty());
     let candidates = named
         .into_iter()
         .chain(origin)
         .chain(["main".to_owned(), "master".to_owned()]);
     for branch in candidates {
-        if git(root, &["rev-parse", "--verify", "-q", &format!("{branch}^{{commit}}")]).is_ok() {
+        if git(
+            root,
+            &[
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("{branch}^{{commit}}"),
+            ],
+        )
+        .is_ok()
+        {
             let short = branch.strip_prefix("origin/").unwrap_or(&branch);
             return (current.as_deref() != Some(short) && current.as_deref() != Some(&branch))
                 .then_some(branch);
@@ -221,9 +234,26 @@ pub struct Divergence {
     pub mine: Vec<String>,
 }
 
+impl Divergence {
+    /// What both sides changed: the target's keys that overlap one of this checkout's.
+    pub fn overlapping(&self) -> Vec<String> {
+        self.theirs
+            .iter()
+            .filter(|theirs| {
+                self.mine
+                    .iter()
+                    .any(|mine| patterns::overlaps(mine, theirs))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
 /// How HEAD and `target` diverged; `None` when HEAD already has every commit of `target`.
 pub fn divergence(root: &Path, target: &str) -> Result<Option<Divergence>, DiffError> {
-    let base = text(root, &["merge-base", "HEAD", target])?.trim().to_owned();
+    let base = text(root, &["merge-base", "HEAD", target])?
+        .trim()
+        .to_owned();
     let behind: usize = text(root, &["rev-list", "--count", &format!("HEAD..{target}")])?
         .trim()
         .parse()
@@ -241,7 +271,16 @@ pub fn divergence(root: &Path, target: &str) -> Result<Option<Divergence>, DiffE
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let diff = text(
             root,
-            &["diff", "-U0", "--no-color", "--no-renames", &base, target, "--", &file],
+            &[
+                "diff",
+                "-U0",
+                "--no-color",
+                "--no-renames",
+                &base,
+                target,
+                "--",
+                &file,
+            ],
         )?;
         theirs.extend(touch_of(&file, source.as_deref(), &diff).keys(&file));
     }
@@ -255,7 +294,15 @@ pub fn divergence(root: &Path, target: &str) -> Result<Option<Divergence>, DiffE
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let diff = text(
             root,
-            &["diff", "-U0", "--no-color", "--no-renames", &base, "--", &file],
+            &[
+                "diff",
+                "-U0",
+                "--no-color",
+                "--no-renames",
+                &base,
+                "--",
+                &file,
+            ],
         )?;
         mine.extend(touch_of(&file, source.as_deref(), &diff).keys(&file));
     }

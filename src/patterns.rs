@@ -42,9 +42,7 @@ pub fn split_symbol(key: &str) -> (&str, Option<&str>) {
         return (key, None);
     }
     match key.split_once(SYMBOL_SEPARATOR) {
-        Some((file, symbol))
-            if !file.is_empty() && !is_path_pattern(file) && is_symbol(symbol) =>
-        {
+        Some((file, symbol)) if !file.is_empty() && !is_path_pattern(file) && is_symbol(symbol) => {
             (file, Some(symbol))
         }
         _ => (key, None),
@@ -135,10 +133,10 @@ pub fn overlaps(a: &str, b: &str) -> bool {
         return a == b;
     }
     let ((a, in_a), (b, in_b)) = (split_symbol(a), split_symbol(b));
-    if let (Some(x), Some(y)) = (in_a, in_b) {
-        if !symbols_overlap(x, y) {
-            return false;
-        }
+    if let (Some(x), Some(y)) = (in_a, in_b)
+        && !symbols_overlap(x, y)
+    {
+        return false;
     }
     if !is_pattern(a) && !is_pattern(b) {
         return a == b;
@@ -286,9 +284,21 @@ mod tests {
     fn a_file_covers_its_symbols_and_items_cover_the_ones_nested_in_them() {
         for (a, b, expected) in [
             ("src/api.ts", "src/api.ts#UserService.login", true),
-            ("src/api.ts#UserService", "src/api.ts#UserService.login", true),
-            ("src/api.ts#UserService.login", "src/api.ts#UserService.login", true),
-            ("src/api.ts#UserService.login", "src/api.ts#UserService.logout", false),
+            (
+                "src/api.ts#UserService",
+                "src/api.ts#UserService.login",
+                true,
+            ),
+            (
+                "src/api.ts#UserService.login",
+                "src/api.ts#UserService.login",
+                true,
+            ),
+            (
+                "src/api.ts#UserService.login",
+                "src/api.ts#UserService.logout",
+                false,
+            ),
             ("src/api.ts#User", "src/api.ts#UserService", false),
             ("src/api.ts#login", "src/other.ts#login", false),
             ("src/", "src/api.ts#login", true),
@@ -316,7 +326,10 @@ mod tests {
     #[test]
     fn only_a_file_key_with_a_valid_symbol_names_one() {
         assert_eq!(split_symbol("a.ts#X.y"), ("a.ts", Some("X.y")));
-        assert_eq!(split_symbol("nb.ipynb#cell-3f2a"), ("nb.ipynb", Some("cell-3f2a")));
+        assert_eq!(
+            split_symbol("nb.ipynb#cell-3f2a"),
+            ("nb.ipynb", Some("cell-3f2a"))
+        );
         assert_eq!(split_symbol("a.ts"), ("a.ts", None));
         // A `#` that does not start a symbol is part of the file's name.
         assert_eq!(split_symbol("#notes#"), ("#notes#", None));

@@ -112,7 +112,9 @@ async fn two_sessions_edit_two_functions_of_one_file_until_each_commits() {
     );
 
     // Both changes land in the working tree; auth stages only its own, as `git add -p` would.
-    let both = LIB.replace("    1\n", "    10\n").replace("    2\n", "    20\n");
+    let both = LIB
+        .replace("    1\n", "    10\n")
+        .replace("    2\n", "    20\n");
     let theirs_too = git(&db, repo, &["commit", "-q", "-am", "both"], Some(&ida));
     std::fs::write(repo.join("src/lib.rs"), &both).expect("write");
     let theirs_too_staged = git(&db, repo, &["commit", "-q", "-am", "both"], Some(&ida));
@@ -142,7 +144,11 @@ async fn two_sessions_edit_two_functions_of_one_file_until_each_commits() {
         .iter()
         .filter_map(|l| l["file_path"].as_str())
         .collect();
-    assert_eq!(held, ["src/lib.rs#two"], "profile's change is still uncommitted");
+    assert_eq!(
+        held,
+        ["src/lib.rs#two"],
+        "profile's change is still uncommitted"
+    );
     let now_free = edit(&db, repo, "c-b", &idb, "src/lib.rs", "    10\n");
     assert!(
         text(&now_free).contains("src/lib.rs#one is now locked"),
@@ -160,7 +166,14 @@ async fn another_worktree_is_warned_not_refused_and_the_guard_sees_a_stale_base(
     let added = git(
         &db,
         repo,
-        &["worktree", "add", "-q", "-b", "feature", &wt.display().to_string()],
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "feature",
+            &wt.display().to_string(),
+        ],
         None,
     );
     assert!(added.ok, "{}", added.stderr);
@@ -208,7 +221,11 @@ async fn another_worktree_is_warned_not_refused_and_the_guard_sees_a_stale_base(
         "{}",
         theirs.stderr
     );
-    assert!(!theirs.stderr.contains("has unmerged changes"), "{}", theirs.stderr);
+    assert!(
+        !theirs.stderr.contains("has unmerged changes"),
+        "{}",
+        theirs.stderr
+    );
     let check = b
         .call(
             "conflict_check",

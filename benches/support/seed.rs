@@ -52,6 +52,8 @@ pub fn locks_held(
             renewal: false,
             from_waiter: None,
             unreported: false,
+            worktree: None,
+            edited_at: None,
             now,
         })?;
     }

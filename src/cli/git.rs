@@ -15,7 +15,6 @@ use crate::config::Database;
 use crate::coordinator::{CommitCheck, Coordinator};
 use crate::diffs;
 use crate::flags::InstallArgs;
-use crate::patterns;
 use crate::store::Location;
 
 /// The line that marks a pre-commit hook as ours, so installing again replaces only ours.
@@ -104,49 +103,46 @@ pub(super) fn overlaps(
 ) -> Result<String, CliError> {
     let root = Path::new(&checkout.root);
     let target = diffs::target_branch(root);
-    let elsewhere = coordinator.changes_elsewhere(
-        &me.project,
-        &me.own_ids(),
-        keys,
-        &checkout.root_text(),
-    )?;
-    let (merged, unmerged): (Vec<_>, Vec<_>) = elsewhere.into_iter().partition(|change| {
-        match (&change.commit, &target) {
-            (Some(commit), Some(target)) => {
-                git(Some(root), &["merge-base", "--is-ancestor", commit, target]).is_ok()
-            }
-            _ => false,
-        }
-    });
+    let elsewhere =
+        coordinator.changes_elsewhere(&me.project, &me.own_ids(), keys, &checkout.root_text())?;
+    let (merged, unmerged): (Vec<_>, Vec<_>) =
+        elsewhere
+            .into_iter()
+            .partition(|change| match (&change.commit, &target) {
+                (Some(commit), Some(target)) => {
+                    git(Some(root), &["merge-base", "--is-ancestor", commit, target]).is_ok()
+                }
+                _ => false,
+            });
     if !merged.is_empty() {
         // A read-only database still answers the check; forgetting can wait for a writer.
         let _ = coordinator.forget_merged(&merged);
     }
     let mut text = String::new();
     for change in &unmerged {
-        let _ = writeln!(text, "mcp-session-coordinator: warning: {}", words::elsewhere(change));
+        let _ = writeln!(
+            text,
+            "mcp-session-coordinator: warning: {}",
+            words::elsewhere(change)
+        );
     }
-    if let Some(target) = &target {
-        if let Ok(Some(divergence)) = diffs::divergence(root, target) {
-            let stale: Vec<&String> = divergence
-                .theirs
-                .iter()
-                .filter(|theirs| divergence.mine.iter().any(|m| patterns::overlaps(m, theirs)))
-                .collect();
-            if !stale.is_empty() {
-                let _ = writeln!(
-                    text,
-                    "mcp-session-coordinator: warning: stale base: {target} has {} commit(s) \
-                     this branch lacks, which changed what you changed too: {}. Merge or \
-                     rebase onto {target} before you push, or expect conflicts.",
-                    divergence.behind,
-                    stale
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
+    if let Some(target) = &target
+        && let Ok(Some(divergence)) = diffs::divergence(root, target)
+    {
+        let stale = divergence.overlapping();
+        if !stale.is_empty() {
+            let _ = writeln!(
+                text,
+                "mcp-session-coordinator: warning: stale base: {target} has {} commit(s) \
+                 this branch lacks, which changed what you changed too: {}. Merge or \
+                 rebase onto {target} before you push, or expect conflicts.",
+                divergence.behind,
+                stale
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     Ok(text)
@@ -338,8 +334,8 @@ pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliErr
     // Every hook is checked before any is written, so a refusal leaves the repository as it was.
     let mut foreign = Vec::new();
     for hook in &hooks {
-        let theirs = std::fs::read_to_string(&hook.hook)
-            .is_ok_and(|current| !GuardHook::is_ours(&current));
+        let theirs =
+            std::fs::read_to_string(&hook.hook).is_ok_and(|current| !GuardHook::is_ours(&current));
         let local = hook.hooks.join(format!("{}.local", hook.name));
         if theirs && !args.force {
             return Err(CliError::Usage(format!(
@@ -360,8 +356,10 @@ pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliErr
     }
     let mut kept = String::new();
     for (hook, local) in hooks.iter().zip(&foreign) {
-        std::fs::create_dir_all(&hook.hooks)
-            .map_err(CliError::io(format!("cannot create {}", hook.hooks.display())))?;
+        std::fs::create_dir_all(&hook.hooks).map_err(CliError::io(format!(
+            "cannot create {}",
+            hook.hooks.display()
+        )))?;
         // Written aside first, so a failure leaves the previous hook where it was.
         let fresh = hook.hooks.join(format!("{}.new", hook.name));
         std::fs::write(&fresh, &hook.script)
@@ -377,8 +375,10 @@ pub fn install(database: &Database, args: &InstallArgs) -> Result<String, CliErr
                 local.display()
             );
         }
-        std::fs::rename(&fresh, &hook.hook)
-            .map_err(CliError::io(format!("cannot write {}", hook.hook.display())))?;
+        std::fs::rename(&fresh, &hook.hook).map_err(CliError::io(format!(
+            "cannot write {}",
+            hook.hook.display()
+        )))?;
     }
     let [pre, post] = &hooks;
     Ok(format!(

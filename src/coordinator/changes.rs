@@ -203,7 +203,11 @@ pub(super) fn unmerged_conflicts(
     keys: &[String],
 ) -> Result<Vec<Conflict>> {
     let mut keys = keys.to_vec();
-    keys.extend(tx.changes_of(&me.session_id)?.into_iter().map(|c| c.file_path));
+    keys.extend(
+        tx.changes_of(&me.session_id)?
+            .into_iter()
+            .map(|c| c.file_path),
+    );
     let mine = me.working_directory.as_deref().unwrap_or_default();
     let mut found: Vec<Conflict> = Vec::new();
     for key in &keys {

@@ -44,7 +44,8 @@ pub use guard::{CommitCheck, EditCheck};
 pub use intents::Announced;
 pub use intents::{IntentCleared, IntentList, IntentListQuery, IntentRequest, IntentUpdated};
 pub use locks::{
-    EditLock, LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, MAX_TTL, MAX_WAIT, Released,
+    EditLock, LockList, LockListQuery, LockOutcome, LockRequest, LockStatus, MAX_TTL, MAX_WAIT,
+    Released,
 };
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
 pub use operator::{Contested, Diagnosis, ForceReleased, Overview, Queued, SessionState, Toucher};

@@ -42,7 +42,11 @@ fn a_working_tree_change_touches_the_items_it_is_in() {
         worktree_touch(root, "lib.rs").expect("diff"),
         Touch::Symbols(vec!["one".into()])
     );
-    write(root, "lib.rs", &LIB.replace("use std::fmt;", "use std::io;"));
+    write(
+        root,
+        "lib.rs",
+        &LIB.replace("use std::fmt;", "use std::io;"),
+    );
     assert_eq!(
         worktree_touch(root, "lib.rs").expect("diff"),
         Touch::Whole,
@@ -107,7 +111,8 @@ fn a_branch_behind_main_sees_what_main_changed_since_it_forked() {
     write(
         root,
         "lib.rs",
-        &LIB.replace("    1\n", "    11\n").replace("    2\n", "    22\n"),
+        &LIB.replace("    1\n", "    11\n")
+            .replace("    2\n", "    22\n"),
     );
     run(root, &["commit", "-q", "-am", "mine"]);
     run(root, &["checkout", "-q", "main"]);

@@ -22,9 +22,9 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use commands::{
-    CliCommand, ContextArgs, CopilotArgs, CopilotEvent, EndSessionArgs, GuardKind, Hold, HookArgs, LockScope,
-    HookClient, InitArgs, InitClient, InitScope, InstallArgs, JsonFlag, LocksArgs, MessagesArgs,
-    ReleaseArgs, Scope, SendArgs,
+    CliCommand, ContextArgs, CopilotArgs, CopilotEvent, EndSessionArgs, GuardKind, Hold, HookArgs,
+    HookClient, InitArgs, InitClient, InitScope, InstallArgs, JsonFlag, LockScope, LocksArgs,
+    MessagesArgs, ReleaseArgs, Scope, SendArgs,
 };
 pub use servers::{Access, Dashboard, Serve};
 

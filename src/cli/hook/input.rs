@@ -383,12 +383,16 @@ fn patch_targets(patch: &str) -> Vec<Target> {
         }
         if let Some(path) = line.strip_prefix(UPDATE).map(str::trim) {
             updating = (!path.is_empty()).then(|| named(&mut targets, path, false));
-        } else if let Some(path) = WHOLE.iter().find_map(|h| line.strip_prefix(h)).map(str::trim) {
+        } else if let Some(path) = WHOLE
+            .iter()
+            .find_map(|h| line.strip_prefix(h))
+            .map(str::trim)
+        {
             // A file moved away is rewritten whole too.
-            if line.starts_with("*** Move to: ") {
-                if let Some(from) = updating.and_then(|i| targets.get_mut(i)) {
-                    from.part = Part::Whole;
-                }
+            if line.starts_with("*** Move to: ")
+                && let Some(from) = updating.and_then(|i| targets.get_mut(i))
+            {
+                from.part = Part::Whole;
             }
             updating = None;
             if !path.is_empty() {
@@ -539,7 +543,10 @@ mod tests {
         };
         let part = |tool: &str, args: Value| claude_edit(&input(tool, args)).map(|t| t.part);
         assert_eq!(
-            part("Edit", json!({"file_path": "a.rs", "old_string": "x", "new_string": "y"})),
+            part(
+                "Edit",
+                json!({"file_path": "a.rs", "old_string": "x", "new_string": "y"})
+            ),
             Some(Part::Text(vec![("x".into(), false)]))
         );
         assert_eq!(
@@ -556,7 +563,10 @@ mod tests {
             Some(Part::Whole)
         );
         assert_eq!(
-            part("Edit", json!({"file_path": "a.rs", "old_string": "", "new_string": "y"})),
+            part(
+                "Edit",
+                json!({"file_path": "a.rs", "old_string": "", "new_string": "y"})
+            ),
             Some(Part::Whole),
             "an empty old text places nothing"
         );

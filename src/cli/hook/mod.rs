@@ -38,10 +38,10 @@ use crate::coordinator::{
     Claim, Coordinator, EditCheck, EditLock, LockRequest, Registration, Worktree, settles,
 };
 use crate::diffs;
-use crate::flags::{HookArgs, Hold, LockScope};
+use crate::flags::{Hold, HookArgs, LockScope};
 use crate::model::{LockType, Session};
-use crate::patterns::{self, SYMBOL_SEPARATOR};
 use crate::paths;
+use crate::patterns::{self, SYMBOL_SEPARATOR};
 use crate::symbols;
 
 /// One file an edit writes, as the hook sees it.
@@ -130,7 +130,9 @@ impl Hook<'_> {
                 (LockScope::Symbol, Hold::Commit) => {
                     "The functions and classes you edit are locked for you until you commit them"
                 }
-                (LockScope::Symbol, Hold::Ttl) => "The functions and classes you edit are locked for you",
+                (LockScope::Symbol, Hold::Ttl) => {
+                    "The functions and classes you edit are locked for you"
+                }
                 (LockScope::File, Hold::Commit) => {
                     "Files you edit are locked for you until you commit them"
                 }
@@ -222,7 +224,12 @@ impl Hook<'_> {
             for key in &edit.keys {
                 let check = self.check(edit, key)?;
                 if let Some(first) = check.blockers.first() {
-                    return Ok(Reply::Deny(words::refusal(key, first, &check.blockers, self.coordinator.now())));
+                    return Ok(Reply::Deny(words::refusal(
+                        key,
+                        first,
+                        &check.blockers,
+                        self.coordinator.now(),
+                    )));
                 }
                 edit.checks.push(check);
             }
@@ -322,7 +329,10 @@ impl Hook<'_> {
                 continue;
             };
             let changed = touch.keys(file);
-            if !changed.iter().any(|k| patterns::overlaps(k, &lock.file_path)) {
+            if !changed
+                .iter()
+                .any(|k| patterns::overlaps(k, &lock.file_path))
+            {
                 settled |= self.coordinator.release_settled(lock)?;
             }
         }
@@ -404,4 +414,3 @@ impl Hook<'_> {
         Ok(Some(words::locked(key, &outcome, now)))
     }
 }
-

@@ -6,11 +6,10 @@ use serde::Deserialize;
 
 use super::params::{Parameters, lenient};
 use crate::checkout::Checkout;
-use crate::diffs;
 use crate::coordinator::{ConflictQuery, ConflictReport, StaleBase};
+use crate::diffs;
 use crate::mcp::{Answer, CoordinatorServer, ToolError};
 use crate::model::IntentType;
-use crate::patterns;
 
 /// Arguments of `conflict_check`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -84,17 +83,7 @@ fn read_changes(dir: &str) -> (Vec<String>, Option<StaleBase>) {
     let Ok(Some(divergence)) = diffs::divergence(root, &target) else {
         return (Vec::new(), None);
     };
-    let overlapping: Vec<String> = divergence
-        .theirs
-        .iter()
-        .filter(|theirs| {
-            divergence
-                .mine
-                .iter()
-                .any(|mine| patterns::overlaps(mine, theirs))
-        })
-        .cloned()
-        .collect();
+    let overlapping = divergence.overlapping();
     let stale = (!overlapping.is_empty()).then(|| StaleBase {
         target: divergence.target.clone(),
         behind: divergence.behind,
