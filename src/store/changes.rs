@@ -1,7 +1,7 @@
 //! Statements on `changes`: what each session changed and has not merged, per file or symbol.
 
 use super::sql::{Arg, Row, args};
-use super::{ReadTx, StoreError, WriteTx};
+use super::{ReadTx, StoreError, WriteTx, symbols_of};
 use crate::clock::Timestamp;
 use crate::model::Change;
 use crate::patterns;
@@ -42,17 +42,13 @@ impl ReadTx<'_> {
         let found = match patterns::base(key) {
             None => {
                 let file = patterns::file_of(key);
+                let [first, past] = symbols_of(file);
                 self.conn.query(
                     &format!(
                         "{SELECT} WHERE project = ?1 AND (path = ?2 OR (path > ?3 AND path < ?4))
                          ORDER BY changed_at"
                     ),
-                    &args![
-                        project,
-                        file,
-                        format!("{file}{}", patterns::SYMBOL_SEPARATOR),
-                        format!("{file}$")
-                    ],
+                    &[Arg::text(project), Arg::text(file), first, past],
                     change_from_row,
                 )?
             }
@@ -130,6 +126,24 @@ impl WriteTx<'_> {
             "DELETE FROM changes WHERE project = ?1 AND path = ?2 AND session_id = ?3",
             &args![project, path, session_id],
         )? > 0)
+    }
+
+    /// Forgets the uncommitted changes of the sessions `condition` selects (over `sessions`,
+    /// with `?1` bound to `value`); called as they end. Their worktree's files are no one's
+    /// business any more, while a committed change waits for its branch to be merged.
+    pub(super) fn end_uncommitted_changes(
+        &self,
+        condition: &str,
+        value: &[Arg<'_>],
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "DELETE FROM changes WHERE commit_sha IS NULL
+                   AND session_id IN (SELECT id FROM sessions WHERE {condition})"
+            ),
+            value,
+        )?;
+        Ok(())
     }
 
     /// Forgets committed changes recorded before `before` whose branch no one merged.

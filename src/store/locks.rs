@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::sql::{Arg, Dialect, IntoArg, Row, args};
-use super::{ReadTx, StoreError, WriteTx, word};
+use super::{ReadTx, StoreError, WriteTx, symbols_of, word};
 use crate::clock::Timestamp;
 use crate::ids::LockId;
 use crate::model::{Lock, LockType, Waiter};
@@ -74,17 +74,13 @@ fn overlap_alternatives<'k>(alias: &str, key: &'k str) -> Vec<(String, Vec<Arg<'
     };
     match patterns::base(key) {
         None => {
-            // A file and its symbols: the file's own key, every `file#...` key (which sort
-            // from `file#` up to `file$`, '$' following '#'), and patterns around it.
+            // A file and its symbols, and patterns around it.
             let file = patterns::file_of(key);
             vec![
                 (format!("{alias}.path = ?"), vec![file.arg()]),
                 (
                     format!("{alias}.path > ? AND {alias}.path < ?"),
-                    vec![
-                        Arg::text(format!("{file}{}", patterns::SYMBOL_SEPARATOR)),
-                        Arg::text(format!("{file}$")),
-                    ],
+                    symbols_of(file).to_vec(),
                 ),
                 in_dirs(patterns::ancestors(file)),
             ]
@@ -394,16 +390,7 @@ impl WriteTx<'_> {
             ),
             &values,
         )?;
-        // An uncommitted change ends with its session (its worktree's files are no one's
-        // business any more); a committed one waits for its branch to be merged.
-        self.conn.execute(
-            &format!(
-                "DELETE FROM changes WHERE commit_sha IS NULL
-                   AND session_id IN (SELECT id FROM sessions WHERE {condition})"
-            ),
-            &values[..1],
-        )?;
-        Ok(())
+        self.end_uncommitted_changes(condition, &values[..1])
     }
 
     /// Deletes events older than `before`.

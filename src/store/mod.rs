@@ -38,7 +38,7 @@ pub use messages::{InboxFilter, MarkRead, NewMessage};
 pub use sessions::SessionFilter;
 
 use crate::clock::{Clock, SystemClock};
-use sql::{Conn, Row};
+use sql::{Arg, Conn, Row};
 
 /// How long a write waits for the database's write lock, held by another process's write
 /// transaction, before it fails as [`StoreError::Busy`]: the same bound on either backend.
@@ -271,6 +271,15 @@ impl<'c> Deref for WriteTx<'c> {
 }
 
 /// Reads a word column (`lock_type`, `status`, ...) into its enum.
+/// The bounds of every `file#Symbol` key of `file`: they sort after `file#` and before `file$`
+/// ('$' follows '#'), so one index range finds a file's symbols.
+fn symbols_of(file: &str) -> [Arg<'static>; 2] {
+    [
+        Arg::text(format!("{file}{}", crate::patterns::SYMBOL_SEPARATOR)),
+        Arg::text(format!("{file}$")),
+    ]
+}
+
 fn word<T>(row: &Row<'_>, column: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
     let text: String = row.get(column)?;
     parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unexpected {column} '{text}'")))

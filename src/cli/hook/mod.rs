@@ -44,6 +44,16 @@ use crate::paths;
 use crate::patterns::{self, SYMBOL_SEPARATOR};
 use crate::symbols;
 
+/// What locking one key for an edit came to.
+enum Locked {
+    /// Granted to this session now, with what to tell the AI.
+    Now(String, String),
+    /// Held already (or covered), or left to a silent holder: nothing to say.
+    Already,
+    /// Another live session took it since the check: the edit is refused with this reason.
+    Refused(String),
+}
+
 /// One file an edit writes, as the hook sees it.
 struct Edit {
     checkout: Checkout,
@@ -235,17 +245,35 @@ impl Hook<'_> {
             }
         }
         let mut notes = Vec::new();
+        let mut granted: Vec<(String, String)> = Vec::new();
+        let mut acting = Vec::new();
         for edit in &edits {
-            let root = edit.checkout.root_text();
-            let acting = self.acting(edit)?;
-            if let Some(acting) = &acting {
-                if self.args.acquire {
-                    for (key, check) in edit.keys.iter().zip(&edit.checks) {
-                        notes.extend(self.lock(edit, acting, key, check)?);
+            let session = self.acting(edit)?;
+            if let (Some(session), true) = (&session, self.args.acquire) {
+                for (key, check) in edit.keys.iter().zip(&edit.checks) {
+                    match self.lock(edit, session, key, check)? {
+                        Locked::Now(holder, note) => {
+                            granted.push((holder, key.clone()));
+                            notes.push(note);
+                        }
+                        Locked::Already => {}
+                        Locked::Refused(reason) => {
+                            // Refused anywhere, the edit locks nothing.
+                            for (holder, key) in &granted {
+                                self.coordinator.release_lock(holder, key)?;
+                            }
+                            return Ok(Reply::Deny(reason));
+                        }
                     }
                 }
+            }
+            acting.push(session);
+        }
+        for (edit, session) in edits.iter().zip(&acting) {
+            let root = edit.checkout.root_text();
+            if let Some(session) = session {
                 self.coordinator.record_changes(
-                    acting,
+                    session,
                     &edit.keys,
                     Worktree {
                         root: &root,
@@ -354,15 +382,16 @@ impl Hook<'_> {
             .map(|session| session.session_id))
     }
 
-    /// Locks `key` for the edit as `acting` (or as the own session already holding it); what
-    /// the AI should know about the lock, if anything.
+    /// Locks `key` for the edit as `acting` (or as the own session already holding it): a
+    /// note on what is now locked, nothing to say, or a refusal when another hook took the key
+    /// between the check and this grant.
     fn lock(
         &self,
         edit: &Edit,
         acting: &str,
         key: &str,
         check: &EditCheck,
-    ) -> Result<Option<String>, CliError> {
+    ) -> Result<Locked, CliError> {
         // One of the client's sessions already holds it exclusively (or a file, directory or
         // item around it): the edit is covered, and acquiring as another of them would collide.
         let covered = check.own.iter().any(|l| {
@@ -371,7 +400,7 @@ impl Hook<'_> {
                 && patterns::covers(&l.file_path, key)
         });
         if covered {
-            return Ok(None);
+            return Ok(Locked::Already);
         }
         let now = self.coordinator.now();
         let until_commit = self.args.hold == Hold::Commit;
@@ -386,14 +415,14 @@ impl Hook<'_> {
                     && lock.lock_type == LockType::Exclusive
                     && lock.last_edit_at.is_none() =>
             {
-                return Ok(None);
+                return Ok(Locked::Already);
             }
             Some(lock)
                 if !until_commit
                     && lock.lock_type == LockType::Exclusive
                     && lock.expires_at >= now.plus(ttl) =>
             {
-                return Ok(None);
+                return Ok(Locked::Already);
             }
             Some(lock) => lock.session_id.clone(),
             None => acting.to_owned(),
@@ -406,11 +435,19 @@ impl Hook<'_> {
             }),
             ..LockRequest::new(&session, key, LockType::Exclusive)
         })?;
-        // Not granted although no live session holds it: a silent holder not swept yet, or a
-        // request queued first. Only live holders refuse an edit (invariant 16).
-        if !outcome.granted || outcome.renewed {
-            return Ok(None);
+        if outcome.renewed {
+            return Ok(Locked::Already);
         }
-        Ok(Some(words::locked(key, &outcome, now)))
+        if outcome.granted {
+            return Ok(Locked::Now(session, words::locked(key, &outcome, now)));
+        }
+        // Not granted: another hook may have taken the key since the check, and then the edit
+        // must not go on. Otherwise it is a silent holder not swept yet, or a request queued
+        // first: only live holders refuse an edit (invariant 16).
+        let again = self.check(edit, key)?;
+        Ok(match again.blockers.first() {
+            Some(first) => Locked::Refused(words::refusal(key, first, &again.blockers, now)),
+            None => Locked::Already,
+        })
     }
 }

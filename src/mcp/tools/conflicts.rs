@@ -36,7 +36,7 @@ pub struct ConflictCheck {
 #[tool_router(router = conflict_tools, vis = "pub(in crate::mcp)")]
 impl CoordinatorServer {
     #[tool(
-        description = "Check before you act: compares what you plan (intent_type, file_paths, target) with other live sessions' locks, intents and branches. Returns conflicts (type, severity, a description naming the session and what it does) and safe_to_proceed, false when any conflict is high. Call it before editing shared files and before every commit, push, rebase or merge.",
+        description = "Check before you act: compares what you plan (intent_type, file_paths, target) with other live sessions' locks, intents and branches. Returns conflicts (type, severity, a description naming the session and what it does) and safe_to_proceed, false when any conflict is high. For a commit, merge or push also: other worktrees' unmerged changes to the same code (unmerged_change) and stale_base. Call it before editing shared files and before every commit, push, rebase or merge.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn conflict_check(

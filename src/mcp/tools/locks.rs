@@ -27,7 +27,7 @@ pub struct LockAcquire {
     /// On a shared HTTP server: the session_token session_register returned; pass it on every call.
     #[serde(default)]
     pub session_token: Option<String>,
-    /// File to lock, relative to the project root (or absolute inside your working directory). src/auth/ locks a directory, src/**/*.test.ts a glob, resource:NAME something that is not a file (resource:playwright).
+    /// File to lock, relative to the project root (or absolute inside your working directory). src/api.ts#Class.method one function or class, src/auth/ a directory, src/**/*.test.ts a glob, resource:NAME something that is not a file (resource:playwright).
     pub file_path: String,
     /// exclusive (default): you edit it, no one else may lock it; shared: you read it, blocks exclusive locks; intent: advisory, never blocks, others get warned.
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct LockList {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockCheck {
-    /// The file to check, relative to the project root.
+    /// The file (or path#Symbol) to check, relative to the project root.
     pub file_path: String,
     /// Project to look in; defaults to your session's project.
     #[serde(default)]

@@ -60,6 +60,10 @@ GEMINI = os.path.join(HERE, "node_modules", ".bin", "gemini")
 VENV_PY = os.path.join(ROOT, ".venv", "bin", "python")
 NAME = "coord"          # the MCP server's name in each client's config
 FILE = "src/shared.txt"  # the file the peer holds
+SYMBOL_FILE = "src/service.py"              # one function of it the peer holds too:
+SYMBOL = f"{SYMBOL_FILE}#charge"           # Claude Code edits the other one, then this one
+SERVICE = ("def charge(amount):\n    total = amount * 100\n    return total\n\n\n"
+           "def refund(amount):\n    total = amount * 100\n    return -total\n")
 PROMPT = "Coordinate with the other session through the coordinator, as the walkthrough says."
 CELL_TIMEOUT = 60        # seconds for one client run
 
@@ -175,7 +179,8 @@ class Peer:
     def __init__(self, binary, db, project, name, target, cwd):
         python = VENV_PY if os.path.exists(VENV_PY) else sys.executable
         cmd = [python, os.path.join(HERE, "peer.py"), "--server", binary, "--db", db, "--project", project,
-               "--name", name, "--file", FILE, "--target", target, "--timeout", str(CELL_TIMEOUT)]
+               "--name", name, "--file", FILE, "--symbol", SYMBOL, "--target", target,
+               "--timeout", str(CELL_TIMEOUT)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
                                      stdin=subprocess.DEVNULL)
         self.lines = queue.Queue()
@@ -238,6 +243,8 @@ def claude_cell(a, cell, server, tmp):
     target = os.path.join(work, FILE)
     with open(target, "w") as f:
         f.write("the peer's text\n")
+    with open(os.path.join(work, SYMBOL_FILE), "w") as f:
+        f.write(SERVICE)
     project = f"matrix-claude-{transport.replace('+', '-')}-{secrets.token_hex(3)}"
     db = server.db if server else os.path.join(tmp, "coordinator.db")
     hook = f"{shlex.quote(a.server)} hook claude-code --db-path {shlex.quote(db)}"
@@ -278,6 +285,7 @@ def claude_cell(a, cell, server, tmp):
                out + err)
 
     model = standin.Walkthrough(project, "agent", "peer", FILE, edit_path=target,
+                                symbol_path=os.path.join(work, SYMBOL_FILE), symbol=SYMBOL,
                                 token_arg=not transport.endswith("+header"), prefix=f"mcp__{NAME}__")
     with walkthrough(cell, model, a, db, project, work, tmp) as base:
         env["ANTHROPIC_BASE_URL"], env["ANTHROPIC_API_KEY"] = base, "sk-ant-standin"

@@ -2,7 +2,7 @@
 """The other side of the client-matrix walkthrough: a peer session that holds a file a client wants.
 
   .venv/bin/python tests/clients/matrix/peer.py --server BIN --db DB --project P --name PEER \
-      --file F --target T [--timeout 60]
+      --file F --target T [--symbol PATH#FUNCTION] [--timeout 60]
 
 Starts its own stdio server (`BIN --db-path DB`) through the official Python SDK, so it shares the
 database with whatever the client under test uses (its own stdio server, or an HTTP server on DB).
@@ -74,6 +74,10 @@ async def run(args):
         lock = await call(client, "lock_acquire", {"file_path": args.file, "lock_type": "exclusive"})
         if lock.get("granted") is not True:
             raise PeerError(f"could not lock {args.file}: {lock}")
+        if args.symbol:
+            held = await call(client, "lock_acquire", {"file_path": args.symbol})
+            if held.get("granted") is not True:
+                raise PeerError(f"could not lock {args.symbol}: {held}")
         say("ready")
 
         async def target_session():
@@ -138,6 +142,7 @@ if __name__ == "__main__":
     p.add_argument("--project", required=True)
     p.add_argument("--name", required=True, help="this peer's session name")
     p.add_argument("--file", required=True, help="the file the peer locks")
+    p.add_argument("--symbol", help="also lock this symbol key (path#Function) for the whole run")
     p.add_argument("--target", required=True, help="the session name of the client under test")
     p.add_argument("--timeout", type=float, default=60, help="seconds to wait for the client (default 60)")
     sys.exit(asyncio.run(main(p.parse_args())))

@@ -73,8 +73,11 @@ class Walkthrough:
     and repeated requests therefore behave as they would with a model. Checks are recorded by
     name, so replaying the same result records the same verdict again."""
 
-    def __init__(self, project, target, peer, file, edit_path=None, token_arg=True, prefix=None):
+    def __init__(self, project, target, peer, file, edit_path=None, token_arg=True, prefix=None,
+                 symbol_path=None, symbol=None):
         self.project, self.target, self.peer, self.file = project, target, peer, file
+        # Claude Code: a Python file one of whose functions (`symbol`) the peer holds.
+        self.symbol_path, self.symbol = symbol_path, symbol
         self.prefix = prefix                # how the client names our server's tools
         self.edit_path = edit_path          # Claude Code: an Edit of this file must hit our hook
         # Read once: the script is replayed on every request, after any edit that got through.
@@ -132,6 +135,24 @@ class Walkthrough:
                        r.is_error and f"'{peer}'" in r.text and "locked" in r.text, r.text)
             now = open(self.edit_path).read()
             self.check("hook: the locked file is unchanged", now == self.original, now)
+
+        if self.symbol_path:
+            # The peer holds one function of this file: an Edit of the other one goes through,
+            # an Edit of the held one is refused naming the peer and the function.
+            r = yield Call("Read", ours=False, file_path=self.symbol_path)
+            self.check("hook: Read of the file with a held function is allowed", not r.is_error, r.text)
+            r = yield Call("Edit", ours=False, file_path=self.symbol_path,
+                           old_string="    return -total\n", new_string="    return -total - 1\n")
+            now = open(self.symbol_path).read()
+            self.check("hook: Edit of the function no one holds goes through",
+                       not r.is_error and "return -total - 1" in now, r.text)
+            r = yield Call("Edit", ours=False, file_path=self.symbol_path,
+                           old_string="def charge(amount):\n    total = amount * 100\n",
+                           new_string="def charge(amount):\n    total = amount * 101\n")
+            self.check(f"hook: Edit of the function {peer} holds is refused naming {peer} and {self.symbol}",
+                       r.is_error and f"'{peer}'" in r.text and self.symbol in r.text, r.text)
+            now = open(self.symbol_path).read()
+            self.check("hook: the held function is unchanged", "amount * 100\n    return total\n" in now, now)
 
         # 3. The peer writes once it sees us; poll the inbox for up to ~20 s as a model would.
         cue = False
