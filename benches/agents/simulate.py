@@ -222,7 +222,7 @@ class Agent:
         self.r = {"agent": self.name, "applied": [], "refusals": 0, "retries": 0, "commits": [],
                   "commit_refusals": 0, "abandoned": [], "warnings": [], "hook_ms": [],
                   "hook_errors": [], "refusal_reasons": [], "commit_refusal_texts": [],
-                  "final_commit": True}
+                  "final_commit": True, "trail": []}
 
     def log_warnings(self, text, source):
         now = time.time_ns()
@@ -252,6 +252,8 @@ class Agent:
                 specific = json.loads(out).get("hookSpecificOutput", {}) or {}
             except json.JSONDecodeError:
                 self.r["hook_errors"].append("not JSON: " + out.strip()[:300])
+        self.r["trail"].append([time.time_ns(), func["path"], specific.get("permissionDecision")
+                                or "allow", (specific.get("additionalContext") or "")[:160]])
         if specific.get("permissionDecision") == "deny":
             if len(self.r["refusal_reasons"]) < 3:
                 self.r["refusal_reasons"].append(specific.get("permissionDecisionReason", ""))
