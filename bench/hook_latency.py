@@ -6,7 +6,9 @@ Usage: bench/hook_latency.py [BINARY] [RUNS]   (default: target/release/mcp-sess
 
 Prints p50 and p99 wall time, in milliseconds, for an edit of a free file (allowed, nothing
 printed), an edit that renews the session's own lock (--acquire), and an edit of a file another
-session holds (denied), on a database that also holds LOCKS other locks.
+session holds (denied), on a database that also holds LOCKS other locks. Then the same with
+symbol-level locks on a 5,000-line TypeScript file, where every call parses the file to find
+the function the edit's old text falls in.
 """
 
 import json
@@ -18,6 +20,20 @@ import tempfile
 import time
 
 LOCKS = 1000
+BIG_LINES = 5000
+
+
+def big_typescript() -> str:
+    """A 5,000-line TypeScript module: classes of methods, each a few lines with a marker."""
+    out, i = [], 0
+    while len(out) < BIG_LINES - 12:
+        out.append(f"export class Service{i} {{")
+        for m in range(4):
+            out += [f"  method{m}(x: number): number {{", f"    const v{i}_{m} = x * {m + 1};",
+                    f"    return v{i}_{m} + {i};", "  }"]
+        out.append("}")
+        i += 1
+    return "\n".join(out) + "\n"
 
 
 def main() -> None:
@@ -38,20 +54,36 @@ def main() -> None:
                                   env=dict(env, MCP_COORDINATOR_CLIENT_PID=client_pid), check=True)
             return done.stdout
 
-        def edit(client_pid: str, path: str, *args: str) -> str:
+        def edit(client_pid: str, path: str, *args: str, old: str = "") -> str:
+            tool_input = {"file_path": os.path.join(repo, path)}
+            if old:
+                tool_input.update(old_string=old, new_string="x")
             return hook(client_pid, {"hook_event_name": "PreToolUse", "tool_name": "Edit",
-                                     "tool_input": {"file_path": os.path.join(repo, path)}}, *args)
+                                     "tool_input": tool_input}, *args)
+
+        os.makedirs(os.path.join(repo, "src"), exist_ok=True)
+        with open(os.path.join(repo, "src", "big.ts"), "w") as f:
+            f.write(big_typescript())
+        last = "const v200_3 = x * 4;"     # a method deep in the file
+        held = "const v100_1 = x * 2;"
 
         hook("1001", {"hook_event_name": "SessionStart"})
         hook("1002", {"hook_event_name": "SessionStart"})
         for i in range(LOCKS):
             edit("1001", f"src/held/{i}.ts", "--acquire")
         edit("1002", "src/mine.ts", "--acquire")
+        edit("1001", "src/big.ts", "--acquire", old=held)
+        edit("1002", "src/big.ts", "--acquire", old=last)
 
         cases = [
             ("free file, allowed", lambda: edit("1002", "src/free.ts"), ""),
             ("own lock, renewed (--acquire)", lambda: edit("1002", "src/mine.ts", "--acquire"), ""),
             ("held by another, denied", lambda: edit("1002", "src/held/7.ts"), "deny"),
+            ("5k-line file, free method", lambda: edit("1002", "src/big.ts", old="const v250_0 = x * 1;"),
+             ""),
+            ("5k-line file, own method, renewed", lambda: edit("1002", "src/big.ts", "--acquire", old=last),
+             ""),
+            ("5k-line file, held method, denied", lambda: edit("1002", "src/big.ts", old=held), "deny"),
         ]
         print(f"{runs} runs each, {LOCKS + 1} locks in the database, {binary}")
         for name, call, expect in cases:

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 /// Debian's libfaketime, under the machine's multiarch folder (`x86_64-linux-gnu`,
 /// `aarch64-linux-gnu`, ...).
-fn faketime() -> Option<PathBuf> {
+pub(crate) fn faketime() -> Option<PathBuf> {
     std::fs::read_dir("/usr/lib")
         .ok()?
         .filter_map(|entry| entry.ok())

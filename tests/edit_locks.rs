@@ -46,17 +46,39 @@ fn repository(db: &Db) -> tempfile::TempDir {
 /// Claude Code's PreToolUse hook for an Edit replacing `old` by `new` in `file`, from the
 /// Claude Code session `claude` working in `dir`, acting as coordinator session `session`.
 fn edit(db: &Db, dir: &Path, claude: &str, session: &str, file: &str, old: &str) -> Value {
+    edit_at(db, dir, claude, session, file, old, None)
+}
+
+/// [`edit`] on a machine whose clock is `skew` ahead (libfaketime's syntax: "+120s").
+fn edit_at(
+    db: &Db,
+    dir: &Path,
+    claude: &str,
+    session: &str,
+    file: &str,
+    old: &str,
+    skew: Option<&str>,
+) -> Value {
     let event = json!({
         "session_id": claude, "cwd": dir, "hook_event_name": "PreToolUse",
         "tool_name": "Edit",
         "tool_input": {"file_path": dir.join(file), "old_string": old, "new_string": "x"},
     });
+    let faketime = crate::clock_skew::faketime();
+    let mut env = vec![
+        ("MCP_COORDINATOR_SESSION", session),
+        ("MCP_COORDINATOR_PROJECT", "shop"),
+    ];
+    if let Some(skew) = skew {
+        let library = faketime.as_deref().expect("libfaketime is installed");
+        env.extend([
+            ("LD_PRELOAD", library.to_str().expect("a UTF-8 path")),
+            ("FAKETIME", skew),
+        ]);
+    }
     let run = db.run(
         &["hook", "claude-code", "--acquire"],
-        &[
-            ("MCP_COORDINATOR_SESSION", session),
-            ("MCP_COORDINATOR_PROJECT", "shop"),
-        ],
+        &env,
         Some(dir),
         &event.to_string(),
     );
@@ -192,6 +214,13 @@ async fn another_worktree_is_warned_not_refused_and_the_guard_sees_a_stale_base(
     );
     assert!(note.contains("(branch main)"), "and where: {note}");
     assert!(note.contains("src/lib.rs#one is now locked"), "{note}");
+    let editing = b
+        .call("conflict_check", json!({"file_paths": ["src/lib.rs"]}))
+        .await;
+    assert_eq!(
+        editing["safe_to_proceed"], true,
+        "auth's edit lock binds its own worktree: {editing}"
+    );
     let check = b
         .call("conflict_check", json!({"intent_type": "git_commit"}))
         .await;
@@ -238,5 +267,54 @@ async fn another_worktree_is_warned_not_refused_and_the_guard_sees_a_stale_base(
         check["stale_base"]["overlapping"],
         json!(["src/lib.rs#one"]),
         "{check}"
+    );
+}
+
+#[tokio::test]
+async fn an_edit_lock_whose_change_is_gone_is_released_once_a_minute_old() {
+    let db = Db::new();
+    let dir = repository(&db);
+    let repo = dir.path();
+    let a = db.server_of_client("525321", Some(repo)).await;
+    let b = db.server_of_client("525322", Some(repo)).await;
+    let ida = a.register("auth", "shop", "main").await;
+    let idb = b.register("profile", "shop", "main").await;
+
+    // auth's hook locks one() and two(); its edit of one() never lands (the person said no),
+    // its edit of two() does.
+    edit(&db, repo, "c-a", &ida, "src/lib.rs", "    1\n");
+    edit(&db, repo, "c-a", &ida, "src/lib.rs", "    2\n");
+    std::fs::write(repo.join("src/lib.rs"), LIB.replace("    2\n", "    20\n")).expect("write");
+
+    let now = edit(&db, repo, "c-b", &idb, "src/lib.rs", "    1\n");
+    assert_eq!(
+        now["permissionDecision"], "deny",
+        "too young to judge: {now}"
+    );
+    let later = edit_at(
+        &db,
+        repo,
+        "c-b",
+        &idb,
+        "src/lib.rs",
+        "    1\n",
+        Some("+120s"),
+    );
+    assert!(
+        text(&later).contains("src/lib.rs#one is now locked exclusively for you"),
+        "a minute on, one() shows no change: auth's lock is released: {later}"
+    );
+    let changed = edit_at(
+        &db,
+        repo,
+        "c-b",
+        &idb,
+        "src/lib.rs",
+        "    20\n",
+        Some("+120s"),
+    );
+    assert_eq!(
+        changed["permissionDecision"], "deny",
+        "two() is still changed in the working tree: {changed}"
     );
 }

@@ -501,7 +501,10 @@ def start_agents(cfg, opts):
         log.close()
         if code != 0:
             with open(os.path.join(cfg["workdir"], f"agent-{k}.log")) as f:
-                failures.append(f"agent-{k} exited {code}: {f.read()[-1500:]}")
+                text = f.read()
+            # The server's own complaint comes first, the client's traceback last.
+            shown = text if len(text) <= 3000 else f"{text[:1500]}\n[...]\n{text[-1500:]}"
+            failures.append(f"agent-{k} exited {code}: {shown}")
     wall = time.perf_counter() - start
     results = []
     for k in range(1, opts.agents + 1):

@@ -99,18 +99,6 @@ impl Coordinator {
         })
     }
 
-    /// The unmerged changes of the caller's own sessions: what a commit, merge or push of theirs
-    /// carries.
-    pub fn own_changes(&self, own: &[String]) -> Result<Vec<Change>> {
-        self.look(None, |tx, _, _| {
-            let mut found = Vec::new();
-            for session in own {
-                found.extend(tx.changes_of(session)?);
-            }
-            Ok(found)
-        })
-    }
-
     /// After the caller's sessions committed `files` as `commit`: their edit locks on those
     /// files are released and their changes there marked as carried by the commit, except
     /// what overlaps `still_changed` (keys the working tree still changes against the new HEAD:
@@ -254,7 +242,7 @@ fn unmerged_conflict(change: &Change) -> Conflict {
 }
 
 /// Whether folder `dir` is `root` or inside it.
-fn within(dir: &str, root: &str) -> bool {
+pub(super) fn within(dir: &str, root: &str) -> bool {
     dir.strip_prefix(root)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('\\'))
 }
@@ -275,3 +263,6 @@ pub fn settles(lock: &Lock, now: Timestamp) -> bool {
     lock.last_edit_at
         .is_some_and(|edited| edited.plus(SETTLE_GRACE) <= now)
 }
+
+#[cfg(test)]
+mod tests;

@@ -177,10 +177,17 @@ impl Coordinator {
         let mut conflicts = Vec::new();
 
         for file in planned.files {
+            // Another worktree's edit locks are its own files on disk: its changes show as
+            // unmerged changes instead.
+            let mine = me.working_directory.as_deref();
             let others: Vec<Lock> = tx
                 .locks_overlapping(&me.project, file, now)?
                 .into_iter()
                 .filter(|lock| lock.session_id != me.session_id)
+                .filter(|lock| match (mine, lock.worktree.as_deref()) {
+                    (Some(mine), Some(theirs)) => changes::within(mine, theirs),
+                    _ => true,
+                })
                 .collect();
             match key_rule(tx, &me.project, file)? {
                 Rule::Slots(capacity) => {

@@ -120,10 +120,13 @@ impl Coordinator {
                 .iter()
                 .filter(|lock| rule::same_tree(worktree, lock.worktree.as_deref()))
                 .partition(|lock| lock.session_id == me.session_id);
-            if let Some(held) = mine
-                .iter()
-                .find(|lock| lock.file_path == path && lock.lock_type == request.lock_type)
-            {
+            // A renewal keeps the lock's scope: an edit lock asked for again as a lock_acquire
+            // (which binds every worktree) must first be free in all of them.
+            if let Some(held) = mine.iter().find(|lock| {
+                lock.file_path == path
+                    && lock.lock_type == request.lock_type
+                    && lock.worktree.as_deref() == worktree
+            }) {
                 return self.renew(tx, &ask, held, &others);
             }
 

@@ -535,6 +535,50 @@ mod tests {
     }
 
     #[test]
+    fn gemini_and_copilot_edits_say_what_they_replace() {
+        let gemini = |tool: &str, args: Value| {
+            gemini_edit(&ClaudeInput {
+                hook_event_name: "BeforeTool".into(),
+                tool_name: Some(tool.into()),
+                tool_input: Some(args),
+                ..codex(tool, json!({}))
+            })
+            .map(|t| t.part)
+        };
+        assert_eq!(
+            gemini(
+                "replace",
+                json!({"file_path": "a.py", "old_string": "x", "new_string": "y",
+                       "expected_replacements": 3})
+            ),
+            Some(Part::Text(vec![("x".into(), true)]))
+        );
+        assert_eq!(
+            gemini("write_file", json!({"file_path": "a.py", "content": "x"})),
+            Some(Part::Whole)
+        );
+        let copilot = |tool: &str, args: Value| {
+            copilot_edit(&CopilotInput {
+                cwd: None,
+                tool_name: Some(tool.into()),
+                tool_args: Some(Value::String(args.to_string())),
+            })
+            .map(|t| t.part)
+        };
+        assert_eq!(
+            copilot(
+                "str_replace_editor",
+                json!({"command": "str_replace", "path": "a.go", "old_str": "x", "new_str": "y"})
+            ),
+            Some(Part::Text(vec![("x".into(), false)]))
+        );
+        assert_eq!(
+            copilot("create", json!({"path": "a.go", "file_text": "x"})),
+            Some(Part::Whole)
+        );
+    }
+
+    #[test]
     fn claude_code_edits_say_what_they_replace() {
         let input = |tool: &str, args: Value| ClaudeInput {
             tool_name: Some(tool.into()),

@@ -5,8 +5,10 @@
 //! decision as JSON on stdout. Whichever client sends it, an event means one of:
 //! - a session starts: register a coordinator session for it (unless the AI's own MCP server
 //!   already did), and tell the AI which one it is;
-//! - a tool is about to write a file: deny it when another live session holds the file, with a
-//!   reason the AI can act on; with `--acquire`, lock the file for the editing session when free;
+//! - a tool is about to write a file: deny it when another live session holds what the edit
+//!   changes (the functions and classes it touches, or the whole file), with a reason the AI can
+//!   act on; with `--acquire`, lock that for the editing session until the change is committed,
+//!   and warn of the same code changed in another worktree (see `coordinator/changes.rs`);
 //! - a reply ended: a heartbeat, so a session waiting for its person stays (for up to one
 //!   session timeout, like any silent session);
 //! - the session ends: deregister the session the hook registered, releasing its locks.
