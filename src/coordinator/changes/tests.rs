@@ -51,14 +51,25 @@ fn an_edit_lock_binds_its_own_worktree_and_lasts_until_commit() {
     h.coordinator.heartbeat(&b).expect("alive");
     let held = h
         .coordinator
-        .edit_check("app", &[b.clone()], "src/lib.rs#one", Some(MAIN))
+        .edit_check(
+            "app",
+            std::slice::from_ref(&b),
+            "src/lib.rs#one",
+            Some(MAIN),
+        )
         .expect("check");
     assert_eq!(held.blockers.len(), 1, "no TTL: two days later still held");
     assert_eq!(held.blockers[0].expires_at, Timestamp::UNTIL_COMMIT);
 
     let done = h
         .coordinator
-        .commit_done("app", &[a.clone()], "c0ffee", &keys(&["src/lib.rs"]), &[])
+        .commit_done(
+            "app",
+            std::slice::from_ref(&a),
+            "c0ffee",
+            &keys(&["src/lib.rs"]),
+            &[],
+        )
         .expect("commit");
     assert_eq!(done.released, ["src/lib.rs#one"]);
     assert!(
@@ -77,7 +88,7 @@ fn hunks_left_out_of_a_commit_keep_their_lock() {
         .coordinator
         .commit_done(
             "app",
-            &[a.clone()],
+            std::slice::from_ref(&a),
             "c0ffee",
             &keys(&["src/lib.rs"]),
             &keys(&["src/lib.rs#two"]),
@@ -99,7 +110,7 @@ fn other_worktrees_changes_are_found_until_merged() {
         .expect("record");
     let seen = |key: &str, worktree: &str| {
         h.coordinator
-            .changes_elsewhere("app", &[b.clone()], &keys(&[key]), worktree)
+            .changes_elsewhere("app", std::slice::from_ref(&b), &keys(&[key]), worktree)
             .expect("look")
     };
     assert_eq!(seen("src/lib.rs#one", FEATURE).len(), 1);
@@ -113,7 +124,13 @@ fn other_worktrees_changes_are_found_until_merged() {
     assert_eq!(found[0].branch.as_deref(), Some("main"));
 
     h.coordinator
-        .commit_done("app", &[a.clone()], "c0ffee", &keys(&["src/lib.rs"]), &[])
+        .commit_done(
+            "app",
+            std::slice::from_ref(&a),
+            "c0ffee",
+            &keys(&["src/lib.rs"]),
+            &[],
+        )
         .expect("commit");
     let committed = seen("src/lib.rs#one", FEATURE);
     assert_eq!(committed[0].commit.as_deref(), Some("c0ffee"));
@@ -135,7 +152,12 @@ fn a_settled_edit_lock_is_released_only_after_the_grace() {
     assert!(edit_lock(&h, &a, "src/lib.rs#one", MAIN));
     let holder = |h: &Harness| {
         h.coordinator
-            .edit_check("app", &[b.clone()], "src/lib.rs#one", Some(MAIN))
+            .edit_check(
+                "app",
+                std::slice::from_ref(&b),
+                "src/lib.rs#one",
+                Some(MAIN),
+            )
             .expect("check")
             .blockers
     };
