@@ -16,6 +16,7 @@
 //! - `checkout`: the git checkout a session works in, whose top folder its paths are relative to;
 //! - `liveness`: the background heartbeat and stale-session sweep every process runs;
 //! - [`patterns`]: what directory and glob lock keys cover; `wake`: waking queued waiters;
+//! - [`symbols`]: the named items of a source file an edit touches, for symbol-level locks;
 //! - [`flags`]: every command-line flag; `config` turns them into a database and a
 //!   coordinator, and [`modes`] runs what the command line asks for.
 //!
@@ -39,6 +40,7 @@ mod paths;
 pub mod patterns;
 mod platform;
 pub mod store;
+pub mod symbols;
 mod wake;
 mod web;
 mod webhooks;

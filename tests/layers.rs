@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// earlier line, none of its own line or a later one. `main.rs` and `lib.rs` sit above all.
 const LAYERS: &[&[&str]] = &[
     // The nouns and pure helpers.
-    &["clock", "ids", "paths", "patterns"],
+    &["clock", "ids", "paths", "patterns", "symbols"],
     &["model"],
     // Every SQL statement, then the rules over it.
     &["store"],
