@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     // the rules.
     &["platform"],
     &["checkout", "clients", "liveness", "wake"],
+    &["diffs"],
     // The adapters: MCP, events out, the web server (which mounts MCP's endpoint).
     &["mcp", "webhooks"],
     &["web"],
