@@ -1,236 +1,144 @@
 //! What a git checkout has changed, as lock keys: `path` for a whole file, `path#Symbol` for
 //! the named items a change touches.
 //!
-//! The hooks lock what an edit is about to change; the git guard and `conflict_check` need the
-//! same words for what a commit carries, what a working tree still changes, and what the
-//! target branch changed meanwhile. Each comes from `git diff -U0` (hunks with no context, so
-//! each hunk is exactly the changed lines), mapped to items with `symbols` on the side the
-//! lines belong to.
+//! A lock that lasts from a session's first edit until its commit needs to know whether the
+//! change is still there; the git guard needs what a commit holds; sessions in other worktrees
+//! need to see each other's unmerged work. All of it is `git diff -U0` hunks mapped to symbols:
+//! removed lines on the old version of a file, added lines on the new one, so deleting a whole
+//! function names that function. Git is run as a process (`git -C ROOT ...`) so that its
+//! configuration, worktrees and index are read exactly as the user's git reads them.
 
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::ops::RangeInclusive;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
+use crate::checkout::Checkout;
 use crate::patterns;
 use crate::symbols::{self, Language};
 
-/// Why git could not tell.
+/// Why git could not say what changed.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
-    #[error("cannot run git: {0}")]
-    Missing(std::io::Error),
-    #[error("git {command} failed: {stderr}")]
-    Failed { command: String, stderr: String },
+    #[error("cannot run git (is it installed and on PATH?): {0}")]
+    GitMissing(#[source] std::io::Error),
+    #[error("`git {command}` failed: {stderr}")]
+    GitFailed { command: String, stderr: String },
+    #[error("{} is not in a git repository", .0.display())]
+    NotARepository(PathBuf),
 }
 
 /// What a file's change touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Touch {
+    /// No change.
     Clean,
-    /// The whole file: new, deleted, in an unknown language, or changed outside every item.
+    /// The whole file: new, deleted, binary, of an unknown language, or changed outside every
+    /// named item.
     Whole,
+    /// These named items only (sorted).
     Symbols(Vec<String>),
 }
 
 impl Touch {
-    /// The lock keys of the change to `path`.
+    /// The lock keys of this change to `path`.
     pub fn keys(&self, path: &str) -> Vec<String> {
         match self {
             Touch::Clean => Vec::new(),
             Touch::Whole => vec![path.to_owned()],
-            Touch::Symbols(names) => names.iter().map(|n| format!("{path}#{n}")).collect(),
+            Touch::Symbols(names) => names.iter().map(|s| format!("{path}#{s}")).collect(),
         }
     }
 }
 
-/// Runs git in `root` (quoting no path, so names come out as they are); its standard output.
-fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, DiffError> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "core.quotepath=false"])
-        .args(args)
-        .output()
-        .map_err(DiffError::Missing)?;
-    if !output.status.success() {
-        return Err(DiffError::Failed {
-            command: args.join(" "),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        });
-    }
-    Ok(output.stdout)
-}
-
-fn text(root: &Path, args: &[&str]) -> Result<String, DiffError> {
-    Ok(String::from_utf8_lossy(&git(root, args)?).into_owned())
-}
-
-/// NUL-separated names, as `-z` prints them.
-fn names(bytes: &[u8]) -> Vec<String> {
-    bytes
-        .split(|b| *b == 0)
-        .filter(|name| !name.is_empty())
-        .map(|name| String::from_utf8_lossy(name).into_owned())
-        .collect()
-}
-
-/// The new-side line ranges of a `-U0` diff of one file; a pure deletion touches the line
-/// after it (where the removed lines were), so deleting a function's body touches it.
-fn hunks(diff: &str) -> Vec<RangeInclusive<usize>> {
-    let mut found = Vec::new();
-    for line in diff.lines() {
-        let Some(rest) = line.strip_prefix("@@ ") else {
-            continue;
-        };
-        let Some(new) = rest.split(' ').find_map(|part| part.strip_prefix('+')) else {
-            continue;
-        };
-        let (start, count) = match new.split_once(',') {
-            Some((start, count)) => (start.parse().unwrap_or(0), count.parse().unwrap_or(1)),
-            None => (new.parse().unwrap_or(0), 1usize),
-        };
-        found.push(if count == 0 {
-            start.max(1)..=start + 1
-        } else {
-            start.max(1)..=start + count - 1
-        });
-    }
-    found
-}
-
-/// A change of `path` whose new side is `source`, given its `-U0` diff.
-fn touch_of(path: &str, source: Option<&str>, diff: &str) -> Touch {
-    let lines = hunks(diff);
-    if lines.is_empty() {
-        return if diff.trim().is_empty() {
-            Touch::Clean
-        } else {
-            // A mode change or a binary file: no lines to place.
-            Touch::Whole
-        };
-    }
-    let (Some(language), Some(source)) = (Language::of(path), source) else {
-        return Touch::Whole;
-    };
-    match symbols::touched_lines(language, source, &lines) {
-        Some(names) if !names.is_empty() => Touch::Symbols(names),
-        _ => Touch::Whole,
-    }
-}
-
-/// Whether HEAD names a commit yet (not in a repository with no commit).
-fn has_head(root: &Path) -> bool {
-    git(root, &["rev-parse", "--verify", "-q", "HEAD"]).is_ok()
-}
-
-/// The working tree's change to one file against HEAD.
+/// The working tree's change to one file against HEAD (untracked file: Whole; deleted: Whole;
+/// unknown language or a hunk outside every item: Whole). An ignored file is Clean: it is never
+/// committed, so it is nobody's change.
 pub fn worktree_touch(root: &Path, path: &str) -> Result<Touch, DiffError> {
-    let tracked = has_head(root) && git(root, &["cat-file", "-e", &format!("HEAD:{path}")]).is_ok();
-    let source = std::fs::read(root.join(path))
-        .ok()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    match (tracked, &source) {
-        (false, None) => return Ok(Touch::Clean),
-        (false, Some(_)) | (true, None) => return Ok(Touch::Whole),
-        (true, Some(_)) => {}
+    let changed = match changes(root, "HEAD", New::WorkTree, &[path]) {
+        Ok(changed) => changed,
+        // No commit yet: everything in the checkout is new.
+        Err(DiffError::GitFailed { .. }) if !has_head(root)? => {
+            let exists = root.join(path).exists();
+            return Ok(if exists { Touch::Whole } else { Touch::Clean });
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some((_, touch)) = changed.into_iter().find(|(p, _)| p == path) {
+        return Ok(touch);
     }
-    let diff = text(root, &["diff", "-U0", "--no-color", "HEAD", "--", path])?;
-    Ok(touch_of(path, source.as_deref(), &diff))
+    Ok(if untracked(root, &[path])?.is_empty() {
+        Touch::Clean
+    } else {
+        Touch::Whole
+    })
 }
 
-/// Every staged file's change against HEAD (renames as a deletion and an addition).
+/// Every staged file's change against HEAD (index content from `git show :path`), renames as
+/// delete + add (`--no-renames`); what the pre-commit guard checks.
 pub fn staged_touches(root: &Path) -> Result<Vec<(String, Touch)>, DiffError> {
-    let base: &[&str] = if has_head(root) { &["HEAD"] } else { &[] };
-    let mut args = vec!["diff", "--cached", "--name-only", "--no-renames", "-z"];
-    args.extend_from_slice(base);
-    let files = names(&git(root, &args)?);
-    let mut found = Vec::new();
-    for file in files {
-        let source = git(root, &["show", &format!(":{file}")])
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let mut args = vec!["diff", "--cached", "-U0", "--no-color", "--no-renames"];
-        args.extend_from_slice(base);
-        args.extend(["--", file.as_str()]);
-        let diff = text(root, &args)?;
-        let touch = if base.is_empty() || source.is_none() {
-            Touch::Whole
-        } else {
-            touch_of(&file, source.as_deref(), &diff)
-        };
-        found.push((file, touch));
-    }
-    Ok(found)
+    let base = if has_head(root)? { "HEAD" } else { EMPTY_TREE };
+    changes(root, base, New::Index, &[])
 }
 
-/// The files the HEAD commit changed against its first parent (all of them for a root commit).
+/// The files the HEAD commit changed against its first parent (all its files for a root commit).
 pub fn committed_files(root: &Path) -> Result<Vec<String>, DiffError> {
-    Ok(names(&git(
+    let out = git(
         root,
         &[
-            "diff-tree",
-            "--no-commit-id",
-            "--name-only",
+            "show",
+            "--first-parent",
             "--no-renames",
-            "-r",
+            "--name-only",
             "-z",
-            "--root",
+            "--format=",
             "HEAD",
         ],
-    )?))
+    )?;
+    Ok(fields(&out).map(str::to_owned).collect())
 }
 
-/// The branch a checkout's work will be merged into: `MCP_COORDINATOR_TARGET_BRANCH` when
-/// set, else origin's default branch, else `main`, else `master`, whichever exists; `None`
-/// when that is the branch checked out, or none exists.
+/// The branch a checkout's work will be merged into: MCP_COORDINATOR_TARGET_BRANCH when set,
+/// else origin/HEAD's branch, else `main`, else `master` — whichever exists; None when it is the
+/// branch checked out or none exists.
 pub fn target_branch(root: &Path) -> Option<String> {
-    let current = text(root, &["symbolic-ref", "-q", "--short", "HEAD"])
-        .ok()
-        .map(|b| b.trim().to_owned());
-    let named = std::env::var("MCP_COORDINATOR_TARGET_BRANCH")
-        .ok()
-        .filter(|b| !b.trim().is_empty());
-    let origin = text(
-        root,
-        &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"],
-    )
-    .ok()
-    .map(|b| b.trim().to_owned())
-    .filter(|b| !b.is_empty());
-    let candidates = named
-        .into_iter()
-        .chain(origin)
-        .chain(["main".to_owned(), "master".to_owned()]);
-    for branch in candidates {
-        if git(
-            root,
-            &[
-                "rev-parse",
-                "--verify",
-                "-q",
-                &format!("{branch}^{{commit}}"),
-            ],
-        )
-        .is_ok()
-        {
-            let short = branch.strip_prefix("origin/").unwrap_or(&branch);
-            return (current.as_deref() != Some(short) && current.as_deref() != Some(&branch))
-                .then_some(branch);
+    let mut candidates = Vec::new();
+    match std::env::var("MCP_COORDINATOR_TARGET_BRANCH") {
+        Ok(name) if !name.trim().is_empty() => candidates.push(name.trim().to_owned()),
+        _ => {
+            let origin = git(
+                root,
+                &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"],
+            )
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out).trim().to_owned())
+            .filter(|name| !name.is_empty());
+            // The local branch when there is one: that is where worktrees merge.
+            if let Some(remote) = origin {
+                candidates.extend(remote.strip_prefix("origin/").map(str::to_owned));
+                candidates.push(remote);
+            }
+            candidates.extend(["main".to_owned(), "master".to_owned()]);
         }
     }
-    None
+    let found = candidates.into_iter().find(|name| commit_of(root, name))?;
+    let current = Checkout::around(root).branch;
+    (current.as_deref() != Some(found.as_str())).then_some(found)
 }
 
-/// Since the merge base of HEAD and a target branch: what each side changed.
+/// Stale base: since the merge base of HEAD and `target`, the keys `target` changed (symbols
+/// from target's version of each file) and the keys this checkout changed (commits since the
+/// merge base plus uncommitted working-tree changes, symbols from the working tree).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Divergence {
     pub target: String,
-    /// Commits on the target that HEAD lacks.
+    /// Commits on `target` that HEAD does not contain.
     pub behind: usize,
-    /// Keys the target changed (items from its version of each file).
     pub theirs: Vec<String>,
-    /// Keys this checkout changed: its commits since the merge base and its uncommitted
-    /// changes (items from the working tree).
     pub mine: Vec<String>,
 }
 
@@ -249,63 +157,48 @@ impl Divergence {
     }
 }
 
-/// How HEAD and `target` diverged; `None` when HEAD already has every commit of `target`.
+/// None when HEAD already contains `target`, or when they share no history.
 pub fn divergence(root: &Path, target: &str) -> Result<Option<Divergence>, DiffError> {
-    let base = text(root, &["merge-base", "HEAD", target])?
-        .trim()
-        .to_owned();
-    let behind: usize = text(root, &["rev-list", "--count", &format!("HEAD..{target}")])?
-        .trim()
-        .parse()
-        .unwrap_or(0);
+    let resolved = git(
+        root,
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            "--end-of-options",
+            &rev(target),
+        ],
+    )?;
+    let target_commit = String::from_utf8_lossy(&resolved).trim().to_owned();
+    let behind = git(
+        root,
+        &[
+            "rev-list",
+            "--count",
+            "--end-of-options",
+            &format!("HEAD..{target_commit}"),
+        ],
+    )?;
+    let behind: usize = String::from_utf8_lossy(&behind).trim().parse().unwrap_or(0);
     if behind == 0 {
         return Ok(None);
     }
-    let mut theirs = Vec::new();
-    for file in names(&git(
+    // Exit status 1 without a word: no common ancestor.
+    let Ok(base) = git(
         root,
-        &["diff", "--name-only", "--no-renames", "-z", &base, target],
-    )?) {
-        let source = git(root, &["show", &format!("{target}:{file}")])
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let diff = text(
-            root,
-            &[
-                "diff",
-                "-U0",
-                "--no-color",
-                "--no-renames",
-                &base,
-                target,
-                "--",
-                &file,
-            ],
-        )?;
-        theirs.extend(touch_of(&file, source.as_deref(), &diff).keys(&file));
-    }
-    let mut mine = Vec::new();
-    for file in names(&git(
-        root,
-        &["diff", "--name-only", "--no-renames", "-z", &base],
-    )?) {
-        let source = std::fs::read(root.join(&file))
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let diff = text(
-            root,
-            &[
-                "diff",
-                "-U0",
-                "--no-color",
-                "--no-renames",
-                &base,
-                "--",
-                &file,
-            ],
-        )?;
-        mine.extend(touch_of(&file, source.as_deref(), &diff).keys(&file));
-    }
+        &["merge-base", "--end-of-options", "HEAD", &target_commit],
+    ) else {
+        return Ok(None);
+    };
+    let base = String::from_utf8_lossy(&base).trim().to_owned();
+    let keys = |changed: Vec<(String, Touch)>| -> Vec<String> {
+        changed.iter().flat_map(|(p, t)| t.keys(p)).collect()
+    };
+    let theirs = keys(changes(root, &base, New::Tree(&target_commit), &[])?);
+    let mut mine = keys(changes(root, &base, New::WorkTree, &[])?);
+    mine.extend(untracked(root, &[])?);
+    mine.sort();
+    mine.dedup();
     Ok(Some(Divergence {
         target: target.to_owned(),
         behind,
@@ -314,5 +207,331 @@ pub fn divergence(root: &Path, target: &str) -> Result<Option<Divergence>, DiffE
     }))
 }
 
-#[cfg(test)]
-mod tests;
+/// The tree of a repository without commits (SHA-1), the base of a first commit's changes.
+const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+/// The new side of a comparison.
+#[derive(Clone, Copy)]
+enum New<'a> {
+    WorkTree,
+    Index,
+    Tree(&'a str),
+}
+
+/// Every file changed between the tree `old` and `new` (those of `paths` only, unless empty),
+/// with what each change touches.
+fn changes(
+    root: &Path,
+    old: &str,
+    new: New,
+    paths: &[&str],
+) -> Result<Vec<(String, Touch)>, DiffError> {
+    let mut revs = vec!["--end-of-options".to_owned(), old.to_owned()];
+    match new {
+        New::WorkTree => {}
+        New::Index => revs.insert(0, "--cached".to_owned()),
+        New::Tree(rev) => revs.push(rev.to_owned()),
+    }
+    let mut args: Vec<String> = ["diff", "--no-renames", "--name-status", "-z"]
+        .map(str::to_owned)
+        .to_vec();
+    args.extend(revs.iter().cloned());
+    args.push("--".to_owned());
+    args.extend(paths.iter().map(|p| (*p).to_owned()));
+    let listing = git(root, &args)?;
+    let mut statuses = fields(&listing);
+    let mut changed: BTreeMap<String, Touch> = BTreeMap::new();
+    let mut modified: Vec<(String, Language)> = Vec::new();
+    while let (Some(status), Some(path)) = (statuses.next(), statuses.next()) {
+        match (status, Language::of(path)) {
+            // A path with a line break cannot be named to `git cat-file --batch`.
+            ("M", Some(language)) if !path.contains('\n') => {
+                modified.push((path.to_owned(), language));
+            }
+            _ => {
+                changed.insert(path.to_owned(), Touch::Whole);
+            }
+        }
+    }
+    if modified.is_empty() {
+        return Ok(changed.into_iter().collect());
+    }
+    let mut args: Vec<String> = [
+        "diff",
+        "--no-renames",
+        "-U0",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(revs);
+    args.push("--".to_owned());
+    args.extend(modified.iter().map(|(p, _)| p.clone()));
+    let mut hunks = hunks(&git(root, &args)?);
+    let mut names: Vec<String> = modified.iter().map(|(p, _)| format!("{old}:{p}")).collect();
+    match new {
+        New::WorkTree => {}
+        New::Index => names.extend(modified.iter().map(|(p, _)| format!(":{p}"))),
+        New::Tree(rev) => names.extend(modified.iter().map(|(p, _)| format!("{rev}:{p}"))),
+    }
+    let mut blobs = blobs(root, &names)?.into_iter();
+    let olds: Vec<Option<Vec<u8>>> = blobs.by_ref().take(modified.len()).collect();
+    for ((path, language), old) in modified.into_iter().zip(olds) {
+        let new = match new {
+            New::WorkTree => std::fs::read(root.join(&path)).ok(),
+            _ => blobs.next().flatten(),
+        };
+        let touch = match (hunks.remove(&path), old, new) {
+            (Some(hunks), Some(old), Some(new)) => touch(language, &hunks, &old, &new),
+            _ => Touch::Whole,
+        };
+        changed.insert(path, touch);
+    }
+    Ok(changed.into_iter().collect())
+}
+
+/// The lines a hunk removed from the old version and added to the new one.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Hunks {
+    old: Vec<RangeInclusive<usize>>,
+    new: Vec<RangeInclusive<usize>>,
+}
+
+fn touch(language: Language, hunks: &Hunks, old: &[u8], new: &[u8]) -> Touch {
+    let side = |lines: &[RangeInclusive<usize>], content: &[u8]| {
+        if lines.is_empty() {
+            return Some(Vec::new());
+        }
+        symbols::touched_lines(language, &String::from_utf8_lossy(content), lines)
+    };
+    match (side(&hunks.old, old), side(&hunks.new, new)) {
+        (Some(mut removed), Some(added)) => {
+            removed.extend(added);
+            removed.sort();
+            removed.dedup();
+            if removed.is_empty() {
+                Touch::Whole
+            } else {
+                Touch::Symbols(removed)
+            }
+        }
+        _ => Touch::Whole,
+    }
+}
+
+/// The hunks of a `git diff -U0` patch, by file. A section whose file cannot be read from its
+/// header is left out: its file is then a whole-file change.
+fn hunks(patch: &[u8]) -> BTreeMap<String, Hunks> {
+    let mut found: BTreeMap<String, Hunks> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in patch.split(|b| *b == b'\n') {
+        if let Some(header) = line.strip_prefix(b"diff --git ") {
+            current = header_path(header);
+            if let Some(path) = &current {
+                found.entry(path.clone()).or_default();
+            }
+        } else if let (Some(path), Some(at)) = (&current, line.strip_prefix(b"@@ -")) {
+            let text = String::from_utf8_lossy(at);
+            let Some((old, rest)) = text.split_once(" +") else {
+                continue;
+            };
+            let new = rest.split(' ').next().unwrap_or_default();
+            let entry = found.entry(path.clone()).or_default();
+            entry.old.extend(span(old));
+            entry.new.extend(span(new));
+        }
+    }
+    found
+}
+
+/// The lines of `start,count` (`start` alone: one line); none for a count of 0.
+fn span(text: &str) -> Option<RangeInclusive<usize>> {
+    let (start, count) = text.split_once(',').unwrap_or((text, "1"));
+    let (start, count) = (start.parse::<usize>().ok()?, count.parse::<usize>().ok()?);
+    (count > 0).then(|| start..=start + count - 1)
+}
+
+/// The path in `a/PATH b/PATH` (`--no-renames`: both the same), or in its quoted form.
+fn header_path(header: &[u8]) -> Option<String> {
+    if header.first() == Some(&b'"') {
+        let (path, _) = unquote(header)?;
+        return path.strip_prefix("a/").map(str::to_owned);
+    }
+    let half = header.len().checked_sub(5)? / 2;
+    let text = std::str::from_utf8(header).ok()?;
+    let path = text.get(2..2 + half)?;
+    (text == format!("a/{path} b/{path}")).then(|| path.to_owned())
+}
+
+/// The C-quoted string git writes for an unusual path, and what follows it.
+fn unquote(text: &[u8]) -> Option<(String, &[u8])> {
+    let mut out = Vec::new();
+    let mut i = 1;
+    while let Some(&b) = text.get(i) {
+        match b {
+            b'"' => return Some((String::from_utf8_lossy(&out).into_owned(), &text[i + 1..])),
+            b'\\' => {
+                let escaped = *text.get(i + 1)?;
+                i += 2;
+                out.push(match escaped {
+                    b'n' => b'\n',
+                    b't' => b'\t',
+                    b'r' => b'\r',
+                    b'a' => 7,
+                    b'b' => 8,
+                    b'f' => 12,
+                    b'v' => 11,
+                    b'0'..=b'7' => {
+                        let digits = text.get(i - 1..i + 2)?;
+                        i += 2;
+                        let octal = std::str::from_utf8(digits).ok()?;
+                        u8::from_str_radix(octal, 8).ok()?
+                    }
+                    other => other,
+                });
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
+/// The contents of `REV:PATH` objects, in one `git cat-file --batch`; `None` for a missing one.
+fn blobs(root: &Path, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, DiffError> {
+    let mut input = names.join("\n");
+    input.push('\n');
+    let mut child = command(root, &["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(DiffError::GitMissing)?;
+    // Written from a thread: git answers while it reads, and both pipes have a bounded buffer.
+    let writer = child.stdin.take().map(|mut stdin| {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        })
+    });
+    let output = child.wait_with_output().map_err(DiffError::GitMissing)?;
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    if !output.status.success() {
+        return Err(failed(root, "cat-file --batch", &output.stderr));
+    }
+    let mut rest = output.stdout.as_slice();
+    let mut found = Vec::with_capacity(names.len());
+    for _ in names {
+        let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let header = String::from_utf8_lossy(&rest[..end]).into_owned();
+        rest = rest.get(end + 1..).unwrap_or_default();
+        let mut words = header.rsplitn(3, ' ');
+        let (size, kind) = (words.next(), words.next());
+        match (kind, size.and_then(|s| s.parse::<usize>().ok())) {
+            (Some(_), Some(size)) if rest.len() > size => {
+                found.push(Some(rest[..size].to_vec()));
+                rest = &rest[size + 1..];
+            }
+            _ => found.push(None),
+        }
+    }
+    Ok(found)
+}
+
+/// Untracked files that are not ignored, of `paths` (all when empty).
+fn untracked(root: &Path, paths: &[&str]) -> Result<Vec<String>, DiffError> {
+    let mut args = vec!["ls-files", "-z", "--others", "--exclude-standard", "--"];
+    args.extend(paths);
+    let out = git(root, &args)?;
+    Ok(fields(&out).map(str::to_owned).collect())
+}
+
+fn has_head(root: &Path) -> Result<bool, DiffError> {
+    let output = command(root, &["rev-parse", "--verify", "-q", "HEAD^{commit}"])
+        .output()
+        .map_err(DiffError::GitMissing)?;
+    if output.status.success() {
+        return Ok(true);
+    }
+    if is_not_repository(&output.stderr) {
+        return Err(DiffError::NotARepository(root.to_path_buf()));
+    }
+    Ok(false)
+}
+
+fn commit_of(root: &Path, name: &str) -> bool {
+    git(
+        root,
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            "--end-of-options",
+            &rev(name),
+        ],
+    )
+    .is_ok()
+}
+
+/// A name as a commit, so that a branch and a file of the same name are never mistaken.
+fn rev(name: &str) -> String {
+    format!("{name}^{{commit}}")
+}
+
+/// The fields of `-z` output, as text.
+fn fields(out: &[u8]) -> impl Iterator<Item = &str> {
+    out.split(|b| *b == 0)
+        .filter(|f| !f.is_empty())
+        .filter_map(|f| std::str::from_utf8(f).ok())
+}
+
+fn command<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Command {
+    let mut command = Command::new("git");
+    command
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "core.quotepath=false"])
+        .args(args)
+        // Paths are file names, never patterns (`app/[id]/page.tsx`); a hook must not take
+        // the index lock a concurrent `git commit` needs; messages are matched in English.
+        .env("GIT_LITERAL_PATHSPECS", "1")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null());
+    command
+}
+
+fn git<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Result<Vec<u8>, DiffError> {
+    let output = command(root, args)
+        .output()
+        .map_err(DiffError::GitMissing)?;
+    if output.status.success() {
+        return Ok(output.stdout);
+    }
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    Err(failed(root, &words.join(" "), &output.stderr))
+}
+
+fn failed(root: &Path, command: &str, stderr: &[u8]) -> DiffError {
+    if is_not_repository(stderr) {
+        return DiffError::NotARepository(root.to_path_buf());
+    }
+    DiffError::GitFailed {
+        command: command.to_owned(),
+        stderr: String::from_utf8_lossy(stderr).trim().to_owned(),
+    }
+}
+
+fn is_not_repository(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("not a git repository")
+}

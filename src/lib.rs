@@ -14,6 +14,7 @@
 //! - `webhooks`: delivering the coordinator's events to webhook endpoints;
 //! - `clients`: which AI client process we run under, so hooks know their own sessions;
 //! - `checkout`: the git checkout a session works in, whose top folder its paths are relative to;
+//! - `diffs`: what a checkout has changed, as lock keys (`path`, `path#Symbol`);
 //! - `liveness`: the background heartbeat and stale-session sweep every process runs;
 //! - [`patterns`]: what directory and glob lock keys cover; `wake`: waking queued waiters;
 //! - [`symbols`]: the named items of a source file an edit touches, for symbol-level locks;

@@ -14,10 +14,12 @@ mod rust;
 #[cfg(test)]
 mod tests;
 
+use std::ops::ControlFlow;
 use std::ops::{Range, RangeInclusive};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use tree_sitter::{Node, Parser};
+use tree_sitter::{Node, ParseOptions, ParseState, Parser};
 
 /// A language whose items we know how to name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,54 +105,82 @@ enum Visit<'t> {
     Skip,
 }
 
+/// How long a parse may take before we give up and lock the whole file. A 5,000-line file
+/// parses in 10-14 ms on a 2-core machine; text that no grammar makes sense of can take
+/// seconds of error recovery, which a hook cannot spend.
+const PARSE_BUDGET: Duration = Duration::from_millis(50);
+
 /// Every named item, outer ones before the ones nested in them.
 pub fn items(language: Language, source: &str) -> Vec<Item> {
+    items_near(language, source, None)
+}
+
+/// The named items, or with `focus` only those that can hold a byte of it and the items around
+/// them: the walk then skips the bodies an edit is not in.
+fn items_near(language: Language, source: &str, focus: Option<&[Range<usize>]>) -> Vec<Item> {
     let mut parser = Parser::new();
     if parser.set_language(&language.grammar()).is_err() {
         return Vec::new();
     }
-    let Some(tree) = parser.parse(source, None) else {
+    let started = Instant::now();
+    let mut over_budget = |_: &ParseState| {
+        if started.elapsed() > PARSE_BUDGET {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let bytes = source.as_bytes();
+    let Some(tree) = parser.parse_with_options(
+        &mut |at, _| bytes.get(at..).unwrap_or_default(),
+        None,
+        Some(ParseOptions::new().progress_callback(&mut over_budget)),
+    ) else {
         return Vec::new();
     };
-    let mut found: Vec<Item> = Vec::new();
-    let mut leads: Vec<Range<usize>> = Vec::new();
-    let mut stack: Vec<(Node, Option<Rc<str>>)> = vec![(tree.root_node(), None)];
+    let mut walk = Walk {
+        language,
+        source,
+        scopes: Vec::new(),
+        found: Vec::new(),
+        leads: Vec::new(),
+    };
+    let near = |node: Node| {
+        let mut span = node.byte_range();
+        // Its items may start at the comments above it (`/** doc */ export class`).
+        let mut above = node.prev_named_sibling();
+        while let Some(lead) = above.filter(|n| language.leads_item(n.kind())) {
+            span.start = lead.start_byte();
+            above = lead.prev_named_sibling();
+        }
+        focus.is_none_or(|focus| {
+            focus
+                .iter()
+                .any(|r| span.start < r.end.max(r.start + 1) && r.start < span.end)
+        })
+    };
     let mut cursor = tree.walk();
-    while let Some((node, parent)) = stack.pop() {
-        if language.leads_item(node.kind()) {
-            leads.push(node.byte_range());
+    let mut depth = 0;
+    loop {
+        let node = cursor.node();
+        if walk.enter(node, depth) && near(node) && cursor.goto_first_child() {
+            depth += 1;
             continue;
         }
-        let inner = match language.classify(node, source) {
-            Visit::Descend => parent,
-            Visit::Skip => continue,
-            Visit::Item { names, span } => {
-                let full: Vec<String> = names
-                    .iter()
-                    .map(|name| match &parent {
-                        Some(outer) => format!("{outer}.{name}"),
-                        None => name.clone(),
-                    })
-                    .collect();
-                if full.is_empty() || !full.iter().all(|n| is_symbol(n)) {
-                    continue;
-                }
-                found.extend(full.iter().map(|name| Item {
-                    name: name.clone(),
-                    lines: 0..=0,
-                    bytes: span.byte_range(),
-                }));
-                match full.as_slice() {
-                    [only] => Some(Rc::from(only.as_str())),
-                    // Nothing nests in a declaration of several names.
-                    _ => continue,
-                }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                break;
             }
-        };
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
-        stack.extend(children.into_iter().rev().map(|c| (c, inner.clone())));
+            depth -= 1;
+            walk.leave(depth);
+        }
+        if depth == 0 {
+            break;
+        }
+        walk.leave(depth);
     }
     let lines = LineIndex::new(source);
+    let Walk { found, leads, .. } = walk;
     found
         .into_iter()
         .map(|mut item| {
@@ -160,6 +190,70 @@ pub fn items(language: Language, source: &str) -> Vec<Item> {
             item
         })
         .collect()
+}
+
+/// A walk over a syntax tree, collecting items.
+struct Walk<'s> {
+    language: Language,
+    source: &'s str,
+    /// The items enclosing the node looked at, with the depth of each.
+    scopes: Vec<(usize, Rc<str>)>,
+    found: Vec<Item>,
+    /// What leads an item (comments, attributes, decorators), in the source's order.
+    leads: Vec<Range<usize>>,
+}
+
+impl Walk<'_> {
+    /// Looks at one node: records it when it is an item or leads one, and says whether the
+    /// items inside it are worth looking for.
+    fn enter(&mut self, node: Node, depth: usize) -> bool {
+        if !node.is_named() {
+            return false;
+        }
+        if self.language.leads_item(node.kind()) {
+            self.leads.push(node.byte_range());
+            return false;
+        }
+        // Identifiers, literals: no item is a leaf.
+        if node.child_count() == 0 {
+            return false;
+        }
+        let (names, span) = match self.language.classify(node, self.source) {
+            Visit::Descend => return true,
+            Visit::Skip => return false,
+            Visit::Item { names, span } => (names, span),
+        };
+        let full: Vec<String> = names
+            .iter()
+            .map(|name| match self.scopes.last() {
+                Some((_, outer)) => format!("{outer}.{name}"),
+                None => name.clone(),
+            })
+            .collect();
+        if full.is_empty() || !full.iter().all(|n| is_symbol(n)) {
+            return false;
+        }
+        self.found.extend(full.iter().map(|name| Item {
+            name: name.clone(),
+            lines: 0..=0,
+            bytes: span.byte_range(),
+        }));
+        match full.as_slice() {
+            [only] => {
+                self.scopes.push((depth, Rc::from(only.as_str())));
+                true
+            }
+            // Nothing nests in a declaration of several names.
+            _ => false,
+        }
+    }
+
+    /// Back at `depth`: the items at or below it are closed.
+    fn leave(&mut self, depth: usize) {
+        while self.scopes.last().is_some_and(|(at, _)| *at >= depth) {
+            self.scopes.pop();
+        }
+    }
 }
 
 /// Where an item starts once the comments, attributes and decorators directly above it (no
@@ -203,7 +297,8 @@ fn lead_start(source: &str, leads: &[Range<usize>], mut start: usize) -> usize {
 /// two functions, or starting with a method's indentation, touches the functions alone; a
 /// range of nothing but whitespace counts as the point where it starts.
 pub fn touched(language: Language, source: &str, ranges: &[Range<usize>]) -> Option<Vec<String>> {
-    touched_in(&items(language, source), source, ranges)
+    let items = items_near(language, source, Some(ranges));
+    touched_in(&items, source, ranges)
 }
 
 /// The same for 1-based line ranges (what `git diff -U0` gives).

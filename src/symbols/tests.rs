@@ -312,7 +312,11 @@ fn check_any(source: &str, ranges: &[Range<usize>]) {
             assert!(item.bytes.start <= item.bytes.end && item.bytes.end <= source.len());
             assert!(item.lines.start() <= item.lines.end() && *item.lines.end() <= line_count);
         }
-        let _ = touched(language, source, ranges);
+        assert_eq!(
+            touched(language, source, ranges),
+            touched_in(&items(language, source), source, ranges),
+            "the walk that skips bodies away from the edit answers as the full one"
+        );
         let lines: Vec<RangeInclusive<usize>> = ranges.iter().map(|r| r.start..=r.end).collect();
         let _ = touched_lines(language, source, &lines);
     }
@@ -342,5 +346,33 @@ proptest! {
         let (from, to) = (cut.0.min(cut.1).min(base.len()), cut.0.max(cut.1).min(base.len()));
         let source = format!("{}{insert}{}", &base[..from], &base[to..]);
         check_any(&source, &[from..from + insert.len(), 0..source.len()]);
+    }
+}
+
+/// `touched` walks only the parts of the tree near an edit; it must answer exactly as a walk
+/// over every item does, for an edit of any span of lines of every sample.
+#[test]
+fn the_focused_walk_agrees_with_the_full_one() {
+    let samples = [
+        (Language::Rust, RUST),
+        (Language::TypeScript, TYPESCRIPT),
+        (Language::JavaScript, JAVASCRIPT),
+        (Language::Python, PYTHON),
+        (Language::Go, GO),
+    ];
+    for (language, source) in samples {
+        let all = items(language, source);
+        let lines = source.lines().count();
+        for first in 1..=lines {
+            for last in first..=(first + 3).min(lines) {
+                let index = LineIndex::new(source);
+                let ranges = [index.bytes(&(first..=last))];
+                assert_eq!(
+                    touched(language, source, &ranges),
+                    touched_in(&all, source, &ranges),
+                    "{language:?} lines {first}..={last}"
+                );
+            }
+        }
     }
 }
