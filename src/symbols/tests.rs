@@ -376,3 +376,68 @@ fn the_focused_walk_agrees_with_the_full_one() {
         }
     }
 }
+
+/// Parsed alone, the stretch of top-level items around an edit names what the whole file
+/// does, whenever it is trusted; and it is trusted for most edits inside items.
+#[test]
+fn the_stretch_around_an_edit_names_what_the_whole_file_does() {
+    let samples = [
+        (Language::Rust, RUST),
+        (Language::TypeScript, TYPESCRIPT),
+        (Language::JavaScript, JAVASCRIPT),
+        (Language::Python, PYTHON),
+        (Language::Go, GO),
+    ];
+    for (language, source) in samples {
+        let all = items(language, source);
+        let lines = source.lines().count();
+        let (mut asked, mut trusted) = (0, 0);
+        for first in 1..=lines {
+            for last in first..=(first + 3).min(lines) {
+                let index = LineIndex::new(source);
+                let ranges = [index.bytes(&(first..=last))];
+                let whole = touched_in(&all, source, &ranges);
+                if whole.as_ref().is_some_and(|names| !names.is_empty()) {
+                    asked += 1;
+                }
+                if let Some(names) = touched_in_window(language, source, &ranges) {
+                    trusted += 1;
+                    assert_eq!(Some(names), whole, "{language:?} lines {first}..={last}");
+                }
+            }
+        }
+        assert!(
+            trusted * 2 > asked,
+            "{language:?}: the stretch answered {trusted} of {asked} edits inside items"
+        );
+    }
+}
+
+/// A large file takes the stretch, and answers as the whole file does.
+#[test]
+fn a_large_file_is_placed_from_the_stretch_around_the_edit() {
+    let mut source = String::from("import { x } from \"./x\";\n\n");
+    for i in 0..400 {
+        source.push_str(&format!(
+            "/** Service {i}. */\nexport class Service{i} {{\n  run(x: number): number {{\n    \
+             const v{i} = x * 2;\n    return v{i};\n  }}\n}}\n\n"
+        ));
+    }
+    assert!(source.len() > WINDOW_FROM);
+    let old = "const v321 = x * 2;";
+    let ranges = find(&source, old, false).expect("found");
+    assert_eq!(
+        touched_in_window(Language::TypeScript, &source, &ranges),
+        Some(vec!["Service321.run".to_owned()])
+    );
+    assert_eq!(
+        touched(Language::TypeScript, &source, &ranges),
+        touched_in(&items(Language::TypeScript, &source), &source, &ranges)
+    );
+    let imports = find(&source, "import { x }", false).expect("found");
+    assert_eq!(
+        touched(Language::TypeScript, &source, &imports),
+        None,
+        "outside every item, the whole file parses to say so"
+    );
+}
