@@ -25,7 +25,7 @@ BIG_LINES = 5000
 
 def big_typescript() -> str:
     """A 5,000-line TypeScript module: classes of methods, each a few lines with a marker."""
-    out, i = [], 0
+    out, i = ["import { readFile } from \"node:fs\";", ""], 0
     while len(out) < BIG_LINES - 12:
         out.append(f"export class Service{i} {{")
         for m in range(4):
@@ -84,6 +84,9 @@ def main() -> None:
             ("5k-line file, own method, renewed", lambda: edit("1002", "src/big.ts", "--acquire", old=last),
              ""),
             ("5k-line file, held method, denied", lambda: edit("1002", "src/big.ts", old=held), "deny"),
+            # Outside every item: the whole file, which another session's method lock is in.
+            ("5k-line file, an import, denied", lambda: edit("1002", "src/big.ts", old="import { readFile }"),
+             "deny"),
         ]
         print(f"{runs} runs each, {LOCKS + 1} locks in the database, {binary}")
         for name, call, expect in cases:

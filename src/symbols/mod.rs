@@ -315,9 +315,9 @@ pub fn touched(language: Language, source: &str, ranges: &[Range<usize>]) -> Opt
     // A stretch over half the file would save less than a failed try costs.
     if source.len() > WINDOW_FROM
         && stretch(source, ranges).is_some_and(|s| s.len() <= source.len() / 2)
-        && let Some(names) = touched_in_window(language, source, ranges)
+        && let Some(answer) = touched_in_window(language, source, ranges)
     {
-        return Some(names);
+        return answer;
     }
     let items = items_near(language, source, Some(ranges));
     touched_in(&items, source, ranges)
@@ -327,17 +327,18 @@ pub fn touched(language: Language, source: &str, ranges: &[Range<usize>]) -> Opt
 /// 10-16 ms to parse whole, more than a hook call may spend on it.
 const WINDOW_FROM: usize = 32 * 1024;
 
-/// The names an edit touches, from a parse of only the [`stretch`] of `source` around it.
-/// Items nest by indentation in every language here, so the stretch holds the whole top-level
-/// item the edit is in, and names it as the whole file would. A line that only looks like a
-/// start (inside a string, or an unindented block) cuts the stretch where a parse fails, so the
-/// stretch is trusted only when it parses without an error, and only when it names something;
-/// otherwise the caller parses the whole file.
+/// What [`touched`] answers, from a parse of only the [`stretch`] of `source` around the edit;
+/// `None` when the stretch cannot be trusted, and the whole file must be parsed. Items nest by
+/// indentation in every language here, so the stretch holds the whole top-level item the edit
+/// is in, and names it as the whole file would. A line that only looks like a start (inside a
+/// string, or an unindented block) cuts the stretch where a parse fails, so the stretch is
+/// trusted only when it parses without an error. An edit it finds outside every item is then
+/// answered as one of the whole file: that is the cautious answer anyway.
 fn touched_in_window(
     language: Language,
     source: &str,
     ranges: &[Range<usize>],
-) -> Option<Vec<String>> {
+) -> Option<Option<Vec<String>>> {
     let Range { start, end } = stretch(source, ranges)?;
     // Both ends follow a '\n' (or are the ends of the source): character boundaries.
     let window = source.get(start..end)?;
@@ -346,12 +347,13 @@ fn touched_in_window(
         .map(|r| r.start.clamp(start, end) - start..r.end.clamp(start, end) - start)
         .collect();
     let items = items_parsed(language, window, Some(&shifted), true)?;
-    touched_in(&items, window, &shifted).filter(|names| !names.is_empty())
+    Some(touched_in(&items, window, &shifted))
 }
 
 /// The top-level stretch of `source` around `ranges`: from the nearest line at or before them
 /// that starts a top-level item (in column 0, with a letter, `_`, `$`, `@`, `#` or `/`: a
-/// keyword, a name, a decorator, an attribute, a comment) to the next such line after them.
+/// keyword, a name, a decorator, an attribute, a comment) to the next line after them that
+/// starts one with a keyword or a name.
 fn stretch(source: &str, ranges: &[Range<usize>]) -> Option<Range<usize>> {
     let bytes = source.as_bytes();
     let from = ranges.iter().map(|r| r.start).min()?.min(bytes.len());
@@ -377,9 +379,28 @@ fn stretch(source: &str, ranges: &[Range<usize>]) -> Option<Range<usize>> {
     while start > 0 && !starts_item(start) {
         start = line_of(start - 1);
     }
-    let mut end = next_line(to.max(from + 1).min(bytes.len()).saturating_sub(1));
-    while end < bytes.len() && !starts_item(end) {
-        end = next_line(end);
+    // Comments, attributes and decorators lead the item below them: the stretch ends at a line
+    // that starts an item itself, and past the item whose leading lines the edit is in.
+    let leads = |line: usize| {
+        bytes
+            .get(line)
+            .is_some_and(|b| matches!(b, b'@' | b'#' | b'/'))
+    };
+    let next_item = |mut line: usize| {
+        while line < bytes.len() && (!starts_item(line) || leads(line)) {
+            line = next_line(line);
+        }
+        line
+    };
+    let last = line_of(to.max(from + 1).min(bytes.len()).saturating_sub(1));
+    let mut end = next_item(next_line(last));
+    let mut line = last;
+    while line < end {
+        if leads(line) {
+            end = next_item(next_line(end.min(bytes.len().saturating_sub(1))));
+            break;
+        }
+        line = next_line(line);
     }
     Some(start..end)
 }
