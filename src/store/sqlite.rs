@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
@@ -89,7 +89,24 @@ impl Sqlite {
     /// Opens (creating it and its folder if needed) the database shared by every process,
     /// after the checks of [`file::prepare`]: read-only when the file cannot be written and
     /// `access` accepts that.
+    ///
+    /// Several processes starting at once on a new file meet each other's locks while one of
+    /// them switches it to WAL and creates the schema. Where SQLite refuses a lock upgrade at
+    /// once (busy without waiting, so as not to deadlock) rather than waiting, the whole open
+    /// is tried again, for as long as a write would wait.
     pub fn open(path: &Path, access: FileAccess) -> Result<Self, StoreError> {
+        let deadline = Instant::now() + WRITE_LOCK_WAIT;
+        loop {
+            match Self::open_once(path, access) {
+                Err(StoreError::Busy) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, access: FileAccess) -> Result<Self, StoreError> {
         let prepared = file::prepare(path, access)?;
         let flags = if prepared.read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY
