@@ -1,10 +1,12 @@
-//! What only the SQLite backend has to get right, all about the database file: its modes
-//! whatever the umask, a path another user could have planted, a read-only file or folder.
-//! The PostgreSQL pass of the suite skips this file (`--skip sqlite::`).
+//! What only the SQLite backend has to get right, mostly about the database file: its modes
+//! whatever the umask, a path another user could have planted, a read-only file or folder; and
+//! what a test can only see by moving one process's clock, which on PostgreSQL the database
+//! server's clock overrides. The PostgreSQL pass of the suite skips this file (`--skip sqlite::`).
 
 use std::path::Path;
 
 use crate::common::{self, Db};
+use crate::edit_locks::{LIB, edit, edit_at, repository, text};
 use serde_json::json;
 
 /// On PostgreSQL these tests would check nothing, so there they fail rather than pass: the
@@ -223,5 +225,55 @@ async fn a_read_only_database_stops_servers_at_start_and_can_still_be_read() {
              (mode 0500)",
             folder.display()
         ),
+    );
+}
+
+#[tokio::test]
+async fn an_edit_lock_whose_change_is_gone_is_released_once_a_minute_old() {
+    sqlite_only();
+    let db = Db::new();
+    let dir = repository(&db);
+    let repo = dir.path();
+    let a = db.server_of_client("525321", Some(repo)).await;
+    let b = db.server_of_client("525322", Some(repo)).await;
+    let ida = a.register("auth", "shop", "main").await;
+    let idb = b.register("profile", "shop", "main").await;
+
+    // auth's hook locks one() and two(); its edit of one() never lands (the person said no),
+    // its edit of two() does.
+    edit(&db, repo, "c-a", &ida, "src/lib.rs", "    1\n");
+    edit(&db, repo, "c-a", &ida, "src/lib.rs", "    2\n");
+    std::fs::write(repo.join("src/lib.rs"), LIB.replace("    2\n", "    20\n")).expect("write");
+
+    let now = edit(&db, repo, "c-b", &idb, "src/lib.rs", "    1\n");
+    assert_eq!(
+        now["permissionDecision"], "deny",
+        "too young to judge: {now}"
+    );
+    let later = edit_at(
+        &db,
+        repo,
+        "c-b",
+        &idb,
+        "src/lib.rs",
+        "    1\n",
+        Some("+120s"),
+    );
+    assert!(
+        text(&later).contains("src/lib.rs#one is now locked exclusively for you"),
+        "a minute on, one() shows no change: auth's lock is released: {later}"
+    );
+    let changed = edit_at(
+        &db,
+        repo,
+        "c-b",
+        &idb,
+        "src/lib.rs",
+        "    20\n",
+        Some("+120s"),
+    );
+    assert_eq!(
+        changed["permissionDecision"], "deny",
+        "two() is still changed in the working tree: {changed}"
     );
 }
