@@ -5,23 +5,16 @@
 use std::path::Path;
 
 use crate::common::{Db, Run};
+use crate::git_guard::git_run;
 use serde_json::{Value, json};
 
 pub(crate) const LIB: &str = "pub fn one() -> u32 {\n    1\n}\n\npub fn two() -> u32 {\n    2\n}\n";
 
-/// Runs git in `dir` as `session` (when named), with an author.
+/// Runs git in `dir` as `session` (when named), in project shop.
 pub(crate) fn git(db: &Db, dir: &Path, args: &[&str], session: Option<&str>) -> Run {
-    let dir = dir.display().to_string();
-    let args: Vec<&str> = ["-C", dir.as_str()].iter().chain(args).copied().collect();
-    let mut env = vec![
-        ("GIT_AUTHOR_NAME", "t"),
-        ("GIT_AUTHOR_EMAIL", "t@example.com"),
-        ("GIT_COMMITTER_NAME", "t"),
-        ("GIT_COMMITTER_EMAIL", "t@example.com"),
-        ("MCP_COORDINATOR_PROJECT", "shop"),
-    ];
+    let mut env = vec![("MCP_COORDINATOR_PROJECT", "shop")];
     env.extend(session.map(|s| ("MCP_COORDINATOR_SESSION", s)));
-    db.run_program(Path::new("git"), &args, &env, None, "")
+    git_run(db, dir, args, &env)
 }
 
 /// A repository holding `src/lib.rs` with two functions, the guard installed.

@@ -3,11 +3,17 @@
 
 use std::path::Path;
 
-use crate::common::{self, Db, Server};
+use crate::common::{self, Db, Run, Server};
 use serde_json::json;
 
 /// Runs git in `repo` as someone committing there; `env` says who (which session).
 fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let run = git_run(db, repo, args, env);
+    (run.ok, format!("{}{}", run.stdout, run.stderr))
+}
+
+/// [`git`], with its output as it came.
+pub(crate) fn git_run(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let repo = repo.display().to_string();
     let args: Vec<&str> = ["-C", repo.as_str()].iter().chain(args).copied().collect();
     let env: Vec<(&str, &str)> = [
@@ -20,8 +26,7 @@ fn git(db: &Db, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, Stri
     .chain(env)
     .copied()
     .collect();
-    let run = db.run_program(Path::new("git"), &args, &env, None, "");
-    (run.ok, format!("{}{}", run.stdout, run.stderr))
+    db.run_program(Path::new("git"), &args, &env, None, "")
 }
 
 /// `git commit -q -m message` as `session` (its id or name), or as a person without one.

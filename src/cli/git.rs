@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use super::hook::words;
-use super::table::{ago, clock, countdown};
+use super::table::ago;
 use super::workspace::{self, Me};
 use super::{CliError, Purpose, existing};
 use crate::checkout::Checkout;
@@ -186,14 +186,7 @@ pub fn post_commit(database: &Database) -> Result<String, CliError> {
 fn refusal(project: &str, check: &CommitCheck, now: crate::clock::Timestamp) -> String {
     let mut text = format!("Commit refused by mcp-session-coordinator (project {project}):\n");
     for lock in &check.locked {
-        let until = match lock.last_edit_at {
-            Some(_) => "until they commit their change to it".to_owned(),
-            None => format!(
-                "until {} ({})",
-                clock(lock.expires_at),
-                countdown(now, lock.expires_at)
-            ),
-        };
+        let until = words::until(lock, now);
         let _ = writeln!(
             text,
             "  - {} is locked exclusively by '{}' ({}) {until}: they are editing it",

@@ -349,10 +349,9 @@ proptest! {
     }
 }
 
-/// `touched` walks only the parts of the tree near an edit; it must answer exactly as a walk
-/// over every item does, for an edit of any span of lines of every sample.
-#[test]
-fn the_focused_walk_agrees_with_the_full_one() {
+/// Every edit of a span of one to four lines of every sample: its language, the source, the
+/// byte range, the answer a walk over every item gives, and a label for failures.
+fn every_span(mut check: impl FnMut(Language, &str, &[Range<usize>], Option<Vec<String>>, &str)) {
     let samples = [
         (Language::Rust, RUST),
         (Language::TypeScript, TYPESCRIPT),
@@ -362,53 +361,52 @@ fn the_focused_walk_agrees_with_the_full_one() {
     ];
     for (language, source) in samples {
         let all = items(language, source);
+        let index = LineIndex::new(source);
         let lines = source.lines().count();
         for first in 1..=lines {
             for last in first..=(first + 3).min(lines) {
-                let index = LineIndex::new(source);
                 let ranges = [index.bytes(&(first..=last))];
-                assert_eq!(
-                    touched(language, source, &ranges),
-                    touched_in(&all, source, &ranges),
-                    "{language:?} lines {first}..={last}"
+                let whole = touched_in(&all, source, &ranges);
+                check(
+                    language,
+                    source,
+                    &ranges,
+                    whole,
+                    &format!("{language:?} lines {first}..={last}"),
                 );
             }
         }
     }
 }
 
+/// `touched` walks only the parts of the tree near an edit; it must answer exactly as a walk
+/// over every item does.
+#[test]
+fn the_focused_walk_agrees_with_the_full_one() {
+    every_span(|language, source, ranges, whole, label| {
+        assert_eq!(touched(language, source, ranges), whole, "{label}");
+    });
+}
+
 /// Parsed alone, the stretch of top-level items around an edit names what the whole file
 /// does, whenever it is trusted; and it is trusted for most edits inside items.
 #[test]
 fn the_stretch_around_an_edit_names_what_the_whole_file_does() {
-    let samples = [
-        (Language::Rust, RUST),
-        (Language::TypeScript, TYPESCRIPT),
-        (Language::JavaScript, JAVASCRIPT),
-        (Language::Python, PYTHON),
-        (Language::Go, GO),
-    ];
-    for (language, source) in samples {
-        let all = items(language, source);
-        let lines = source.lines().count();
-        let (mut asked, mut trusted) = (0, 0);
-        for first in 1..=lines {
-            for last in first..=(first + 3).min(lines) {
-                let index = LineIndex::new(source);
-                let ranges = [index.bytes(&(first..=last))];
-                let whole = touched_in(&all, source, &ranges);
-                if whole.as_ref().is_some_and(|names| !names.is_empty()) {
-                    asked += 1;
-                }
-                if let Some(answer) = touched_in_window(language, source, &ranges) {
-                    trusted += 1;
-                    assert_eq!(answer, whole, "{language:?} lines {first}..={last}");
-                }
-            }
+    let mut counts: std::collections::HashMap<String, (usize, usize)> = Default::default();
+    every_span(|language, source, ranges, whole, label| {
+        let count = counts.entry(format!("{language:?}")).or_default();
+        if whole.as_ref().is_some_and(|names| !names.is_empty()) {
+            count.0 += 1;
         }
+        if let Some(answer) = touched_in_window(language, source, ranges) {
+            count.1 += 1;
+            assert_eq!(answer, whole, "{label}");
+        }
+    });
+    for (language, (asked, trusted)) in counts {
         assert!(
             trusted * 2 > asked,
-            "{language:?}: the stretch answered {trusted} of {asked} edits inside items"
+            "{language}: the stretch answered {trusted} of {asked} edits inside items"
         );
     }
 }

@@ -19,14 +19,7 @@ pub(super) fn refusal(key: &str, first: &Lock, blockers: &[Lock], now: Timestamp
             LockType::Shared => ("shared", ": they rely on it not changing"),
             _ => ("exclusively", ""),
         };
-        let until = match lock.last_edit_at {
-            Some(_) => "until they commit their change to it".to_owned(),
-            None => format!(
-                "until {} ({})",
-                clock(lock.expires_at),
-                countdown(now, lock.expires_at)
-            ),
-        };
+        let until = until(lock, now);
         reasons.push(format!(
             "{what} is locked {how} by '{}' {until}{why}",
             lock.holder_name
@@ -38,6 +31,18 @@ pub(super) fn refusal(key: &str, first: &Lock, blockers: &[Lock], now: Timestamp
          with lock_acquire(file_path='{key}', queue=true) and edit once the lock is yours.",
         reasons.join("; ")
     )
+}
+
+/// How long `lock` stands: until its holder commits (an edit lock), or until it expires.
+pub(in crate::cli) fn until(lock: &Lock, now: Timestamp) -> String {
+    match lock.last_edit_at {
+        Some(_) => "until they commit their change to it".to_owned(),
+        None => format!(
+            "until {} ({})",
+            clock(lock.expires_at),
+            countdown(now, lock.expires_at)
+        ),
+    }
 }
 
 /// What the AI now holds after an edit of `key` was allowed.

@@ -21,6 +21,19 @@ fn edit_lock(h: &Harness, session: &str, key: &str, worktree: &str) -> bool {
         .granted
 }
 
+/// `session` commits src/lib.rs as c0ffee, its working tree still changing `still`.
+fn commit(h: &Harness, session: &str, still: &[&str]) -> Committed {
+    h.coordinator
+        .commit_done(
+            "app",
+            &[session.to_owned()],
+            "c0ffee",
+            &keys(&["src/lib.rs"]),
+            &keys(still),
+        )
+        .expect("commit")
+}
+
 fn keys(list: &[&str]) -> Vec<String> {
     list.iter().map(|k| k.to_string()).collect()
 }
@@ -61,16 +74,7 @@ fn an_edit_lock_binds_its_own_worktree_and_lasts_until_commit() {
     assert_eq!(held.blockers.len(), 1, "no TTL: two days later still held");
     assert_eq!(held.blockers[0].expires_at, Timestamp::UNTIL_COMMIT);
 
-    let done = h
-        .coordinator
-        .commit_done(
-            "app",
-            std::slice::from_ref(&a),
-            "c0ffee",
-            &keys(&["src/lib.rs"]),
-            &[],
-        )
-        .expect("commit");
+    let done = commit(&h, &a, &[]);
     assert_eq!(done.released, ["src/lib.rs#one"]);
     assert!(
         edit_lock(&h, &b, "src/lib.rs#one", MAIN),
@@ -84,16 +88,7 @@ fn hunks_left_out_of_a_commit_keep_their_lock() {
     let a = h.session("a", "app", None);
     assert!(edit_lock(&h, &a, "src/lib.rs#one", MAIN));
     assert!(edit_lock(&h, &a, "src/lib.rs#two", MAIN));
-    let done = h
-        .coordinator
-        .commit_done(
-            "app",
-            std::slice::from_ref(&a),
-            "c0ffee",
-            &keys(&["src/lib.rs"]),
-            &keys(&["src/lib.rs#two"]),
-        )
-        .expect("commit");
+    let done = commit(&h, &a, &["src/lib.rs#two"]);
     assert_eq!(done.released, ["src/lib.rs#one"]);
 }
 
@@ -123,15 +118,7 @@ fn other_worktrees_changes_are_found_until_merged() {
     assert_eq!(found[0].session_name, "a");
     assert_eq!(found[0].branch.as_deref(), Some("main"));
 
-    h.coordinator
-        .commit_done(
-            "app",
-            std::slice::from_ref(&a),
-            "c0ffee",
-            &keys(&["src/lib.rs"]),
-            &[],
-        )
-        .expect("commit");
+    commit(&h, &a, &[]);
     let committed = seen("src/lib.rs#one", FEATURE);
     assert_eq!(committed[0].commit.as_deref(), Some("c0ffee"));
     h.coordinator.deregister(&a).expect("end");
