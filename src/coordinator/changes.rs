@@ -13,13 +13,12 @@
 
 use std::time::Duration;
 
-use super::conflicts::Conflict;
 use super::{Coordinator, path_key, required_label};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::model::{Change, ConflictType, Lock, Session, Severity};
+use crate::model::{Change, Lock};
 use crate::patterns;
-use crate::store::{NewChange, ReadTx};
+use crate::store::NewChange;
 
 /// An edit lock younger than this is never taken for settled although its file shows no
 /// change: a hook locks before the edit lands, and the person may still be approving it.
@@ -181,70 +180,6 @@ impl Coordinator {
             Ok::<_, Error>(forgotten)
         })
     }
-}
-
-/// Before `me` commits, merges or pushes `keys` (and what it recorded changing itself): the
-/// other sessions' unmerged changes to the same code in other worktrees, each once.
-pub(super) fn unmerged_conflicts(
-    tx: &ReadTx<'_>,
-    me: &Session,
-    keys: &[String],
-) -> Result<Vec<Conflict>> {
-    let mut keys = keys.to_vec();
-    keys.extend(
-        tx.changes_of(&me.session_id)?
-            .into_iter()
-            .map(|c| c.file_path),
-    );
-    let mine = me.working_directory.as_deref().unwrap_or_default();
-    let mut found: Vec<Conflict> = Vec::new();
-    for key in &keys {
-        for change in tx.changes_overlapping(&me.project, key)? {
-            let elsewhere = change.session_id != me.session_id && !within(mine, &change.worktree);
-            let seen = found.iter().any(|c| {
-                c.session_id == change.session_id && c.file_path.as_ref() == Some(&change.file_path)
-            });
-            if elsewhere && !seen {
-                found.push(unmerged_conflict(&change));
-            }
-        }
-    }
-    Ok(found)
-}
-
-fn unmerged_conflict(change: &Change) -> Conflict {
-    let state = match &change.commit {
-        Some(commit) => format!(
-            "committed (commit {}) but not merged",
-            commit.get(..7).unwrap_or(commit)
-        ),
-        None => "uncommitted".to_owned(),
-    };
-    let branch = change
-        .branch
-        .as_deref()
-        .map(|b| format!(" on branch {b}"))
-        .unwrap_or_default();
-    Conflict {
-        conflict_type: ConflictType::UnmergedChange,
-        severity: Severity::Medium,
-        description: format!(
-            "Session '{}' changed {} in {}{branch} ({state}): merging both will conflict there",
-            change.session_name, change.file_path, change.worktree
-        ),
-        session_id: change.session_id.clone(),
-        session_name: change.session_name.clone(),
-        file_path: Some(change.file_path.clone()),
-        lock_type: None,
-        intent_id: None,
-        intent_type: None,
-    }
-}
-
-/// Whether folder `dir` is `root` or inside it.
-pub(super) fn within(dir: &str, root: &str) -> bool {
-    dir.strip_prefix(root)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('\\'))
 }
 
 /// Keys as the lock tools would store them, sorted and deduplicated.

@@ -10,7 +10,10 @@
 //!   are writes;
 //! - while this is a git operation: someone's rebase or merge → high; someone's commit or push
 //!   on the same branch → high;
-//! - a session on the same branch: low, medium for a git operation.
+//! - a session on the same branch: low, medium for a git operation;
+//! - before a commit, merge or push: another session's unmerged change to the same file or
+//!   symbol in another worktree (what `changes.rs` recorded) → medium; another worktree's edit
+//!   locks are that worktree's files, so they count only as such changes.
 //!
 //! `safe_to_proceed` is false exactly when some conflict is high.
 
@@ -19,15 +22,14 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::changes;
 use super::locks::key_rule;
-use super::rule::Rule;
+use super::rule::{Rule, within};
 use super::{Coordinator, MAX_DESCRIPTION_CHARS, MAX_FILES, optional_text, path_key};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::IntentId;
 use crate::model::{
-    ConflictType, Intent, IntentStatus, IntentType, Lock, LockType, Session, Severity,
+    Change, ConflictType, Intent, IntentStatus, IntentType, Lock, LockType, Session, Severity,
 };
 use crate::patterns;
 use crate::store::{Overlap, ReadTx};
@@ -155,9 +157,7 @@ impl Coordinator {
                 for raw in &query.changed {
                     keys.push(path_key("changed", raw, root)?);
                 }
-                report
-                    .conflicts
-                    .extend(changes::unmerged_conflicts(tx, me, &keys)?);
+                report.conflicts.extend(unmerged_conflicts(tx, me, &keys)?);
                 report.stale_base = query.stale_base.clone();
             }
             Ok(report)
@@ -185,7 +185,7 @@ impl Coordinator {
                 .into_iter()
                 .filter(|lock| lock.session_id != me.session_id)
                 .filter(|lock| match (mine, lock.worktree.as_deref()) {
-                    (Some(mine), Some(theirs)) => changes::within(mine, theirs),
+                    (Some(mine), Some(theirs)) => within(mine, theirs),
                     _ => true,
                 })
                 .collect();
@@ -242,6 +242,60 @@ impl Coordinator {
             conflicts,
             stale_base: None,
         })
+    }
+}
+
+/// Before `me` commits, merges or pushes `keys` (and what it recorded changing itself): the
+/// other sessions' unmerged changes to the same code in other worktrees, each once.
+fn unmerged_conflicts(tx: &ReadTx<'_>, me: &Session, keys: &[String]) -> Result<Vec<Conflict>> {
+    let mut keys = keys.to_vec();
+    keys.extend(
+        tx.changes_of(&me.session_id)?
+            .into_iter()
+            .map(|c| c.file_path),
+    );
+    let mine = me.working_directory.as_deref().unwrap_or_default();
+    let mut found: Vec<Conflict> = Vec::new();
+    for key in &keys {
+        for change in tx.changes_overlapping(&me.project, key)? {
+            let elsewhere = change.session_id != me.session_id && !within(mine, &change.worktree);
+            let seen = found.iter().any(|c| {
+                c.session_id == change.session_id && c.file_path.as_ref() == Some(&change.file_path)
+            });
+            if elsewhere && !seen {
+                found.push(unmerged_conflict(&change));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn unmerged_conflict(change: &Change) -> Conflict {
+    let state = match &change.commit {
+        Some(commit) => format!(
+            "committed (commit {}) but not merged",
+            commit.get(..7).unwrap_or(commit)
+        ),
+        None => "uncommitted".to_owned(),
+    };
+    let branch = change
+        .branch
+        .as_deref()
+        .map(|b| format!(" on branch {b}"))
+        .unwrap_or_default();
+    Conflict {
+        conflict_type: ConflictType::UnmergedChange,
+        severity: Severity::Medium,
+        description: format!(
+            "Session '{}' changed {} in {}{branch} ({state}): merging both will conflict there",
+            change.session_name, change.file_path, change.worktree
+        ),
+        session_id: change.session_id.clone(),
+        session_name: change.session_name.clone(),
+        file_path: Some(change.file_path.clone()),
+        lock_type: None,
+        intent_id: None,
+        intent_type: None,
     }
 }
 

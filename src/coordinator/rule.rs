@@ -88,6 +88,12 @@ pub fn same_tree(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
+/// Whether folder `dir` is `root` or inside it.
+pub(super) fn within(dir: &str, root: &str) -> bool {
+    dir.strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('\\'))
+}
+
 /// Orders lock types from strongest to weakest.
 pub(super) fn strength(lock_type: LockType) -> u8 {
     match lock_type {
