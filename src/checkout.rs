@@ -43,6 +43,11 @@ impl Checkout {
         }
     }
 
+    /// Whether it is a git checkout: only there is a change ever committed.
+    pub fn is_git(&self) -> bool {
+        self.git_common.is_some()
+    }
+
     pub fn root_text(&self) -> String {
         self.root.display().to_string()
     }

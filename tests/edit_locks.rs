@@ -269,3 +269,23 @@ async fn another_worktree_is_warned_not_refused_and_the_guard_sees_a_stale_base(
         "{check}"
     );
 }
+
+#[tokio::test]
+async fn outside_git_an_edit_lock_lasts_its_ttl() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().expect("a plain folder");
+    let folder = dir.path();
+    std::fs::write(folder.join("lib.rs"), LIB).expect("write");
+    let a = db.server_of_client("525331", Some(folder)).await;
+    let ida = a.register("auth", "shop", "main").await;
+    let locked = edit(&db, folder, "c-a", &ida, "lib.rs", "    1\n");
+    let note = text(&locked);
+    assert!(
+        note.contains("lib.rs#one is now locked exclusively for you"),
+        "{note}"
+    );
+    assert!(
+        note.contains("editing it again renews the lock") && !note.contains("commit"),
+        "nothing is ever committed here: {note}"
+    );
+}

@@ -405,7 +405,8 @@ impl Hook<'_> {
             return Ok(Locked::Already);
         }
         let now = self.coordinator.now();
-        let until_commit = self.args.hold == Hold::Commit;
+        // Outside git nothing is ever committed: there the lock lasts its TTL.
+        let until_commit = self.args.hold == Hold::Commit && edit.checkout.is_git();
         let ttl = Duration::from_secs(self.args.ttl);
         // Renew (or upgrade) as the session holding this very key, unless that would shorten
         // a longer lock it took itself.
