@@ -173,13 +173,13 @@ pub fn post_commit(database: &Database) -> Result<String, CliError> {
     let head = String::from_utf8_lossy(&git(Some(root), &["rev-parse", "HEAD"])?)
         .trim()
         .to_owned();
-    let done = coordinator.commit_done(&me.project, &me.own_ids(), &head, &files, &still)?;
-    if done.released.is_empty() {
+    let released = coordinator.commit_done(&me.project, &me.own_ids(), &head, &files, &still)?;
+    if released.is_empty() {
         return Ok(String::new());
     }
     Ok(format!(
         "mcp-session-coordinator: the commit carried your changes: released your edit locks on {}\n",
-        done.released.join(", ")
+        released.join(", ")
     ))
 }
 

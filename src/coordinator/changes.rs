@@ -32,15 +32,6 @@ pub struct Worktree<'a> {
     pub branch: Option<&'a str>,
 }
 
-/// What a commit did to the committer's locks and changes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Committed {
-    /// Edit locks released: their change is in the commit.
-    pub released: Vec<String>,
-    /// Changes now carried by the commit, to be warned about until it is merged.
-    pub carried: Vec<String>,
-}
-
 impl Coordinator {
     /// Records that `session_id` changed `keys` (files or symbols) in `worktree`.
     pub fn record_changes(
@@ -101,7 +92,7 @@ impl Coordinator {
     /// After the caller's sessions committed `files` as `commit`: their edit locks on those
     /// files are released and their changes there marked as carried by the commit, except
     /// what overlaps `still_changed` (keys the working tree still changes against the new HEAD:
-    /// hunks left out of the commit).
+    /// hunks left out of the commit). The keys of the edit locks released.
     pub fn commit_done(
         &self,
         project: &str,
@@ -109,14 +100,14 @@ impl Coordinator {
         commit: &str,
         files: &[String],
         still_changed: &[String],
-    ) -> Result<Committed> {
+    ) -> Result<Vec<String>> {
         let project = required_label("project", project)?;
         let files = normalized(files)?;
         let still = normalized(still_changed)?;
         let pending = |key: &str| still.iter().any(|s| patterns::overlaps(s, key));
-        let (done, wakes) = self.store.write(|tx| {
+        let (released, wakes) = self.store.write(|tx| {
             let now = self.now();
-            let mut done = Committed::default();
+            let mut released = Vec::new();
             let mut wakes = Vec::new();
             for file in &files {
                 for lock in tx.locks_overlapping(&project, file, now)? {
@@ -129,20 +120,19 @@ impl Coordinator {
                             .is_some()
                     {
                         wakes.extend(self.promote(tx, &project, &lock.file_path, now)?);
-                        done.released.push(lock.file_path);
+                        released.push(lock.file_path);
                     }
                 }
                 for change in tx.changes_overlapping(&project, file)? {
                     if own.contains(&change.session_id) && !pending(&change.file_path) {
                         tx.commit_change(&project, &change.file_path, &change.session_id, commit)?;
-                        done.carried.push(change.file_path);
                     }
                 }
             }
-            Ok::<_, Error>((done, wakes))
+            Ok::<_, Error>((released, wakes))
         })?;
         self.wake(&wakes);
-        Ok(done)
+        Ok(released)
     }
 
     /// Releases `lock`, an edit lock held until commit, whose change its worktree no longer

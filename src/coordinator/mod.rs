@@ -35,7 +35,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-pub use changes::{Committed, Worktree, settles};
+pub use changes::{Worktree, settles};
 pub use conflicts::{Conflict, ConflictQuery, ConflictReport, StaleBase};
 pub use context::{ContextDeleted, ContextList, ContextShared, NewContext};
 use events::Occurrence;

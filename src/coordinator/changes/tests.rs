@@ -22,7 +22,7 @@ fn edit_lock(h: &Harness, session: &str, key: &str, worktree: &str) -> bool {
 }
 
 /// `session` commits src/lib.rs as c0ffee, its working tree still changing `still`.
-fn commit(h: &Harness, session: &str, still: &[&str]) -> Committed {
+fn commit(h: &Harness, session: &str, still: &[&str]) -> Vec<String> {
     h.coordinator
         .commit_done(
             "app",
@@ -74,8 +74,8 @@ fn an_edit_lock_binds_its_own_worktree_and_lasts_until_commit() {
     assert_eq!(held.blockers.len(), 1, "no TTL: two days later still held");
     assert_eq!(held.blockers[0].expires_at, Timestamp::UNTIL_COMMIT);
 
-    let done = commit(&h, &a, &[]);
-    assert_eq!(done.released, ["src/lib.rs#one"]);
+    let released = commit(&h, &a, &[]);
+    assert_eq!(released, ["src/lib.rs#one"]);
     assert!(
         edit_lock(&h, &b, "src/lib.rs#one", MAIN),
         "free once committed"
@@ -88,8 +88,8 @@ fn hunks_left_out_of_a_commit_keep_their_lock() {
     let a = h.session("a", "app", None);
     assert!(edit_lock(&h, &a, "src/lib.rs#one", MAIN));
     assert!(edit_lock(&h, &a, "src/lib.rs#two", MAIN));
-    let done = commit(&h, &a, &["src/lib.rs#two"]);
-    assert_eq!(done.released, ["src/lib.rs#one"]);
+    let released = commit(&h, &a, &["src/lib.rs#two"]);
+    assert_eq!(released, ["src/lib.rs#one"]);
 }
 
 #[test]
