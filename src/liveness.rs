@@ -385,6 +385,36 @@ pub fn spawn_heartbeats(
     })
 }
 
+/// Checkpoints the database in the background from now on (see
+/// [`crate::store::Store::checkpoint`]), so that no call waits for it.
+pub fn spawn_checkpoints(coordinator: Arc<Coordinator>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let c = coordinator.clone();
+        match tokio::task::spawn_blocking(move || c.checkpoint_in_background()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot checkpoint in the background; writes will");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, "checkpoint task failed");
+                return;
+            }
+        }
+        let mut ticks = tokio::time::interval(crate::store::CHECKPOINT_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let c = coordinator.clone();
+            match tokio::task::spawn_blocking(move || c.checkpoint()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "checkpoint failed; will retry"),
+                Err(error) => tracing::error!(%error, "checkpoint task failed"),
+            }
+        }
+    })
+}
+
 /// Sweeps stale sessions and expired locks every `every`, starting now.
 pub fn spawn_sweeper(coordinator: Arc<Coordinator>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {

@@ -364,3 +364,86 @@ async fn sessions_are_rooted_where_the_client_started_the_server() {
         .await;
     assert_eq!(granted["file_path"], "src/lib.rs");
 }
+
+/// Node clients (Claude Code, Gemini CLI, Copilot CLI) connect a server's stdin and stdout
+/// through libuv's socket pairs, not pipes: the server reads and writes them on its runtime
+/// (no blocking thread per message), answers, and ends its sessions when the client closes.
+#[test]
+fn a_socket_pair_stdio_is_served_like_pipes() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+
+    let db = Db::new();
+    let (mut input, theirs_in) = UnixStream::pair().expect("socket pair");
+    let (output, theirs_out) = UnixStream::pair().expect("socket pair");
+    let mut child = common::prepared(Path::new(BIN), &db.path(), &[], None)
+        .env("MCP_COORDINATOR_LOG", "debug")
+        .stdin(Stdio::from(OwnedFd::from(theirs_in)))
+        .stdout(Stdio::from(OwnedFd::from(theirs_out)))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the server");
+    output
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answers = BufReader::new(output);
+    let mut ask = |id: u64, method: &str, params: Value| -> Value {
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        writeln!(input, "{request}").expect("write");
+        let mut line = String::new();
+        answers.read_line(&mut line).expect("an answer");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let init = ask(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {},
+               "clientInfo": {"name": "node-like", "version": "1"}}),
+    );
+    assert!(init["result"]["protocolVersion"].is_string(), "{init}");
+    let registered = ask(
+        2,
+        "tools/call",
+        json!({"name": "session_register", "arguments": {"name": "node", "project": "app"}}),
+    );
+    let session = registered["result"]["structuredContent"]["session_id"].clone();
+    assert!(session.is_string(), "{registered}");
+    let granted = ask(
+        3,
+        "tools/call",
+        json!({"name": "lock_acquire", "arguments": {"file_path": "src/a.ts"}}),
+    );
+    assert_eq!(
+        granted["result"]["structuredContent"]["granted"], true,
+        "{granted}"
+    );
+    assert_eq!(ask(4, "ping", json!({}))["result"], json!({}));
+
+    drop(input);
+    let exited = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        child.try_wait().expect("status").is_some()
+    });
+    assert!(
+        exited,
+        "the server did not end when its client closed the socket"
+    );
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(
+        stderr.contains("socket pair, read and written without blocking"),
+        "the socket was not read on the runtime: {stderr}"
+    );
+    let locks = db.cli(&["locks", "--project", "app", "--json"]);
+    assert!(
+        !locks.stdout.contains("src/a.ts"),
+        "the lock outlived its session: {}",
+        locks.stdout
+    );
+}

@@ -454,7 +454,7 @@ mod tests {
         let first = send(&h, &a, None, Priority::Urgent, "build is broken").expect("sent");
         send(&h, &a, None, Priority::Low, "fyi").expect("sent");
         assert_eq!(
-            h.coordinator.unread(&b).expect("unread"),
+            h.coordinator.news(&b).expect("news").unread,
             Some(super::super::Unread {
                 count: 2,
                 urgent: 1
@@ -469,7 +469,11 @@ mod tests {
         assert_eq!(marked.not_found, [MessageId(999)]);
         assert_eq!(marked.unread_count, 1);
         assert_eq!(
-            h.coordinator.unread(&c).expect("unread").map(|u| u.count),
+            h.coordinator
+                .news(&c)
+                .expect("news")
+                .unread
+                .map(|u| u.count),
             Some(2),
             "c's copy is untouched"
         );
@@ -493,7 +497,7 @@ mod tests {
             h.coordinator.mark_read(&b, &[]).expect("all").marked_read,
             1
         );
-        assert_eq!(h.coordinator.unread(&b).expect("unread"), None);
+        assert_eq!(h.coordinator.news(&b).expect("news").unread, None);
     }
 
     #[test]
@@ -640,7 +644,11 @@ mod tests {
         assert_eq!(got.messages[0].from_name, "dana (person)");
         assert_eq!(got.messages[0].from_session, None);
         assert_eq!(
-            h.coordinator.unread(&a).expect("unread").map(|u| u.urgent),
+            h.coordinator
+                .news(&a)
+                .expect("news")
+                .unread
+                .map(|u| u.urgent),
             Some(1)
         );
     }

@@ -56,10 +56,10 @@ pub use sessions::{
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
-use crate::model::Session;
+use crate::model::{Lock, Session};
 use crate::paths;
 use crate::patterns::{self, RESOURCE_PREFIX};
-use crate::store::{ReadTx, Store, WriteTx};
+use crate::store::{self, ReadTx, Store, WriteTx};
 
 /// Longest name, project or branch, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -102,6 +102,13 @@ pub struct Unread {
     pub count: i64,
     /// How many of them are urgent.
     pub urgent: i64,
+}
+
+/// What an answer to a session carries besides its result.
+#[derive(Debug, Default)]
+pub struct News {
+    pub unread: Option<Unread>,
+    pub granted: Vec<Lock>,
 }
 
 /// What one sweep removed.
@@ -186,10 +193,51 @@ impl Coordinator {
         Ok(value)
     }
 
-    /// The unread mail of a session; `None` when there is none (or the session is gone).
-    pub fn unread(&self, session_id: &str) -> Result<Option<Unread>> {
-        let (count, urgent) = self.store.read(|tx| tx.unread(session_id))?;
-        Ok((count > 0).then_some(Unread { count, urgent }))
+    /// What an answer to `session_id` carries besides its result: its unread mail, and the
+    /// locks granted to it from the queue that it has not been told about (telling it now
+    /// marks them reported). One look; a write only when there is a grant to report.
+    pub fn news(&self, session_id: &str) -> Result<News> {
+        let now = self.now();
+        let ((count, urgent), granted) = self.store.read(|tx| {
+            Ok::<_, Error>((
+                tx.unread(session_id)?,
+                tx.unreported_locks(session_id, now)?,
+            ))
+        })?;
+        // Taken and marked in one transaction, so a grant committed since the look is never
+        // marked unseen.
+        let granted = if granted.is_empty() {
+            granted
+        } else {
+            self.store.write(|tx| {
+                let locks = tx.unreported_locks(session_id, now)?;
+                tx.mark_locks_reported(session_id)?;
+                Ok::<_, Error>(locks)
+            })?
+        };
+        Ok(News {
+            unread: (count > 0).then_some(Unread { count, urgent }),
+            granted,
+        })
+    }
+
+    /// Store upkeep a server runs: see [`Store::checkpoint_in_background`].
+    pub fn checkpoint_in_background(&self) -> Result<()> {
+        Ok(self.store.checkpoint_in_background()?)
+    }
+
+    /// See [`Store::checkpoint`].
+    pub fn checkpoint(&self) -> Result<()> {
+        Ok(self.store.checkpoint()?)
+    }
+
+    /// Runs `work` unless it would wait for the database (see [`store::without_waiting`]):
+    /// `None` then, with nothing changed, so the caller can run it where waiting is fine.
+    pub fn without_waiting<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Option<Result<T>> {
+        match store::without_waiting(|| work(self)) {
+            Err(Error::Store(error)) if error.would_wait() => None,
+            done => Some(done),
+        }
     }
 
     /// Removes sessions that missed their heartbeats (releasing their locks and intents), expired

@@ -571,8 +571,9 @@ mod tests {
         assert_eq!(done.released.len(), 1);
         assert_eq!(
             h.coordinator
-                .unread(&holder)
-                .expect("unread")
+                .news(&holder)
+                .expect("news")
+                .unread
                 .map(|u| u.count),
             Some(1)
         );

@@ -348,26 +348,6 @@ impl Coordinator {
             self.notifier.wake(address);
         }
     }
-
-    /// Locks granted from the queue that the session has not been told about yet; telling it
-    /// now marks them reported.
-    pub fn take_granted_from_queue(&self, session_id: &str) -> Result<Vec<Lock>> {
-        let now = self.now();
-        // Most answers have nothing to report: look without the write lock first, then take
-        // and mark in one transaction, so a grant committed in between is never marked unseen.
-        if self
-            .store
-            .read(|tx| tx.unreported_locks(session_id, now))?
-            .is_empty()
-        {
-            return Ok(Vec::new());
-        }
-        Ok(self.store.write(|tx| {
-            let locks = tx.unreported_locks(session_id, now)?;
-            tx.mark_locks_reported(session_id)?;
-            Ok::<_, crate::store::StoreError>(locks)
-        })?)
-    }
 }
 
 #[cfg(test)]
@@ -482,15 +462,10 @@ mod tests {
         ask(&h, &b, "f.ts", LockType::Exclusive, true);
         release(&h, &a, "f.ts");
 
-        let granted = h.coordinator.take_granted_from_queue(&b).expect("news");
+        let granted = h.coordinator.news(&b).expect("news").granted;
         assert_eq!(granted.len(), 1);
         assert_eq!(granted[0].file_path, "f.ts");
-        assert!(
-            h.coordinator
-                .take_granted_from_queue(&b)
-                .expect("news")
-                .is_empty()
-        );
+        assert!(h.coordinator.news(&b).expect("news").granted.is_empty());
         let inbox = h
             .coordinator
             .list_messages(InboxQuery {

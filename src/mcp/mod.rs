@@ -3,8 +3,9 @@
 //! One [`CoordinatorServer`] serves one MCP connection. It remembers the sessions that
 //! connection registered ([`Keepalive`]) so later calls may omit `session_id`, and so the
 //! process can heartbeat them and deregister them when it exits. Every tool parses its
-//! arguments, runs one coordinator call on the blocking pool (a write may wait on another
-//! process's transaction), and shapes the answer.
+//! arguments, runs one coordinator call (on the blocking pool, since a write may wait on
+//! another process's transaction; a stdio server runs what need not wait in place), and
+//! shapes the answer.
 
 mod caller;
 mod catalog;
@@ -33,7 +34,7 @@ pub use http::{Limits, endpoint};
 pub use reply::{Answer, ToolError};
 pub use stdio::{serve_stdio, terminated};
 
-use crate::coordinator::Coordinator;
+use crate::coordinator::{Coordinator, News};
 use crate::liveness::{Farewell, Keepalive, Keepalives};
 use crate::wake::Wakeup;
 
@@ -98,6 +99,9 @@ pub struct CoordinatorServer {
     /// What `tools/list` answers, computed once.
     listed: Arc<Vec<Tool>>,
     instructions: Arc<str>,
+    /// Whether calls may run on the async thread when they need not wait (stdio; see
+    /// [`Self::respond`]).
+    inline: bool,
 }
 
 impl CoordinatorServer {
@@ -138,6 +142,16 @@ impl CoordinatorServer {
             listed: Arc::new(listing.listed(all)),
             instructions: instructions.into(),
             tool_router,
+            inline: false,
+        }
+    }
+
+    /// The same server answering calls on its async thread when they need not wait: for the
+    /// stdio server, whose one client sends one request at a time.
+    pub fn answering_inline(self) -> Self {
+        Self {
+            inline: true,
+            ..self
         }
     }
 
@@ -184,43 +198,70 @@ impl CoordinatorServer {
         }
     }
 
-    /// Runs `work` on the blocking pool and answers with its result plus `session`'s unread
-    /// mail.
+    /// Answers with `work`'s result plus `session`'s news. A stdio server runs it right here,
+    /// on its one async thread, when it can run without waiting for the database; otherwise,
+    /// and always over HTTP, it runs on the blocking pool, since a write may wait seconds on
+    /// another process's transaction and must not stall the runtime.
     async fn respond<T: Send + 'static>(
         &self,
         session: Option<String>,
-        work: impl FnOnce(&Coordinator) -> crate::Result<T> + Send + 'static,
+        work: impl Fn(&Coordinator) -> crate::Result<T> + Send + 'static,
+    ) -> Result<Json<Answer<T>>, ToolError> {
+        if self.inline {
+            let session = session.as_deref();
+            if let Some(done) = self
+                .coordinator
+                .without_waiting(|c| answer(c, session, &work))
+            {
+                return Ok(Json(done?));
+            }
+        }
+        self.respond_on_pool(session, work).await
+    }
+
+    /// [`Self::respond`] always on the blocking pool: for work that runs programs (git).
+    async fn respond_on_pool<T: Send + 'static>(
+        &self,
+        session: Option<String>,
+        work: impl Fn(&Coordinator) -> crate::Result<T> + Send + 'static,
     ) -> Result<Json<Answer<T>>, ToolError> {
         let coordinator = self.coordinator.clone();
-        tokio::task::spawn_blocking(move || {
-            let body = work(&coordinator)?;
-            let (unread_messages, locks_granted) = match session {
-                Some(id) => (
-                    coordinator.unread(&id).unwrap_or_else(|error| {
-                        tracing::warn!(%error, "could not count unread messages");
-                        None
-                    }),
-                    coordinator
-                        .take_granted_from_queue(&id)
-                        .unwrap_or_else(|error| {
-                            tracing::warn!(%error, "could not report locks granted from the queue");
-                            Vec::new()
-                        }),
-                ),
-                None => (None, Vec::new()),
-            };
-            Ok(Json(Answer {
-                body,
-                unread_messages,
-                locks_granted,
-            }))
-        })
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "tool task failed");
-            ToolError::new(format!("internal error: {error}"))
-        })?
+        let done =
+            tokio::task::spawn_blocking(move || answer(&coordinator, session.as_deref(), &work))
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "tool task failed");
+                    ToolError::new(format!("internal error: {error}"))
+                })?;
+        Ok(Json(done?))
     }
+}
+
+/// `work`'s result and `session`'s news. News that cannot be read is left out of the answer
+/// (the work is done), unless reading it would wait: then the whole answer is tried again
+/// where waiting is fine, which repeats no write (see [`Coordinator::without_waiting`]).
+fn answer<T>(
+    coordinator: &Coordinator,
+    session: Option<&str>,
+    work: &impl Fn(&Coordinator) -> crate::Result<T>,
+) -> crate::Result<Answer<T>> {
+    let body = work(coordinator)?;
+    let news = match session.map(|id| coordinator.news(id)) {
+        None => News::default(),
+        Some(Ok(news)) => news,
+        Some(Err(crate::Error::Store(error))) if error.would_wait() => {
+            return Err(crate::Error::Store(error));
+        }
+        Some(Err(error)) => {
+            tracing::warn!(%error, "could not report unread messages and granted locks");
+            News::default()
+        }
+    };
+    Ok(Answer {
+        body,
+        unread_messages: news.unread,
+        locks_granted: news.granted,
+    })
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -34,10 +34,12 @@ pub async fn serve_stdio(
         crate::clients::client_pid(),
         listing,
         Trust::Process,
-    );
+    )
+    .answering_inline();
     // Held past the server's end, so its sessions can be ended then.
     let keepalive = server.keepalive.clone();
     let sweeper = liveness::spawn_sweeper(coordinator.clone(), cleanup_interval);
+    let checkpoints = liveness::spawn_checkpoints(coordinator.clone());
     let watcher = wake::spawn_queue_watcher(coordinator.clone(), wakeup, cleanup_interval);
     let heartbeats = liveness::spawn_heartbeats(
         coordinator.clone(),
@@ -51,6 +53,7 @@ pub async fn serve_stdio(
     };
     tracing::info!(reason, "shutting down");
     sweeper.abort();
+    checkpoints.abort();
     watcher.abort();
     heartbeats.abort();
     let ended = tokio::task::spawn_blocking(move || keepalive.release_all(&coordinator)).await;
@@ -60,7 +63,7 @@ pub async fn serve_stdio(
 }
 
 async fn serve(server: CoordinatorServer) -> &'static str {
-    match server.serve(rmcp::transport::stdio_pipes()).await {
+    match server.serve(crate::platform::stdio::streams()).await {
         Ok(running) => match running.waiting().await {
             Ok(_) => "stdin closed",
             Err(error) => {

@@ -1,6 +1,7 @@
 //! What differs between the operating systems the binary ships on (Linux, macOS, Windows), in
 //! one place, so that everything above behaves the same everywhere: the socket a process is
-//! woken on, the process table the client lookup walks, and this machine's name.
+//! woken on, the process table the client lookup walks, this machine's name, and the stdio
+//! server's standard streams.
 //!
 //! Each part tries the platform's best mechanism first and falls back to the next, and the
 //! fallbacks serve on Linux too (a socket file or a UDP port where abstract sockets fail, `ps`
@@ -10,6 +11,7 @@
 
 mod host;
 mod process;
+pub mod stdio;
 mod wake;
 
 pub use host::machine;

@@ -23,6 +23,7 @@ mod sessions;
 pub(crate) mod sql;
 mod sqlite;
 
+use std::cell::Cell;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +44,10 @@ use sql::{Arg, Conn, Row};
 /// How long a write waits for the database's write lock, held by another process's write
 /// transaction, before it fails as [`StoreError::Busy`]: the same bound on either backend.
 const WRITE_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a server checkpoints SQLite's write-ahead log: often enough that the log stays
+/// a few thousand pages at the most a machine writes, rarely enough to cost nothing idle.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -103,6 +108,53 @@ pub enum StoreError {
     NoTls(&'static str),
     #[error("PostgreSQL error: {0}")]
     Postgres(String),
+    /// Under [`without_waiting`], a call that would have waited for the connection or for
+    /// another process's write lock. The caller runs the call again where waiting is fine.
+    #[error("the call would have waited for the database; run it again on a blocking thread")]
+    WouldWait,
+}
+
+impl StoreError {
+    /// Whether the call was refused by [`without_waiting`] before it changed anything.
+    pub fn would_wait(&self) -> bool {
+        matches!(self, StoreError::WouldWait)
+    }
+}
+
+thread_local! {
+    /// Set by [`without_waiting`] on this thread until a write transaction begins.
+    static WAITS_REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `work` so that its store calls never wait: a transaction that would wait for this
+/// process's connection (in use by another thread) or for another process's write lock fails
+/// at once with [`StoreError::WouldWait`], and so does any call on PostgreSQL, which waits on
+/// the network. That holds until a write transaction of `work` begins; its later
+/// transactions wait as usual. A refused `work` has therefore written nothing, and running
+/// it again elsewhere repeats no write.
+///
+/// The stdio server answers on its one async thread this way, without handing each call to
+/// a blocking thread and back (two thread wake-ups, most of a call's time), and hands over
+/// only the calls that would wait.
+pub fn without_waiting<T>(work: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WAITS_REFUSED.set(self.0);
+        }
+    }
+    let _restore = Restore(WAITS_REFUSED.replace(true));
+    work()
+}
+
+/// Whether this thread's store calls must not wait now.
+fn waits_refused() -> bool {
+    WAITS_REFUSED.get()
+}
+
+/// A write transaction began: what follows it may wait, since a retry would repeat it.
+fn write_began() {
+    WAITS_REFUSED.set(false);
 }
 
 /// Where the shared database is.
@@ -124,6 +176,8 @@ impl std::fmt::Display for Location {
     }
 }
 
+// One per process, so the size of the SQLite variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Sqlite(sqlite::Sqlite),
     Postgres(Box<postgres::Postgres>),
@@ -198,6 +252,24 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.run(true, work),
             Backend::Postgres(db) => db.run(true, work),
+        }
+    }
+
+    /// Moves SQLite's checkpoints off this process's writes (see [`Store::checkpoint`]); a
+    /// server calls it once. Nothing to do on PostgreSQL.
+    pub fn checkpoint_in_background(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.checkpoint_in_background(),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Copies SQLite's write-ahead log back into the database file without making anyone
+    /// wait; a server runs it every [`CHECKPOINT_EVERY`]. Nothing to do on PostgreSQL.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.checkpoint(),
+            Backend::Postgres(_) => Ok(()),
         }
     }
 

@@ -29,7 +29,7 @@ use postgres::config::SslMode;
 use postgres::{Config, NoTls, SimpleQueryMessage};
 
 use super::sql::{Conn, PgConn};
-use super::{StoreError, StoreHealth, WRITE_LOCK_WAIT, pending};
+use super::{StoreError, StoreHealth, WRITE_LOCK_WAIT, pending, waits_refused};
 use crate::clock::{Clock, SystemClock, Timestamp};
 
 /// Migrations of the PostgreSQL schema, applied in order on start.
@@ -348,6 +348,9 @@ impl Postgres {
         write: bool,
         work: impl FnOnce(Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        if waits_refused() {
+            return Err(StoreError::WouldWait.into());
+        }
         let mut pooled = self.begin(write)?;
         let value = work(Conn::Postgres(RefCell::new(pooled.conn()?)));
         let end = if value.is_ok() { "COMMIT" } else { "ROLLBACK" };

@@ -123,6 +123,7 @@ pub async fn serve(
             coordinator.clone(),
             *cleanup_interval,
         ));
+        tasks.push(liveness::spawn_checkpoints(coordinator.clone()));
         tasks.push(wake::spawn_queue_watcher(
             coordinator.clone(),
             wakeup,

@@ -244,7 +244,7 @@ fn a_swept_session_is_revived_under_its_id_and_told_what_it_lost() {
     h.advance(TIMEOUT + Duration::from_secs(1));
     h.coordinator.sweep().expect("sweep");
     assert!(h.coordinator.revive(&a, &reg).expect("revived"));
-    let unread = h.coordinator.unread(&a).expect("unread");
+    let unread = h.coordinator.news(&a).expect("news").unread;
     assert_eq!(unread.map(|u| u.count), Some(1));
 }
 

@@ -48,7 +48,7 @@ impl CoordinatorServer {
             .acting(args.session_id, args.session_token, "session_id")
             .await?;
         let carries = args.intent_type.is_some_and(IntentType::carries_changes);
-        let mut query = ConflictQuery {
+        let query = ConflictQuery {
             session_id: session.clone(),
             intent_type: args.intent_type,
             file_paths: args.file_paths,
@@ -56,14 +56,17 @@ impl CoordinatorServer {
             changed: Vec::new(),
             stale_base: None,
         };
-        self.respond(Some(session.clone()), move |c| {
-            // Before a commit, merge or push: what the session's checkout changes, read from
-            // git where the checkout is on this machine.
-            if carries {
-                let session = c.find_session(&session, None)?;
-                if let Some(root) = session.working_directory {
-                    (query.changed, query.stale_base) = read_changes(&root);
-                }
+        if !carries {
+            return self
+                .respond(Some(session), move |c| c.check_conflicts(query.clone()))
+                .await;
+        }
+        // Before a commit, merge or push: what the session's checkout changes, read from git
+        // where the checkout is on this machine (running git: on the blocking pool).
+        self.respond_on_pool(Some(session.clone()), move |c| {
+            let mut query = query.clone();
+            if let Some(root) = c.find_session(&session, None)?.working_directory {
+                (query.changed, query.stale_base) = read_changes(&root);
             }
             c.check_conflicts(query)
         })

@@ -86,7 +86,7 @@ impl CoordinatorServer {
             project: args.project,
             tags: args.tags,
         };
-        self.respond(Some(session), move |c| c.share_context(entry))
+        self.respond(Some(session), move |c| c.share_context(entry.clone()))
             .await
     }
 

@@ -114,7 +114,7 @@ impl CoordinatorServer {
             description: args.description,
             files: args.files,
         };
-        self.respond(Some(session), move |c| c.announce_intent(request))
+        self.respond(Some(session), move |c| c.announce_intent(request.clone()))
             .await
     }
 
@@ -160,7 +160,7 @@ impl CoordinatorServer {
             limit: args.limit,
         };
         self.respond(viewer.clone(), move |c| {
-            c.list_intents(viewer.as_deref(), query)
+            c.list_intents(viewer.as_deref(), query.clone())
         })
         .await
     }

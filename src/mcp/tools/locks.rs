@@ -133,7 +133,9 @@ impl CoordinatorServer {
         // Listen before asking, so a grant right after the answer is not missed.
         let mut bell = self.wakeup.subscribe();
         let first = self
-            .respond(Some(session.clone()), move |c| c.acquire_lock(request))
+            .respond(Some(session.clone()), move |c| {
+                c.acquire_lock(request.clone())
+            })
             .await?;
         let wait = match args.wait_seconds {
             Some(seconds) if seconds > 0 && first.0.body.queued => Duration::from_secs(seconds),
@@ -216,7 +218,7 @@ impl CoordinatorServer {
             limit: args.limit,
         };
         self.respond(viewer.clone(), move |c| {
-            c.list_locks(viewer.as_deref(), query)
+            c.list_locks(viewer.as_deref(), query.clone())
         })
         .await
     }

@@ -101,7 +101,7 @@ impl CoordinatorServer {
             priority: args.priority.unwrap_or(Priority::Normal),
             content: args.content,
         };
-        self.respond(Some(session), move |c| c.send_message(message))
+        self.respond(Some(session), move |c| c.send_message(message.clone()))
             .await
     }
 
@@ -125,7 +125,7 @@ impl CoordinatorServer {
             limit: args.limit,
             mark_read: args.mark_read.unwrap_or(false),
         };
-        self.respond(Some(session), move |c| c.list_messages(query))
+        self.respond(Some(session), move |c| c.list_messages(query.clone()))
             .await
     }
 

@@ -130,7 +130,7 @@ impl CoordinatorServer {
                 id,
                 Registration {
                     token_hash: Some(token_hash(&registered.session_token)),
-                    ..registration
+                    ..registration.clone()
                 },
             );
             Ok(registered)
