@@ -42,6 +42,11 @@ impl Error {
         }
     }
 
+    /// Whether [`crate::store::without_waiting`] refused the call before it changed anything.
+    pub fn would_wait(&self) -> bool {
+        matches!(self, Error::Store(error) if error.would_wait())
+    }
+
     pub fn unknown_session(session_id: &str) -> Self {
         Self::UnknownSession {
             session_id: session_id.to_owned(),

@@ -389,18 +389,6 @@ pub fn spawn_heartbeats(
 /// [`crate::store::Store::checkpoint`]), so that no call waits for it.
 pub fn spawn_checkpoints(coordinator: Arc<Coordinator>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let c = coordinator.clone();
-        match tokio::task::spawn_blocking(move || c.checkpoint_in_background()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot checkpoint in the background; writes will");
-                return;
-            }
-            Err(error) => {
-                tracing::error!(%error, "checkpoint task failed");
-                return;
-            }
-        }
         let mut ticks = tokio::time::interval(crate::store::CHECKPOINT_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

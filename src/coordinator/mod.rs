@@ -221,11 +221,6 @@ impl Coordinator {
         })
     }
 
-    /// Store upkeep a server runs: see [`Store::checkpoint_in_background`].
-    pub fn checkpoint_in_background(&self) -> Result<()> {
-        Ok(self.store.checkpoint_in_background()?)
-    }
-
     /// See [`Store::checkpoint`].
     pub fn checkpoint(&self) -> Result<()> {
         Ok(self.store.checkpoint()?)
@@ -235,7 +230,7 @@ impl Coordinator {
     /// `None` then, with nothing changed, so the caller can run it where waiting is fine.
     pub fn without_waiting<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Option<Result<T>> {
         match store::without_waiting(|| work(self)) {
-            Err(Error::Store(error)) if error.would_wait() => None,
+            Err(error) if error.would_wait() => None,
             done => Some(done),
         }
     }

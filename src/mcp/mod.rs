@@ -249,9 +249,7 @@ fn answer<T>(
     let news = match session.map(|id| coordinator.news(id)) {
         None => News::default(),
         Some(Ok(news)) => news,
-        Some(Err(crate::Error::Store(error))) if error.would_wait() => {
-            return Err(crate::Error::Store(error));
-        }
+        Some(Err(error)) if error.would_wait() => return Err(error),
         Some(Err(error)) => {
             tracing::warn!(%error, "could not report unread messages and granted locks");
             News::default()

@@ -255,17 +255,9 @@ impl Store {
         }
     }
 
-    /// Moves SQLite's checkpoints off this process's writes (see [`Store::checkpoint`]); a
-    /// server calls it once. Nothing to do on PostgreSQL.
-    pub fn checkpoint_in_background(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.checkpoint_in_background(),
-            Backend::Postgres(_) => Ok(()),
-        }
-    }
-
     /// Copies SQLite's write-ahead log back into the database file without making anyone
-    /// wait; a server runs it every [`CHECKPOINT_EVERY`]. Nothing to do on PostgreSQL.
+    /// wait; a server runs it every [`CHECKPOINT_EVERY`], and from its first run on the
+    /// process's own writes no longer checkpoint. Nothing to do on PostgreSQL.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.checkpoint(),

@@ -88,12 +88,12 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// WAL pages at which a server's own writes still checkpoint, should its background
-/// checkpoints stop (see [`Sqlite::checkpoint_in_background`]): 40 MB, a bound, not a rhythm.
+/// checkpoints stop (see [`Sqlite::checkpoint`]): 40 MB, a bound, not a rhythm.
 const BACKSTOP_CHECKPOINT_PAGES: i64 = 10_000;
 
 pub struct Sqlite {
     connection: Mutex<Connection>,
-    /// The file, for the checkpoint connection; none for an in-memory database.
+    /// The file, for the checkpoint connection; none for an in-memory or read-only database.
     path: Option<std::path::PathBuf>,
     /// A second connection that only checkpoints, opened at the first background checkpoint.
     checkpointer: Mutex<Option<Connection>>,
@@ -142,7 +142,7 @@ impl Sqlite {
             }
         }
         let mut db = Self::configure(connection, prepared.read_only)?;
-        db.path = Some(path.to_path_buf());
+        db.path = (!prepared.read_only).then(|| path.to_path_buf());
         Ok(db)
     }
 
@@ -182,20 +182,14 @@ impl Sqlite {
         })
     }
 
-    /// SQLite copies the WAL back into the database file in the commit that fills it past
-    /// 1,000 pages, and syncs both files there: 2–6 ms once in about 80 lock operations, the
-    /// whole of lock_acquire's p99 (measured). A server calls this once, and then
-    /// [`Self::checkpoint`] every so often, so that its calls never pay for that; its own
-    /// writes checkpoint only past [`BACKSTOP_CHECKPOINT_PAGES`].
-    pub fn checkpoint_in_background(&self) -> Result<(), StoreError> {
-        self.connection()
-            .pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES)?;
-        Ok(())
-    }
-
     /// Copies what the WAL holds back into the database file, on a connection of its own so
     /// that no call of this process waits for it. Passive: it takes no lock a writer or
     /// reader waits on, and gives way to a checkpoint another process runs.
+    ///
+    /// SQLite would otherwise copy the WAL back in the commit that fills it past 1,000 pages,
+    /// and sync both files there: 2–6 ms once in about 80 lock operations, the whole of
+    /// lock_acquire's p99 (measured). So once the checkpoint connection is open, this
+    /// process's own writes checkpoint only past [`BACKSTOP_CHECKPOINT_PAGES`].
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -206,12 +200,20 @@ impl Sqlite {
             .unwrap_or_else(PoisonError::into_inner);
         let connection = match checkpointer.as_mut() {
             Some(connection) => connection,
-            None => checkpointer.insert(Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )?),
+            None => {
+                let opened = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                self.connection().pragma_update(
+                    None,
+                    "wal_autocheckpoint",
+                    BACKSTOP_CHECKPOINT_PAGES,
+                )?;
+                checkpointer.insert(opened)
+            }
         };
         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
