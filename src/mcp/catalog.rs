@@ -46,25 +46,30 @@ pub struct ToolListing {
 impl ToolSelection {
     /// Reads `all`, `core`, tool names, or a comma-separated mix (`core,intent_announce`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let known: BTreeSet<String> = CoordinatorServer::tools()
-            .list_all()
-            .into_iter()
-            .map(|tool| tool.name.into_owned())
-            .collect();
+        // Every process parses the default, `all`, hooks included; the names need every tool's
+        // schema built (2 ms of a 6.5 ms hook call, measured), so only a tool's name reads them.
+        let mut known: Option<BTreeSet<String>> = None;
         let mut names = BTreeSet::new();
         let mut all = false;
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             match word {
                 "all" => all = true,
                 "core" => names.extend(CORE.iter().map(|n| (*n).to_owned())),
-                name if known.contains(name) => {
+                name => {
+                    let known = known.get_or_insert_with(|| {
+                        CoordinatorServer::tools()
+                            .list_all()
+                            .into_iter()
+                            .map(|tool| tool.name.into_owned())
+                            .collect()
+                    });
+                    if !known.contains(name) {
+                        return Err(format!(
+                            "unknown tool or profile '{name}'; use all, core, or tool names: {}",
+                            known.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ));
+                    }
                     names.insert(name.to_owned());
-                }
-                other => {
-                    return Err(format!(
-                        "unknown tool or profile '{other}'; use all, core, or tool names: {}",
-                        known.into_iter().collect::<Vec<_>>().join(", ")
-                    ));
                 }
             }
         }
