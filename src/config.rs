@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::coordinator::Coordinator;
 use crate::flags;
 use crate::mcp::ToolListing;
-use crate::store::{FileAccess, Location, Store, StoreError};
+use crate::store::{FileAccess, LibpqEnv, Location, Store, StoreError};
 use crate::wake::Poker;
 use crate::web::{Access, AccessError};
 
@@ -101,7 +101,12 @@ impl Database {
                 .as_ref()
                 .is_none_or(|p| p.as_os_str().is_empty()),
         };
-        let store = Store::open_with(&location, access).map_err(|source| match source {
+        let libpq = LibpqEnv {
+            sslmode: std::env::var("PGSSLMODE").ok(),
+            sslrootcert: std::env::var("PGSSLROOTCERT").ok(),
+            home: std::env::home_dir(),
+        };
+        let store = Store::open_with(&location, access, &libpq).map_err(|source| match source {
             StoreError::UnsafePath { .. } | StoreError::ReadOnly { .. } => {
                 OpenError::Refused(source)
             }

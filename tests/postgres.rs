@@ -117,3 +117,147 @@ async fn a_server_stopped_while_writing_holds_the_others_up_only_briefly() {
         "resumed, it carries on: {resumed}"
     );
 }
+
+/// The test server's URL for this test's database, by `host`, with `query` appended.
+fn tls_url(db: &Db, host: &str, query: &str) -> String {
+    let url = common::postgres_url(&db.path()).expect("a PostgreSQL run");
+    format!("{}?{query}", url.replacen("127.0.0.1", host, 1))
+}
+
+fn test_ca() -> String {
+    std::env::var("MCP_TEST_PG_CA").expect("scripts/with-postgres sets MCP_TEST_PG_CA")
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
+async fn verify_full_connects_encrypted_to_a_server_whose_certificate_names_the_host() {
+    let server = common::postgres_only();
+    let db = Db::new();
+    let url = tls_url(
+        &db,
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", test_ca()),
+    );
+    let coordinator = db.server_with(&[("MCP_COORDINATOR_DB_URL", &url)]).await;
+    coordinator.register("secure", "app", "main").await;
+    let name = common::postgres_name(&db.path()).expect("database name");
+    let (encrypted, plain): (i64, i64) = common::on_postgres(server, move |client| {
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+                 FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                 WHERE a.datname = $1 AND a.application_name = 'mcp-session-coordinator'",
+                &[&name],
+            )
+            .expect("pg_stat_ssl");
+        (row.get(0), row.get(1))
+    });
+    assert!(encrypted >= 1, "no encrypted connection of the server");
+    assert_eq!(plain, 0, "a connection of the server is not encrypted");
+
+    // `require` without a root encrypts without checking; PGSSLMODE is read as libpq reads it.
+    let url = tls_url(&db, "127.0.0.1", "");
+    let run = db.run(
+        &["doctor", "--json"],
+        &[("MCP_COORDINATOR_DB_URL", &url), ("PGSSLMODE", "require")],
+        None,
+        "",
+    );
+    assert!(run.ok, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["sessions"], 1);
+    let tls = report["tls"].as_str().unwrap_or_default();
+    assert!(tls.starts_with("TLSv1.") && tls.ends_with("(sslmode=require)"), "{report}");
+    let run = db.run(
+        &["doctor", "--json"],
+        &[("MCP_COORDINATOR_DB_URL", &url), ("PGSSLMODE", "disable")],
+        None,
+        "",
+    );
+    assert_eq!(run.json()["tls"], "none (sslmode=disable)");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
+async fn a_certificate_for_another_host_or_from_an_unknown_ca_is_refused_at_once() {
+    common::postgres_only();
+    let db = Db::new();
+    let ca = test_ca();
+    // The certificate names localhost; 127.0.0.1 is another name to verify-full.
+    let wrong_name = tls_url(
+        &db,
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
+    let started = Instant::now();
+    let run = db.run(
+        &["doctor"],
+        &[("MCP_COORDINATOR_DB_URL", &wrong_name)],
+        None,
+        "",
+    );
+    assert!(
+        !run.ok,
+        "verify-full accepted a certificate for another name"
+    );
+    assert!(
+        run.stderr
+            .contains("certificate is not issued for the host name in the URL"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("sslmode=verify-ca"), "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a refused certificate was retried as if the server were down"
+    );
+
+    // verify-ca checks who signed it, not the name.
+    let any_name = tls_url(
+        &db,
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    );
+    let run = db.run(
+        &["doctor"],
+        &[("MCP_COORDINATOR_DB_URL", &any_name)],
+        None,
+        "",
+    );
+    assert!(run.ok, "{}{}", run.stdout, run.stderr);
+
+    // Without the test CA, the system's roots do not know the signer.
+    let unknown = tls_url(&db, "localhost", "sslmode=verify-full");
+    let run = db.run(
+        &["doctor"],
+        &[("MCP_COORDINATOR_DB_URL", &unknown)],
+        None,
+        "",
+    );
+    assert!(!run.ok, "a certificate from an unknown CA was accepted");
+    assert!(
+        run.stderr
+            .contains("not signed by a root this process trusts"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
+async fn a_server_without_tls_is_refused_when_tls_is_required() {
+    common::postgres_only();
+    let db = Db::new();
+    // PgBouncer in front of the test server listens without TLS.
+    let plain = std::env::var("MCP_TEST_PGBOUNCER_URL")
+        .expect("scripts/with-postgres sets MCP_TEST_PGBOUNCER_URL");
+    let url = format!("{plain}?sslmode=require");
+    let run = db.run(&["doctor"], &[("MCP_COORDINATOR_DB_URL", &url)], None, "");
+    assert!(!run.ok, "a plain server was used under sslmode=require");
+    assert!(
+        run.stderr
+            .contains("does not offer TLS, and sslmode=require requires it"),
+        "{}",
+        run.stderr
+    );
+}

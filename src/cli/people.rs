@@ -162,6 +162,9 @@ pub fn doctor(database: &Database, args: &JsonFlag) -> Result<(String, bool), Cl
             s.size_bytes / 1024
         );
         let _ = writeln!(text, "engine        {}", s.engine_version);
+        if let Some(tls) = &s.tls {
+            let _ = writeln!(text, "tls           {tls}");
+        }
         if let Some(mode) = &s.journal_mode {
             let _ = writeln!(text, "journal mode  {mode}");
         }

@@ -22,6 +22,7 @@ mod postgres;
 mod sessions;
 pub(crate) mod sql;
 mod sqlite;
+mod tls;
 
 use std::cell::Cell;
 use std::ops::Deref;
@@ -37,6 +38,7 @@ pub use intents::{IntentFilter, NewIntent, Overlap};
 pub use locks::{LockFilter, NewLock, NewWaiter};
 pub use messages::{InboxFilter, MarkRead, NewMessage};
 pub use sessions::SessionFilter;
+pub use tls::LibpqEnv;
 
 use crate::clock::{Clock, SystemClock};
 use sql::{Arg, Conn, Row};
@@ -102,10 +104,8 @@ pub enum StoreError {
         "the PostgreSQL database at {database} cannot be reached ({reason}); try again once it is up"
     )]
     Unreachable { database: String, reason: String },
-    #[error(
-        "sslmode={0} asks for TLS, which this build does not speak yet: use the database over a private network or a tunnel, with sslmode=disable or prefer"
-    )]
-    NoTls(&'static str),
+    #[error("TLS to the PostgreSQL database at {database} failed: {reason}")]
+    Tls { database: String, reason: String },
     #[error("PostgreSQL error: {0}")]
     Postgres(String),
     /// Under [`without_waiting`], a call that would have waited for the connection or for
@@ -191,14 +191,21 @@ impl Store {
     /// Opens the database at `location`, creating and migrating its schema when needed; a
     /// file is checked as [`FileAccess::default`] says (private, safe, writable).
     pub fn open(location: &Location) -> Result<Self, StoreError> {
-        Self::open_with(location, FileAccess::default())
+        Self::open_with(location, FileAccess::default(), &LibpqEnv::default())
     }
 
-    /// [`Store::open`], with a file checked as `access` says.
-    pub fn open_with(location: &Location, access: FileAccess) -> Result<Self, StoreError> {
+    /// [`Store::open`], with a file checked as `access` says, and a PostgreSQL URL completed
+    /// by `libpq` as libpq completes it.
+    pub fn open_with(
+        location: &Location,
+        access: FileAccess,
+        libpq: &LibpqEnv,
+    ) -> Result<Self, StoreError> {
         let backend = match location {
             Location::File(path) => Backend::Sqlite(sqlite::Sqlite::open(path, access)?),
-            Location::Url(url) => Backend::Postgres(Box::new(postgres::Postgres::open(url)?)),
+            Location::Url(url) => {
+                Backend::Postgres(Box::new(postgres::Postgres::open(url, libpq)?))
+            }
         };
         Ok(Self { backend })
     }
@@ -304,6 +311,10 @@ pub struct StoreHealth {
     pub read_only: bool,
     /// The database engine and its version.
     pub engine_version: String,
+    /// PostgreSQL only: how this process's connection is protected ("TLSv1.3 (sslmode=...)"
+    /// or "none (sslmode=...)").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
     pub size_bytes: u64,
     /// `["ok"]`, or the problems found (SQLite's `integrity_check`; on PostgreSQL, the unread
     /// counters checked against the inboxes).

@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use postgres::config::SslMode;
 use postgres::{Config, NoTls, SimpleQueryMessage};
 
 use super::sql::{Conn, PgConn};
+use super::tls::{Connector, LibpqEnv, SslMode, Tls};
 use super::{StoreError, StoreHealth, WRITE_LOCK_WAIT, pending, waits_refused};
 use crate::clock::{Clock, SystemClock, Timestamp};
 
@@ -124,6 +124,8 @@ struct Idle {
 
 pub struct Postgres {
     config: Config,
+    tls: Connector,
+    ssl_mode: SslMode,
     shown: String,
     idle: Mutex<Idle>,
     returned: Condvar,
@@ -180,15 +182,25 @@ impl Drop for Postgres {
 }
 
 impl Postgres {
-    /// Connects to the database at `url` and brings its schema up to date.
-    pub fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects to the database at `url` and brings its schema up to date; `env` is what libpq
+    /// would read from the environment for TLS.
+    pub fn open(url: &str, env: &LibpqEnv) -> Result<Self, StoreError> {
+        let (url, tls) = Tls::split(url, env)?;
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::BadUrl(e.to_string()))?;
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(StoreError::NoTls("require"));
-        }
+        // As libpq: TLS is for the network; a Unix socket is not encrypted whatever sslmode says.
+        let local = config
+            .get_hosts()
+            .iter()
+            .all(|host| matches!(host, postgres::config::Host::Unix(_)));
+        let (ssl_mode, connector) = if local && !config.get_hosts().is_empty() {
+            (postgres::config::SslMode::Disable, Connector::Plain)
+        } else {
+            tls.connector(env.home.as_deref())?
+        };
         config
+            .ssl_mode(ssl_mode)
             .application_name("mcp-session-coordinator")
             .connect_timeout(Duration::from_secs(5))
             .keepalives_idle(Duration::from_secs(30))
@@ -201,6 +213,8 @@ impl Postgres {
         let store = Self {
             shown: shown(&config),
             config,
+            tls: connector,
+            ssl_mode: tls.mode,
             idle: Mutex::new(Idle {
                 connections: Vec::new(),
                 open: 0,
@@ -275,21 +289,32 @@ impl Postgres {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            match self.config.connect(NoTls) {
+            let connected = match &self.tls {
+                Connector::Plain => self.config.connect(NoTls),
+                Connector::Rustls(make) => self.config.connect(make.clone()),
+            };
+            let error = match connected {
                 Ok(client) => return Ok(PgConn::new(client)),
-                Err(error) if lost(&error) && started.elapsed() < CONNECT_PATIENCE => {
-                    tracing::debug!(error = %describe(&error), "database unreachable; retrying");
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_secs(1));
-                }
-                Err(error) if lost(&error) => {
-                    return Err(StoreError::Unreachable {
-                        database: self.shown.clone(),
-                        reason: describe(&error),
-                    });
-                }
-                Err(error) => return Err(error.into()),
+                Err(error) => error,
+            };
+            if let Some(reason) = tls_failure(&error, self.ssl_mode) {
+                return Err(StoreError::Tls {
+                    database: self.shown.clone(),
+                    reason,
+                });
             }
+            if !lost(&error) {
+                return Err(error.into());
+            }
+            if started.elapsed() >= CONNECT_PATIENCE {
+                return Err(StoreError::Unreachable {
+                    database: self.shown.clone(),
+                    reason: describe(&error),
+                });
+            }
+            tracing::debug!(error = %describe(&error), "database unreachable; retrying");
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 
@@ -414,10 +439,17 @@ impl Postgres {
                     current_setting('server_version'),
                     pg_database_size(current_database()),
                     (SELECT count(*) FROM sessions s WHERE s.unread <> (SELECT count(*) FROM inbox x
-                         WHERE x.session_id = s.id AND x.read_at IS NULL))",
+                         WHERE x.session_id = s.id AND x.read_at IS NULL)),
+                    (SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl
+                         WHERE pid = pg_backend_pid())",
             &[],
         )?;
         let drifted: i64 = row.try_get(3)?;
+        let mode = self.ssl_mode.name();
+        let tls = match row.try_get::<_, Option<String>>(4)? {
+            Some(version) => format!("{version} (sslmode={mode})"),
+            None => format!("none (sslmode={mode})"),
+        };
         Ok(StoreHealth {
             read_only: false,
             database: self.shown.clone(),
@@ -426,6 +458,7 @@ impl Postgres {
             schema_version: row.try_get(0)?,
             schema_expected: SCHEMA_VERSION,
             engine_version: format!("PostgreSQL {}", row.try_get::<_, String>(1)?),
+            tls: Some(tls),
             size_bytes: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
             integrity: if drifted == 0 {
                 vec!["ok".to_owned()]
@@ -446,8 +479,53 @@ fn last_integer(messages: &[SimpleQueryMessage]) -> Option<i64> {
     })
 }
 
+/// Why a connection failed in its TLS handshake, said for the person who set `sslmode`; `None`
+/// for every other failure. A refused certificate or a server without TLS is final: trying
+/// again would meet the same certificate.
+fn tls_failure(error: &postgres::Error, mode: SslMode) -> Option<String> {
+    let mode = mode.name();
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if current.to_string() == "server does not support TLS" {
+            return Some(format!(
+                "the server does not offer TLS, and sslmode={mode} requires it; turn on ssl in \
+                 the server's postgresql.conf, or use sslmode=prefer on a network you trust"
+            ));
+        }
+        let rustls = current.downcast_ref::<rustls::Error>().or_else(|| {
+            current
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls) = rustls {
+            use rustls::{CertificateError, Error};
+            return Some(match rustls {
+                Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ) => format!(
+                    "the server's certificate is not issued for the host name in the URL \
+                     (sslmode={mode} checks it): connect by a name the certificate lists, or \
+                     use sslmode=verify-ca to check only who signed it ({rustls})"
+                ),
+                Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+                    "the server's certificate is not signed by a root this process trusts \
+                     (sslmode={mode}): set sslrootcert to the PEM file of the CA that signed it \
+                     ({rustls})"
+                ),
+                other => format!("the TLS handshake failed (sslmode={mode}): {other}"),
+            });
+        }
+        cause = current.source();
+    }
+    None
+}
+
 /// `url` without its password; unreadable URLs are shown by their scheme only.
 pub fn shown_url(url: &str) -> String {
+    let url =
+        Tls::split(url, &LibpqEnv::default()).map_or_else(|_| url.to_owned(), |(rest, _)| rest);
     match url.parse::<Config>() {
         Ok(config) => shown(&config),
         Err(_) => "postgres://…".to_owned(),
@@ -480,10 +558,22 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_url_or_a_tls_demand_is_refused_before_connecting() {
-        let err = Postgres::open("postgres://x@host:notaport/db").err();
+    fn a_bad_url_is_refused_before_connecting() {
+        let err = Postgres::open("postgres://x@host:notaport/db", &LibpqEnv::default()).err();
         assert!(matches!(err, Some(StoreError::BadUrl(_))), "{err:?}");
-        let err = Postgres::open("postgres://x@db.example/db?sslmode=require").err();
-        assert!(matches!(err, Some(StoreError::NoTls("require"))), "{err:?}");
+        let err = Postgres::open(
+            "postgres://x@db.example/db?sslmode=verify",
+            &LibpqEnv::default(),
+        )
+        .err();
+        assert!(matches!(err, Some(StoreError::BadUrl(_))), "{err:?}");
+    }
+
+    #[test]
+    fn the_shown_address_reads_urls_with_any_sslmode() {
+        assert_eq!(
+            shown_url("postgres://team:pw@db.example/coord?sslmode=verify-full&sslrootcert=ca.pem"),
+            "postgres://team@db.example:5432/coord"
+        );
     }
 }

@@ -282,6 +282,7 @@ impl Sqlite {
             schema_version,
             schema_expected: SCHEMA_VERSION,
             engine_version: format!("SQLite {}", rusqlite::version()),
+            tls: None,
             size_bytes: u64::try_from(page_count.saturating_mul(page_size)).unwrap_or(0),
             integrity,
         })
