@@ -118,10 +118,19 @@ async fn a_server_stopped_while_writing_holds_the_others_up_only_briefly() {
     );
 }
 
-/// The test server's URL for this test's database, by `host`, with `query` appended.
+/// The test server's own URL for this test's database (not PgBouncer's, in the pass that
+/// goes through it), by `host`, with `query` appended.
 fn tls_url(db: &Db, host: &str, query: &str) -> String {
     let url = common::postgres_url(&db.path()).expect("a PostgreSQL run");
-    format!("{}?{query}", url.replacen("127.0.0.1", host, 1))
+    let url = match (
+        std::env::var("MCP_TEST_PGBOUNCER_ADDR"),
+        std::env::var("MCP_TEST_PG_ADDR"),
+    ) {
+        (Ok(bouncer), Ok(server)) => url.replacen(&bouncer, &server, 1),
+        _ => url,
+    };
+    let base = url.split_once('?').map_or(url.as_str(), |(base, _)| base);
+    format!("{}?{query}", base.replacen("127.0.0.1", host, 1))
 }
 
 fn test_ca() -> String {
@@ -167,7 +176,10 @@ async fn verify_full_connects_encrypted_to_a_server_whose_certificate_names_the_
     let report = run.json();
     assert_eq!(report["sessions"], 1);
     let tls = report["tls"].as_str().unwrap_or_default();
-    assert!(tls.starts_with("TLSv1.") && tls.ends_with("(sslmode=require)"), "{report}");
+    assert!(
+        tls.starts_with("TLSv1.") && tls.ends_with("(sslmode=require)"),
+        "{report}"
+    );
     let run = db.run(
         &["doctor", "--json"],
         &[("MCP_COORDINATOR_DB_URL", &url), ("PGSSLMODE", "disable")],
@@ -260,4 +272,58 @@ async fn a_server_without_tls_is_refused_when_tls_is_required() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
+async fn behind_pgbouncer_statements_last_one_transaction_with_pgbouncer_true() {
+    common::postgres_only();
+    let db = Db::new();
+    let bouncer = std::env::var("MCP_TEST_PGBOUNCER_URL")
+        .expect("scripts/with-postgres sets MCP_TEST_PGBOUNCER_URL");
+    let name = common::postgres_name(&db.path()).expect("database name");
+    // This test's database is a pool of its own in PgBouncer: one server connection, which
+    // each process's transactions get in turn.
+    let url = match bouncer.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("MCP_TEST_PGBOUNCER_URL names no database: {bouncer}"),
+    };
+    let status = |url: &str| db.run(&["status"], &[("MCP_COORDINATOR_DB_URL", url)], None, "");
+
+    // Without the setting, the second process meets the statements the first one left on
+    // the server connection, and is told what to change.
+    let run = status(&url);
+    assert!(run.ok, "{}", run.stderr);
+    let run = status(&url);
+    assert!(!run.ok, "the clash of statement names went unnoticed");
+    assert!(run.stderr.contains("add pgbouncer=true"), "{}", run.stderr);
+
+    // With it, leftovers are dropped and each transaction closes its own.
+    let pooled = format!("{url}?pgbouncer=true");
+    for round in 0..3 {
+        let run = status(&pooled);
+        assert!(run.ok, "round {round}: {}", run.stderr);
+    }
+    let servers = [
+        db.server_with(&[("MCP_COORDINATOR_DB_URL", &pooled)]).await,
+        db.server_with(&[("MCP_COORDINATOR_DB_URL", &pooled)]).await,
+    ];
+    servers[0].register("one", "app", "main").await;
+    servers[1].register("two", "app", "main").await;
+    servers[0]
+        .call("lock_acquire", json!({"file_path": "src/a.rs"}))
+        .await;
+    let refused = servers[1]
+        .call("lock_acquire", json!({"file_path": "src/a.rs"}))
+        .await;
+    assert_eq!(refused["granted"], false, "{refused}");
+    assert_eq!(refused["holder_name"], "one", "{refused}");
+    let report = db.run(
+        &["doctor", "--json"],
+        &[("MCP_COORDINATOR_DB_URL", &pooled)],
+        None,
+        "",
+    );
+    let tls = report.json()["tls"].as_str().unwrap_or_default().to_owned();
+    assert!(tls.contains("to the pooler"), "{tls}");
 }

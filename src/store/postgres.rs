@@ -43,6 +43,9 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The advisory lock every write transaction holds ("mcpcoord" in ASCII).
 const WRITE_LOCK: i64 = 0x6d63_7063_6f6f_7264;
+/// The URL's key, as Prisma names it, that says a pooler in transaction mode is in between.
+const POOLER: &str = "pgbouncer";
+
 /// The advisory lock held while migrating, so processes starting together migrate once.
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
 
@@ -61,12 +64,41 @@ const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 /// The server's time in milliseconds since the Unix epoch.
 const SERVER_TIME: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
+/// The settings every transaction runs under, set in the transaction itself: a pooler in
+/// transaction mode hands each transaction whichever server connection is free, so nothing
+/// may rest on a connection's session (PgBouncer refuses the `options` startup parameter too).
+/// A writer waits for the write lock as long as on SQLite.
+static SETTINGS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SET LOCAL lock_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {};",
+        WRITE_LOCK_WAIT.as_millis(),
+        IDLE_IN_TRANSACTION.as_millis()
+    )
+});
 /// The first round trip of a write transaction: the write lock, and the server's clock.
-static BEGIN_WRITE: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); {SERVER_TIME}"));
+static BEGIN_WRITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "BEGIN; {} SELECT pg_advisory_xact_lock({WRITE_LOCK}); {SERVER_TIME}",
+        *SETTINGS
+    )
+});
 /// The first round trip of a read transaction: its snapshot, and the server's clock.
-static BEGIN_READ: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {SERVER_TIME}"));
+static BEGIN_READ: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {} {SERVER_TIME}",
+        *SETTINGS
+    )
+});
+
+/// Behind a pooler, a transaction first drops the prepared statements its server connection
+/// holds: those of a client that stopped before closing them, or of one without
+/// `pgbouncer=true`, would otherwise collide with this client's names (tokio-postgres numbers
+/// each client's statements from `s0`). Nothing else relies on them: a pooled client closes
+/// its own before each transaction ends.
+static POOLED_BEGIN_WRITE: LazyLock<String> =
+    LazyLock::new(|| BEGIN_WRITE.replacen("BEGIN;", "BEGIN; DEALLOCATE ALL;", 1));
+static POOLED_BEGIN_READ: LazyLock<String> =
+    LazyLock::new(|| BEGIN_READ.replacen("READ ONLY;", "READ ONLY; DEALLOCATE ALL;", 1));
 
 /// A round trip longer than this (a writer waited for the lock), unless the server is that far
 /// away, says too little about when the server read its clock to correct ours by it.
@@ -74,8 +106,20 @@ const CLOCK_SAMPLE_LIMIT: Duration = Duration::from_millis(20);
 
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
-        if error.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        use postgres::error::SqlState;
+        if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
             return StoreError::Busy;
+        }
+        let code = error.code();
+        if code == Some(&SqlState::INVALID_SQL_STATEMENT_NAME)
+            || code == Some(&SqlState::DUPLICATE_PSTATEMENT)
+        {
+            return StoreError::Postgres(format!(
+                "{}: a prepared statement was lost between server connections, as behind a \
+                 pooler in transaction mode (PgBouncer, Supavisor, RDS Proxy); add \
+                 {POOLER}=true to the database URL",
+                describe(&error)
+            ));
         }
         StoreError::Postgres(describe(&error))
     }
@@ -126,6 +170,10 @@ pub struct Postgres {
     config: Config,
     tls: Connector,
     ssl_mode: SslMode,
+    /// Behind a pooler in transaction mode (`pgbouncer=true`): statements are prepared in
+    /// each transaction and closed before it ends, since the next one may run on another
+    /// server connection.
+    pooler: bool,
     shown: String,
     idle: Mutex<Idle>,
     returned: Condvar,
@@ -185,7 +233,17 @@ impl Postgres {
     /// Connects to the database at `url` and brings its schema up to date; `env` is what libpq
     /// would read from the environment for TLS.
     pub fn open(url: &str, env: &LibpqEnv) -> Result<Self, StoreError> {
-        let (url, tls) = Tls::split(url, env)?;
+        let (url, ours) = super::tls::take(url, &[POOLER])?;
+        let pooler = match ours.last().map(|(_, value)| value.as_str()) {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(other) => {
+                return Err(StoreError::BadUrl(format!(
+                    "{POOLER}={other} is not one of true, false"
+                )));
+            }
+        };
+        let (url, tls) = Tls::split(&url, env)?;
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::BadUrl(e.to_string()))?;
@@ -203,18 +261,13 @@ impl Postgres {
             .ssl_mode(ssl_mode)
             .application_name("mcp-session-coordinator")
             .connect_timeout(Duration::from_secs(5))
-            .keepalives_idle(Duration::from_secs(30))
-            // A writer waits for the write lock as long as on SQLite.
-            .options(&format!(
-                "-c lock_timeout={} -c idle_in_transaction_session_timeout={}",
-                WRITE_LOCK_WAIT.as_millis(),
-                IDLE_IN_TRANSACTION.as_millis()
-            ));
+            .keepalives_idle(Duration::from_secs(30));
         let store = Self {
             shown: shown(&config),
             config,
             tls: connector,
             ssl_mode: tls.mode,
+            pooler,
             idle: Mutex::new(Idle {
                 connections: Vec::new(),
                 open: 0,
@@ -223,6 +276,12 @@ impl Postgres {
             offset: Arc::new(AtomicI64::new(0)),
             shortest_trip: AtomicI64::new(i64::MAX),
         };
+        if store.pooler {
+            tracing::debug!(
+                "{POOLER}=true: statements are prepared in each transaction; wake-ups across \
+                 machines come from the 2-second look"
+            );
+        }
         store.migrate()?;
         // The clock is right before the first decision, even in a one-shot command (within
         // half a round trip: the server read its clock between sending and answering).
@@ -297,7 +356,7 @@ impl Postgres {
                 Ok(client) => return Ok(PgConn::new(client)),
                 Err(error) => error,
             };
-            if let Some(reason) = tls_failure(&error, self.ssl_mode) {
+            if let Some(reason) = super::tls::failure(&error, self.ssl_mode) {
                 return Err(StoreError::Tls {
                     database: self.shown.clone(),
                     reason,
@@ -347,7 +406,12 @@ impl Postgres {
 
     /// Begins a transaction on a pooled connection, replacing connections found broken.
     fn begin(&self, write: bool) -> Result<Pooled<'_>, StoreError> {
-        let sql: &str = if write { &BEGIN_WRITE } else { &BEGIN_READ };
+        let sql: &str = match (write, self.pooler) {
+            (true, false) => &BEGIN_WRITE,
+            (false, false) => &BEGIN_READ,
+            (true, true) => &POOLED_BEGIN_WRITE,
+            (false, true) => &POOLED_BEGIN_READ,
+        };
         let started = Instant::now();
         loop {
             let mut pooled = self.checkout()?;
@@ -378,6 +442,10 @@ impl Postgres {
         }
         let mut pooled = self.begin(write)?;
         let value = work(Conn::Postgres(RefCell::new(pooled.conn()?)));
+        if self.pooler {
+            // Closed before the transaction ends, on the server connection that has them.
+            pooled.conn()?.forget_statements();
+        }
         let end = if value.is_ok() { "COMMIT" } else { "ROLLBACK" };
         match pooled.conn()?.client.batch_execute(end) {
             Ok(()) => pooled.in_transaction = false,
@@ -433,8 +501,9 @@ impl Postgres {
     /// triggers keep agree with the inboxes.
     pub fn health(&self) -> Result<StoreHealth, StoreError> {
         let mut pooled = self.checkout()?;
-        let client = &mut pooled.conn()?.client;
-        let row = client.query_one(
+        // In a transaction: a pooler runs the statement's two round trips on one connection.
+        let mut tx = pooled.conn()?.client.transaction()?;
+        let row = tx.query_one(
             "SELECT (SELECT version FROM coordinator_schema),
                     current_setting('server_version'),
                     pg_database_size(current_database()),
@@ -444,11 +513,17 @@ impl Postgres {
                          WHERE pid = pg_backend_pid())",
             &[],
         )?;
+        tx.commit()?;
         let drifted: i64 = row.try_get(3)?;
         let mode = self.ssl_mode.name();
-        let tls = match row.try_get::<_, Option<String>>(4)? {
-            Some(version) => format!("{version} (sslmode={mode})"),
-            None => format!("none (sslmode={mode})"),
+        let link = row
+            .try_get::<_, Option<String>>(4)?
+            .unwrap_or_else(|| "none".to_owned());
+        // Behind a pooler the server sees the pooler's connection, not this process's.
+        let tls = if self.pooler {
+            format!("sslmode={mode} to the pooler; the pooler's own link to the server: {link}")
+        } else {
+            format!("{link} (sslmode={mode})")
         };
         Ok(StoreHealth {
             read_only: false,
@@ -477,49 +552,6 @@ fn last_integer(messages: &[SimpleQueryMessage]) -> Option<i64> {
         SimpleQueryMessage::Row(row) => row.get(0).and_then(|text| text.parse().ok()),
         _ => None,
     })
-}
-
-/// Why a connection failed in its TLS handshake, said for the person who set `sslmode`; `None`
-/// for every other failure. A refused certificate or a server without TLS is final: trying
-/// again would meet the same certificate.
-fn tls_failure(error: &postgres::Error, mode: SslMode) -> Option<String> {
-    let mode = mode.name();
-    let mut cause = std::error::Error::source(error);
-    while let Some(current) = cause {
-        if current.to_string() == "server does not support TLS" {
-            return Some(format!(
-                "the server does not offer TLS, and sslmode={mode} requires it; turn on ssl in \
-                 the server's postgresql.conf, or use sslmode=prefer on a network you trust"
-            ));
-        }
-        let rustls = current.downcast_ref::<rustls::Error>().or_else(|| {
-            current
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(rustls) = rustls {
-            use rustls::{CertificateError, Error};
-            return Some(match rustls {
-                Error::InvalidCertificate(
-                    CertificateError::NotValidForName
-                    | CertificateError::NotValidForNameContext { .. },
-                ) => format!(
-                    "the server's certificate is not issued for the host name in the URL \
-                     (sslmode={mode} checks it): connect by a name the certificate lists, or \
-                     use sslmode=verify-ca to check only who signed it ({rustls})"
-                ),
-                Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
-                    "the server's certificate is not signed by a root this process trusts \
-                     (sslmode={mode}): set sslrootcert to the PEM file of the CA that signed it \
-                     ({rustls})"
-                ),
-                other => format!("the TLS handshake failed (sslmode={mode}): {other}"),
-            });
-        }
-        cause = current.source();
-    }
-    None
 }
 
 /// `url` without its password; unreadable URLs are shown by their scheme only.

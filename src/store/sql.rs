@@ -45,6 +45,11 @@ impl PgConn {
         }
     }
 
+    /// Drops the prepared statements, which closes them on the server with the next message.
+    pub fn forget_statements(&mut self) {
+        self.statements.clear();
+    }
+
     fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());

@@ -121,11 +121,7 @@ impl Tls {
     /// tokio-postgres reads, without the two TLS keys, and the TLS settings; `env` is
     /// consulted for what the string leaves unset.
     pub fn split(url: &str, env: &LibpqEnv) -> Result<(String, Self), StoreError> {
-        let (rest, found) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            split_url(url)
-        } else {
-            split_words(url)?
-        };
+        let (rest, found) = take(url, &[MODE, ROOT_CERT])?;
         let value = |key: &str, from_env: &Option<String>| {
             found
                 .iter()
@@ -206,6 +202,49 @@ impl Tls {
         };
         Ok((mode, Connector::Rustls(MakeRustlsConnect::new(config))))
     }
+}
+
+/// Why a connection failed in its TLS handshake, said for the person who set `sslmode`; `None`
+/// for every other failure. A refused certificate or a server without TLS is final: trying
+/// again would meet the same certificate.
+pub fn failure(error: &postgres::Error, mode: SslMode) -> Option<String> {
+    let mode = mode.name();
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if current.to_string() == "server does not support TLS" {
+            return Some(format!(
+                "the server does not offer TLS, and sslmode={mode} requires it; turn on ssl in \
+                 the server's postgresql.conf, or use sslmode=prefer on a network you trust"
+            ));
+        }
+        let rustls = current.downcast_ref::<rustls::Error>().or_else(|| {
+            current
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls) = rustls {
+            use rustls::{CertificateError, Error};
+            return Some(match rustls {
+                Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ) => format!(
+                    "the server's certificate is not issued for the host name in the URL \
+                     (sslmode={mode} checks it): connect by a name the certificate lists, or \
+                     use sslmode=verify-ca to check only who signed it ({rustls})"
+                ),
+                Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+                    "the server's certificate is not signed by a root this process trusts \
+                     (sslmode={mode}): set sslrootcert to the PEM file of the CA that signed it \
+                     ({rustls})"
+                ),
+                other => format!("the TLS handshake failed (sslmode={mode}): {other}"),
+            });
+        }
+        cause = current.source();
+    }
+    None
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,8 +342,18 @@ impl ServerCertVerifier for Lenient {
     }
 }
 
-/// A URL's query without the TLS keys, and their percent-decoded values.
-fn split_url(url: &str) -> (String, Vec<(String, String)>) {
+/// `url` (a `postgres://` URL or libpq's `key=value` words) without `keys`, which this
+/// program reads itself, and their values.
+pub fn take(url: &str, keys: &[&str]) -> Result<(String, Vec<(String, String)>), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(split_url(url, keys))
+    } else {
+        split_words(url, keys)
+    }
+}
+
+/// A URL's query without `keys`, and their percent-decoded values.
+fn split_url(url: &str, keys: &[&str]) -> (String, Vec<(String, String)>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), Vec::new());
     };
@@ -312,7 +361,7 @@ fn split_url(url: &str) -> (String, Vec<(String, String)>) {
     let mut found = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key == MODE || key == ROOT_CERT {
+        if keys.contains(&key) {
             found.push((key.to_owned(), percent_decode(value)));
         } else {
             kept.push(pair);
@@ -353,9 +402,9 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// libpq's `key=value` words without the TLS keys, and their values. A value is a run of
+/// libpq's `key=value` words without `keys`, and their values. A value is a run of
 /// non-blank characters or a single-quoted string with `\'` and `\\` escapes.
-fn split_words(text: &str) -> Result<(String, Vec<(String, String)>), StoreError> {
+fn split_words(text: &str, keys: &[&str]) -> Result<(String, Vec<(String, String)>), StoreError> {
     let mut kept = Vec::new();
     let mut found = Vec::new();
     let mut chars = text.char_indices().peekable();
@@ -393,7 +442,7 @@ fn split_words(text: &str) -> Result<(String, Vec<(String, String)>), StoreError
             }
         }
         let end = chars.peek().map_or(text.len(), |&(i, _)| i);
-        if key == MODE || key == ROOT_CERT {
+        if keys.contains(&key.as_str()) {
             found.push((key, value));
         } else {
             kept.push(text[start..end].trim_end());

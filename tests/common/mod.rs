@@ -111,7 +111,7 @@ pub fn postgres_name(db: &Path) -> Option<String> {
 /// The URL of the database [`postgres_name`] names, on the test server.
 pub fn postgres_url(db: &Path) -> Option<String> {
     let (server, name) = (postgres_server()?, postgres_name(db)?);
-    let mut config: postgres::Config = server.parse().expect("MCP_COORDINATOR_DB_URL");
+    let mut config: postgres::Config = client_url(server).parse().expect("MCP_COORDINATOR_DB_URL");
     config.dbname(&name);
     let user = config.get_user().unwrap_or("postgres").to_owned();
     let (host, port) = match (config.get_hosts().first(), config.get_ports().first()) {
@@ -122,16 +122,55 @@ pub fn postgres_url(db: &Path) -> Option<String> {
         .get_password()
         .map(|p| format!(":{}", String::from_utf8_lossy(p)))
         .unwrap_or_default();
-    Some(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+    // The server URL's settings (sslmode, pgbouncer) hold for every test database.
+    let query = server
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    Some(format!(
+        "postgres://{user}{password}@{host}:{port}/{name}{query}"
+    ))
 }
 
 /// Runs `work` on a connection to the test server's database `url`, on a thread of its own
 /// (the synchronous client cannot run inside the tests' async runtime).
+/// `url` as the tests' own client reads it: straight to the server when the coordinator goes
+/// through PgBouncer (`scripts/with-postgres` names both addresses), without the settings only
+/// the coordinator knows (`pgbouncer`), and without TLS.
+fn client_url(url: &str) -> String {
+    let url = match (
+        std::env::var("MCP_TEST_PGBOUNCER_ADDR"),
+        std::env::var("MCP_TEST_PG_ADDR"),
+    ) {
+        (Ok(bouncer), Ok(server)) => url.replacen(&bouncer, &server, 1),
+        _ => url.to_owned(),
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.starts_with("pgbouncer=") && !pair.starts_with("sslrootcert="))
+        .map(|pair| {
+            if pair.starts_with("sslmode=") {
+                "sslmode=prefer"
+            } else {
+                pair
+            }
+        })
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
 pub fn on_postgres<T: Send + 'static>(
     url: &str,
     work: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
 ) -> T {
-    let url = url.to_owned();
+    let url = client_url(url);
     std::thread::spawn(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         work(&mut client)
