@@ -48,13 +48,9 @@ pub fn stdio(flags: &Flags) -> Result<(), ModeError> {
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &flags.webhooks.urls)?;
         let listing = config::tool_listing(&flags.listing);
-        mcp::serve_stdio(
-            coordinator,
-            Wakeup::start(),
-            flags.sweeps.cleanup_interval,
-            &listing,
-        )
-        .await;
+        let wakeup = Wakeup::start();
+        wakeup.follow(&coordinator);
+        mcp::serve_stdio(coordinator, wakeup, flags.sweeps.cleanup_interval, &listing).await;
         Ok::<_, ModeError>(())
     })?;
     // A read of stdin may still be parked on a blocking thread; do not wait for it.

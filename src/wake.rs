@@ -6,10 +6,11 @@
 //! each process listens on a socket of its own (which kind depends on the platform; see
 //! `platform::wake`) and writes its address into the queue entries and session rows it
 //! creates. A poke is one byte and carries no data: the woken process reads the truth from the
-//! database. A lost poke (the granting process died right after its commit), or
-//! one that cannot arrive (the receiver runs on another machine sharing a PostgreSQL database),
-//! loses nothing but time: a waiting request finds its grant at its next fallback look, and
-//! the session's next answer reports what arrived.
+//! database. Across machines sharing a PostgreSQL database, the granting or sending
+//! transaction also notifies the address through the database, which every process listens
+//! to ([`Wakeup::follow`]). A lost poke (the granting process died right after its commit, the
+//! listening connection was down) loses nothing but time: a waiting request finds its grant
+//! at its next fallback look, and the session's next answer reports what arrived.
 //!
 //! The queue watcher also lives here: expiry frees locks without any transaction, so every
 //! process wakes when the next lock that blocks a waiter expires and grants what it can.
@@ -61,6 +62,23 @@ impl Wakeup {
                     bell,
                 })
             }
+        }
+    }
+
+    /// Also rings for wake-ups announced on other machines (PostgreSQL's `LISTEN`), where the
+    /// database carries them; after a gap in listening it rings once, so waiters look again.
+    pub fn follow(self: &Arc<Self>, coordinator: &Coordinator) {
+        let Some(own) = self.address.clone() else {
+            return;
+        };
+        let wakeup = self.clone();
+        let listening = coordinator.listen_for_wakes(Box::new(move |address| {
+            if address.is_none_or(|address| address == own) {
+                wakeup.nudge();
+            }
+        }));
+        if listening {
+            tracing::debug!("wake-ups from other machines: PostgreSQL LISTEN");
         }
     }
 

@@ -327,3 +327,65 @@ async fn behind_pgbouncer_statements_last_one_transaction_with_pgbouncer_true() 
     let tls = report.json()["tls"].as_str().unwrap_or_default().to_owned();
     assert!(tls.contains("to the pooler"), "{tls}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/with-postgres runs it"]
+async fn a_grant_reaches_a_waiter_on_another_machine_through_the_database() {
+    common::postgres_only();
+    let db = Db::new();
+    let name = common::postgres_name(&db.path()).expect("database name");
+    let socket = std::env::var("MCP_TEST_PG_SOCKET").expect("scripts/with-postgres sets it");
+    let address = std::env::var("MCP_TEST_PG_ADDR").expect("scripts/with-postgres sets it");
+    let port = address.rsplit(':').next().unwrap_or("5432");
+    let url = format!("postgres://postgres@/{name}?host={socket}&port={port}");
+    // The waiter's server runs in a network namespace of its own, reaching the database by
+    // its Unix socket: the holder's process cannot poke its wake socket, as if it ran on
+    // another machine. Only the database can wake it before its 2-second look.
+    let dir = tempfile::tempdir().expect("dir");
+    let script = dir.path().join("elsewhere.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexport MCP_COORDINATOR_DB_URL='{url}'\nexec unshare --net {} \"$@\"\n",
+            common::BIN
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let waiter = std::sync::Arc::new(db.server_through(&script, None).await);
+    let holder = db.server_with(&[("MCP_COORDINATOR_DB_URL", &url)]).await;
+    holder.register("holder", "app", "main").await;
+    waiter.register("waiter", "app", "main").await;
+
+    let mut seen = Vec::new();
+    for round in 0..5 {
+        holder
+            .call("lock_acquire", json!({"file_path": "src/a.rs"}))
+            .await;
+        let waiting = {
+            let waiter = waiter.clone();
+            tokio::spawn(async move {
+                let asked = json!({"file_path": "src/a.rs", "wait_seconds": 10});
+                waiter.call("lock_acquire", asked).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let released = Instant::now();
+        holder
+            .call("lock_release", json!({"file_path": "src/a.rs"}))
+            .await;
+        let granted = waiting.await.expect("waiter");
+        seen.push(released.elapsed());
+        assert_eq!(granted["granted"], true, "round {round}: {granted}");
+        waiter
+            .call("lock_release", json!({"file_path": "src/a.rs"}))
+            .await;
+    }
+    // Without a wake-up the waiter's first look comes 2 s after it began to wait, 1.7 s
+    // after the release: a grant seen within 1 s came by notification.
+    assert!(
+        seen.iter().all(|took| *took < Duration::from_secs(1)),
+        "grants seen after {seen:?}"
+    );
+}

@@ -162,6 +162,7 @@ impl Coordinator {
                 )?;
             }
             let wakes: Vec<String> = recipients.iter().filter_map(|s| s.wake.clone()).collect();
+            tx.announce(&wakes);
             let sent = Sent {
                 message_id,
                 status: "sent",

@@ -59,7 +59,7 @@ use crate::error::{Error, Result};
 use crate::model::{Lock, Session};
 use crate::paths;
 use crate::patterns::{self, RESOURCE_PREFIX};
-use crate::store::{self, ReadTx, Store, WriteTx};
+use crate::store::{self, OnWake, ReadTx, Store, WriteTx};
 
 /// Longest name, project or branch, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -137,6 +137,12 @@ impl Coordinator {
             notifier: Arc::new(Silent),
             machine,
         }
+    }
+
+    /// Calls `on_wake` with the wake address of every grant and message committed on any
+    /// machine (`None` after a gap in listening); see [`Store::listen_for_wakes`].
+    pub fn listen_for_wakes(&self, on_wake: OnWake) -> bool {
+        self.store.listen_for_wakes(on_wake)
     }
 
     /// Wakes waiting processes through `notifier` when their queued requests are granted.

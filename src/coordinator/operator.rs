@@ -363,7 +363,9 @@ impl Coordinator {
                     },
                     now,
                 )?;
-                wakes.extend(tx.session(&lock.session_id)?.and_then(|s| s.wake));
+                let holder = tx.session(&lock.session_id)?.and_then(|s| s.wake);
+                tx.announce(holder.as_slice());
+                wakes.extend(holder);
             }
             wakes.extend(self.promote(tx, &project, &key, now)?);
             Ok::<_, Error>((released, wakes))

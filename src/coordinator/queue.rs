@@ -82,6 +82,8 @@ impl Coordinator {
                 wakes.extend(candidate.wake.clone());
             }
         }
+        // To every machine with the commit; this machine's sockets are poked after it.
+        tx.announce(&wakes);
         Ok(wakes)
     }
 

@@ -18,6 +18,7 @@ mod file;
 mod intents;
 mod locks;
 mod messages;
+mod notify;
 mod postgres;
 mod sessions;
 pub(crate) mod sql;
@@ -50,6 +51,14 @@ const WRITE_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How often a server checkpoints SQLite's write-ahead log: often enough that the log stays
 /// a few thousand pages at the most a machine writes, rarely enough to cost nothing idle.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// The PostgreSQL channel that carries wake-ups between machines; a notification's payload is
+/// the wake address of the process it is for.
+pub const WAKE_CHANNEL: &str = "mcp_coordinator_wake";
+
+/// Called with the wake address of each wake-up announced on any machine, or with `None` when
+/// some may have been missed (see [`Store::listen_for_wakes`]).
+pub type OnWake = Box<dyn Fn(Option<&str>) + Send>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -272,6 +281,18 @@ impl Store {
         }
     }
 
+    /// Calls `on_wake` with the address of every wake-up announced on any machine, from a
+    /// thread of its own, for as long as the process lives; after a lost connection it calls
+    /// it with `None` once listening again, since what was announced meanwhile is lost. False
+    /// where nothing needs it or can carry it: on SQLite (one machine, whose wake sockets
+    /// reach every process) and behind a pooler in transaction mode (no `LISTEN` there).
+    pub fn listen_for_wakes(&self, on_wake: OnWake) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => false,
+            Backend::Postgres(db) => db.listen_for_wakes(on_wake),
+        }
+    }
+
     /// What `doctor` reports of the database itself.
     pub fn health(&self) -> Result<StoreHealth, StoreError> {
         match &self.backend {
@@ -335,6 +356,15 @@ pub struct ReadTx<'c> {
 /// A write transaction: the changes, plus every query of [`ReadTx`].
 pub struct WriteTx<'c> {
     read: ReadTx<'c>,
+}
+
+impl WriteTx<'_> {
+    /// Tells the processes waiting at `addresses`, on every machine, that something arrived:
+    /// on PostgreSQL a `NOTIFY` on [`WAKE_CHANNEL`], sent with the commit and only if it
+    /// commits.
+    pub fn announce(&self, addresses: &[String]) {
+        self.conn.announce(addresses);
+    }
 }
 
 impl<'c> Deref for WriteTx<'c> {

@@ -25,11 +25,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use postgres::{Config, NoTls, SimpleQueryMessage};
+use postgres::{Config, SimpleQueryMessage};
 
 use super::sql::{Conn, PgConn};
 use super::tls::{Connector, LibpqEnv, SslMode, Tls};
-use super::{StoreError, StoreHealth, WRITE_LOCK_WAIT, pending, waits_refused};
+use super::{OnWake, StoreError, StoreHealth, WRITE_LOCK_WAIT, pending, waits_refused};
 use crate::clock::{Clock, SystemClock, Timestamp};
 
 /// Migrations of the PostgreSQL schema, applied in order on start.
@@ -126,7 +126,7 @@ impl From<postgres::Error> for StoreError {
 }
 
 /// The server's own message when there is one: `postgres::Error` alone says only "db error".
-fn describe(error: &postgres::Error) -> String {
+pub(super) fn describe(error: &postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{} ({detail})", db.message()),
@@ -261,7 +261,11 @@ impl Postgres {
             .ssl_mode(ssl_mode)
             .application_name("mcp-session-coordinator")
             .connect_timeout(Duration::from_secs(5))
-            .keepalives_idle(Duration::from_secs(30));
+            .keepalives_idle(Duration::from_secs(30))
+            // A connection whose server vanished (a partition) is known dead in about a
+            // minute, the wake listener's included, which otherwise waits on it for good.
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         let store = Self {
             shown: shown(&config),
             config,
@@ -348,11 +352,7 @@ impl Postgres {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            let connected = match &self.tls {
-                Connector::Plain => self.config.connect(NoTls),
-                Connector::Rustls(make) => self.config.connect(make.clone()),
-            };
-            let error = match connected {
+            let error = match self.tls.connect(&self.config) {
                 Ok(client) => return Ok(PgConn::new(client)),
                 Err(error) => error,
             };
@@ -446,8 +446,16 @@ impl Postgres {
             // Closed before the transaction ends, on the server connection that has them.
             pooled.conn()?.forget_statements();
         }
-        let end = if value.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        match pooled.conn()?.client.batch_execute(end) {
+        let announced = pooled.conn()?.take_announced();
+        let end = match &value {
+            // In the commit's round trip; PostgreSQL delivers the notifications on commit.
+            Ok(_) if !announced.is_empty() => {
+                format!("{}COMMIT", super::notify::notifications(&announced))
+            }
+            Ok(_) => "COMMIT".to_owned(),
+            Err(_) => "ROLLBACK".to_owned(),
+        };
+        match pooled.conn()?.client.batch_execute(&end) {
             Ok(()) => pooled.in_transaction = false,
             Err(error) => {
                 pooled.discard();
@@ -457,6 +465,11 @@ impl Postgres {
             }
         }
         value
+    }
+
+    /// See [`super::Store::listen_for_wakes`]: not behind a pooler in transaction mode.
+    pub fn listen_for_wakes(&self, on_wake: OnWake) -> bool {
+        !self.pooler && super::notify::spawn_listener(&self.config, &self.tls, on_wake)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {

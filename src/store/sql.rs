@@ -35,6 +35,8 @@ pub enum Dialect {
 pub struct PgConn {
     pub client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// Wake addresses to notify with this transaction's commit.
+    announced: Vec<String>,
 }
 
 impl PgConn {
@@ -42,7 +44,13 @@ impl PgConn {
         Self {
             client,
             statements: HashMap::new(),
+            announced: Vec::new(),
         }
+    }
+
+    /// Wake addresses the transaction's commit is to notify, taken once.
+    pub fn take_announced(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.announced)
     }
 
     /// Drops the prepared statements, which closes them on the server with the next message.
@@ -67,6 +75,14 @@ pub enum Conn<'c> {
 }
 
 impl Conn<'_> {
+    /// Has the commit notify `addresses` on PostgreSQL (see [`crate::store::WAKE_CHANNEL`]);
+    /// SQLite's processes share one machine, where the wake sockets reach them.
+    pub fn announce(&self, addresses: &[String]) {
+        if let Conn::Postgres(conn) = self {
+            conn.borrow_mut().announced.extend_from_slice(addresses);
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
             Conn::Sqlite(_) => Dialect::Sqlite,

@@ -116,6 +116,15 @@ pub enum Connector {
     Rustls(MakeRustlsConnect),
 }
 
+impl Connector {
+    pub fn connect(&self, config: &postgres::Config) -> Result<postgres::Client, postgres::Error> {
+        match self {
+            Connector::Plain => config.connect(postgres::NoTls),
+            Connector::Rustls(make) => config.connect(make.clone()),
+        }
+    }
+}
+
 impl Tls {
     /// Splits `url` (a `postgres://` URL or libpq's `key=value` words) into the string
     /// tokio-postgres reads, without the two TLS keys, and the TLS settings; `env` is

@@ -104,6 +104,7 @@ pub async fn serve(
     {
         let max_mcp_connections = *max_mcp_connections;
         let wakeup = Wakeup::start();
+        wakeup.follow(&coordinator);
         let limits = mcp::Limits {
             max_body_bytes: MAX_BODY_BYTES,
             body_deadline: connections::BODY_DEADLINE,
