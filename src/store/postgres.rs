@@ -233,20 +233,7 @@ impl Postgres {
     /// Connects to the database at `url` and brings its schema up to date; `env` is what libpq
     /// would read from the environment for TLS.
     pub fn open(url: &str, env: &LibpqEnv) -> Result<Self, StoreError> {
-        let (url, ours) = super::tls::take(url, &[POOLER])?;
-        let pooler = match ours.last().map(|(_, value)| value.as_str()) {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(other) => {
-                return Err(StoreError::BadUrl(format!(
-                    "{POOLER}={other} is not one of true, false"
-                )));
-            }
-        };
-        let (url, tls) = Tls::split(&url, env)?;
-        let mut config: Config = url
-            .parse()
-            .map_err(|e: postgres::Error| StoreError::BadUrl(e.to_string()))?;
+        let (mut config, tls, pooler) = read_url(url, env)?;
         // As libpq: TLS is for the network; a Unix socket is not encrypted whatever sslmode says.
         let local = config
             .get_hosts()
@@ -567,12 +554,30 @@ fn last_integer(messages: &[SimpleQueryMessage]) -> Option<i64> {
     })
 }
 
+/// What tokio-postgres reads of `url`, and what this program reads itself: the TLS settings
+/// (completed by `env`) and whether a pooler in transaction mode is in between.
+fn read_url(url: &str, env: &LibpqEnv) -> Result<(Config, Tls, bool), StoreError> {
+    let (url, ours) = super::tls::take(url, &[POOLER])?;
+    let pooler = match ours.last().map(|(_, value)| value.as_str()) {
+        None | Some("false" | "0" | "no") => false,
+        Some("true" | "1" | "yes") => true,
+        Some(other) => {
+            return Err(StoreError::BadUrl(format!(
+                "{POOLER}={other} is not one of true, false"
+            )));
+        }
+    };
+    let (url, tls) = Tls::split(&url, env)?;
+    let config = url
+        .parse()
+        .map_err(|e: postgres::Error| StoreError::BadUrl(e.to_string()))?;
+    Ok((config, tls, pooler))
+}
+
 /// `url` without its password; unreadable URLs are shown by their scheme only.
 pub fn shown_url(url: &str) -> String {
-    let url =
-        Tls::split(url, &LibpqEnv::default()).map_or_else(|_| url.to_owned(), |(rest, _)| rest);
-    match url.parse::<Config>() {
-        Ok(config) => shown(&config),
+    match read_url(url, &LibpqEnv::default()) {
+        Ok((config, ..)) => shown(&config),
         Err(_) => "postgres://…".to_owned(),
     }
 }
@@ -619,6 +624,10 @@ mod tests {
         assert_eq!(
             shown_url("postgres://team:pw@db.example/coord?sslmode=verify-full&sslrootcert=ca.pem"),
             "postgres://team@db.example:5432/coord"
+        );
+        assert_eq!(
+            shown_url("postgres://team:pw@pool.example:6543/coord?pgbouncer=true"),
+            "postgres://team@pool.example:6543/coord"
         );
     }
 }
