@@ -40,6 +40,11 @@ impl Timestamp {
         Self(self.0.saturating_sub(millis))
     }
 
+    /// The time from `self` until `later` (zero when `later` is not later).
+    pub fn until(self, later: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(later.0.saturating_sub(self.0)).unwrap_or(0))
+    }
+
     /// Whole seconds from `self` until `later` (0 when `later` is not later).
     pub fn seconds_until(self, later: Timestamp) -> u64 {
         u64::try_from(later.0.saturating_sub(self.0) / 1000).unwrap_or(0)

@@ -12,6 +12,7 @@
 //! - `cli`: the commands for people, the client hooks and the git guard, over the same calls;
 //! - `web`: MCP over Streamable HTTP, the dashboard and its API, and who may use them;
 //! - `webhooks`: delivering the coordinator's events to webhook endpoints;
+//! - `metrics`: what a shared server shows at `/metrics` for Prometheus;
 //! - `clients`: which AI client process we run under, so hooks know their own sessions;
 //! - `checkout`: the git checkout a session works in, whose top folder its paths are relative to;
 //! - `diffs`: what a checkout has changed, as lock keys (`path`, `path#Symbol`);
@@ -36,6 +37,7 @@ pub mod flags;
 mod ids;
 mod liveness;
 mod mcp;
+mod metrics;
 pub mod model;
 pub mod modes;
 mod paths;

@@ -238,6 +238,21 @@ pub struct Session {
     /// The client's own id for it, for sessions a hook registered.
     #[serde(skip)]
     pub client_ref: Option<String>,
+    /// Whose token registered it on a shared server (see `token add`); absent for stdio
+    /// sessions and the shared token, which name nobody.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+}
+
+/// A person's or agent's token for the shared server, as `token list` shows it: never the
+/// token itself, which only its holder has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AccessToken {
+    pub name: String,
+    pub created_at: Timestamp,
+    /// When it stopped working; absent while it works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A session with what it currently holds.

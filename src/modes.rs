@@ -13,6 +13,7 @@ use crate::config::{self, Database, OpenError};
 use crate::coordinator::Coordinator;
 use crate::flags::{self, CliCommand, Flags};
 use crate::mcp;
+use crate::metrics::Metrics;
 use crate::wake::Wakeup;
 use crate::web::{self, Access, AccessError, HttpError, Mode};
 use crate::webhooks::{self, WebhookError};
@@ -126,9 +127,24 @@ fn web_server(
     let database = database(flags);
     let (coordinator, runtime) = start(&database, Threads::Two)?;
     let reader = database.side_reader(&coordinator)?;
+    let endpoints = flags
+        .webhooks
+        .urls
+        .iter()
+        .map(|url| (url.clone(), webhooks::redacted(url)))
+        .collect();
+    // Outside the runtime: a PostgreSQL connection made here runs one of its own.
+    let access = access.with_people(reader.clone(), listen)?;
+    let metrics = Arc::new(Metrics::new(endpoints));
+    coordinator.observe(metrics.clone());
     runtime.block_on(async {
         let _webhooks = webhooks::spawn(coordinator.clone(), &flags.webhooks.urls)?;
-        web::serve(coordinator, reader, listen, access, max_connections, mode).await?;
+        let web = web::Served {
+            coordinator,
+            reader,
+            metrics,
+        };
+        web::serve(web, listen, access, max_connections, mode).await?;
         Ok(())
     })
 }

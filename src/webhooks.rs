@@ -220,8 +220,9 @@ enum Recorded {
     TakenOver,
 }
 
-/// A webhook URL as logs show it: Slack's and Discord's carry their secret in the path.
-fn redacted(url: &str) -> String {
+/// An endpoint as logs and metrics show it: its scheme and host, without the path, which is
+/// the secret of Slack's and Discord's webhooks.
+pub fn redacted(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) => format!(
             "{}://{}/…",

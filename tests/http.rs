@@ -1,10 +1,9 @@
 //! The shared server over real HTTP: the seed's walkthrough through Streamable HTTP, who may
 //! act for a session, the Host/Origin/token refusals, the dashboard's API, and webhooks.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::http::{HttpServer, TOKEN, web};
+use crate::common::http::{HttpServer, Receiver, TOKEN, web};
 use crate::common::{self, Db, Lifecycle, Server};
 use rmcp::model::ProtocolVersion;
 use serde_json::{Value, json};
@@ -512,68 +511,10 @@ async fn the_dashboard_api_shows_live_state_and_acts_as_a_person() {
     assert_eq!(unknown.status(), 404);
 }
 
-/// A webhook receiver on a fixed port, started and stopped at will.
-struct Receiver {
-    port: u16,
-    got: Arc<Mutex<Vec<(String, Value)>>>,
-    /// How long each POST takes to answer.
-    slowness: Duration,
-}
-
-impl Receiver {
-    fn new() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        Self {
-            port,
-            got: Arc::default(),
-            slowness: Duration::ZERO,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook/secret-path", self.port)
-    }
-
-    async fn start(&self) -> tokio::task::JoinHandle<()> {
-        let got = self.got.clone();
-        let slowness = self.slowness;
-        let app = axum::Router::new().route(
-            "/hook/secret-path",
-            axum::routing::post(
-                move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
-                    let got = got.clone();
-                    async move {
-                        tokio::time::sleep(slowness).await;
-                        let kind = headers["x-coordinator-event"]
-                            .to_str()
-                            .unwrap_or("")
-                            .to_owned();
-                        got.lock().expect("lock").push((kind, body));
-                        "ok"
-                    }
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("bind the receiver");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        })
-    }
-
-    fn received(&self) -> Vec<(String, Value)> {
-        self.got.lock().expect("lock").clone()
-    }
-}
-
 #[tokio::test]
 async fn webhooks_reach_a_receiver_that_was_down_even_across_a_restart() {
     let db = Db::new();
-    let receiver = Receiver::new();
+    let receiver = Receiver::on_free_port();
     let url = receiver.url();
     let server = HttpServer::start(&db.path(), &["--webhook", &url], &[]);
     let alice = server.client(LEGACY, None).await;
@@ -688,7 +629,7 @@ async fn two_servers_delivering_to_one_endpoint_send_each_event_once() {
     // Slow enough that the other server looks for work while a batch is being sent.
     let receiver = Receiver {
         slowness: Duration::from_millis(100),
-        ..Receiver::new()
+        ..Receiver::on_free_port()
     };
     let _up = receiver.start().await;
     let url = receiver.url();

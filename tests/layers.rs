@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     // What differs between Linux, macOS and Windows, then what a running process needs beside
     // the rules.
     &["platform"],
-    &["checkout", "clients", "liveness", "wake"],
+    &["checkout", "clients", "liveness", "metrics", "wake"],
     &["diffs"],
     // The adapters: MCP, events out, the web server (which mounts MCP's endpoint).
     &["mcp", "webhooks"],

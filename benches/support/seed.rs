@@ -19,6 +19,7 @@ pub fn session(id: &str, name: &str, project: &str, now: Timestamp, until: Times
         group: None,
         client_pid: None,
         client_ref: None,
+        who: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod hook;
 mod init;
 mod people;
 mod table;
+mod tokens;
 mod workspace;
 
 use std::process::ExitCode;
@@ -74,6 +75,7 @@ pub fn run(command: &CliCommand, database: &Database) -> Result<ExitCode, CliErr
         CliCommand::Context(args) => ok(people::context(&read()?, args)?),
         CliCommand::Release(args) => ok(people::release(&open()?, args)?),
         CliCommand::EndSession(args) => ok(people::end_session(&open()?, args)?),
+        CliCommand::Token(command) => ok(tokens::run(database, command, &open, &read)?),
         CliCommand::Doctor(args) => match people::doctor(database, args)? {
             (text, true) => ok(text),
             (text, false) => (text, ExitCode::FAILURE),

@@ -102,8 +102,13 @@ pub fn release(coordinator: &Coordinator, args: &ReleaseArgs) -> Result<String, 
         )));
     }
     let by = person(args.by.as_deref());
-    let done =
-        coordinator.force_release(&args.project, &args.path, args.session.as_deref(), &by)?;
+    let done = coordinator.force_release(
+        &args.project,
+        &args.path,
+        args.session.as_deref(),
+        &by,
+        None,
+    )?;
     show(&done, &args.output, |done| {
         let mut text = String::new();
         for lock in &done.released {

@@ -507,6 +507,7 @@ mod tests {
             group: None,
             client_pid: None,
             client_ref: None,
+            who: None,
         }
     }
 

@@ -40,6 +40,8 @@ pub enum EventKind {
     Conflict,
     /// A session went silent past the timeout and was swept with its locks.
     StaleSession,
+    /// A person took a lock away from the session that held it.
+    ForcedRelease,
 }
 
 impl EventKind {
@@ -50,6 +52,7 @@ impl EventKind {
             EventKind::UrgentMessage => "message.urgent",
             EventKind::Conflict => "conflict.high",
             EventKind::StaleSession => "session.stale",
+            EventKind::ForcedRelease => "lock.force_released",
         }
     }
 }
@@ -65,6 +68,9 @@ pub(super) struct Occurrence<'a> {
     pub text: &'a str,
     /// The details, for receivers that read more than the sentence.
     pub data: Value,
+    /// Whose access token the acting session or person came with (`token add`), added to
+    /// the details as `who`.
+    pub who: Option<&'a str>,
 }
 
 /// Records `occurrence` in `tx` unless the same one was recorded within the window.
@@ -78,8 +84,12 @@ pub(super) fn record(
         project,
         subject,
         text,
-        data,
+        mut data,
+        who,
     } = occurrence;
+    if let (Some(who), Some(details)) = (who, data.as_object_mut()) {
+        details.insert("who".into(), Value::from(who));
+    }
     let dedupe = format!("{}\u{1f}{project}\u{1f}{subject}", kind.as_str());
     tx.record_event(
         &NewEvent {

@@ -155,6 +155,7 @@ impl Coordinator {
                             "intent_type": intent_type,
                             "conflict": conflict,
                         }),
+                        who: me.who.as_deref(),
                     },
                     now,
                 )?;

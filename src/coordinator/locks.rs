@@ -22,6 +22,7 @@ pub use types::{
 pub(super) use words::refusal;
 
 use super::events::{self, EventKind, Occurrence};
+use super::queue::LockDecision;
 use super::rule::{self, Blocker, Capacity, Rule, ahead, blocker, strength, waiting};
 use super::{Coordinator, limit, optional_label, path_key, root_for, scope};
 use crate::clock::Timestamp;
@@ -145,6 +146,15 @@ impl Coordinator {
             }
         })?;
         self.wake(&wakes);
+        if let Some(observer) = self.observer.get() {
+            observer.lock_decided(if outcome.granted {
+                LockDecision::Granted
+            } else if outcome.queued {
+                LockDecision::Queued
+            } else {
+                LockDecision::Refused
+            });
+        }
         Ok(outcome)
     }
 
@@ -539,6 +549,7 @@ fn record_contention(tx: &WriteTx<'_>, ask: &Ask<'_>, outcome: &LockOutcome) -> 
                 "queued": outcome.queued,
                 "queue_position": outcome.queue_position,
             }),
+            who: me.who.as_deref(),
         },
         ask.now,
     )?;

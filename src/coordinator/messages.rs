@@ -106,12 +106,12 @@ impl Coordinator {
         };
         let now = self.now();
         let (sent, wakes) = self.store.write(|tx| {
-            let (project, from_session, from_name) = match &from {
+            let (project, from_session, from_name, who) = match &from {
                 Sender::Session(id) => {
                     let me = Self::acting(tx, id, now)?;
-                    (me.project, Some(me.session_id), me.name)
+                    (me.project, Some(me.session_id), me.name, me.who)
                 }
-                Sender::Person { name, project } => (project.clone(), None, name.clone()),
+                Sender::Person { name, project } => (project.clone(), None, name.clone(), None),
             };
             let sender = from_session.as_deref();
             let recipients = match (to, &group) {
@@ -157,6 +157,7 @@ impl Coordinator {
                             "priority": message.priority,
                             "recipients": recipients.len(),
                         }),
+                        who: who.as_deref(),
                     },
                     now,
                 )?;

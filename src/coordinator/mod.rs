@@ -28,8 +28,10 @@ mod operator;
 mod queue;
 mod rule;
 mod sessions;
+mod tally;
+mod tokens;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -49,10 +51,12 @@ pub use locks::{
 };
 pub use messages::{Inbox, InboxQuery, MarkedRead, Outgoing, Sender, Sent};
 pub use operator::{Contested, Diagnosis, ForceReleased, Overview, Queued, SessionState, Toucher};
-pub use queue::{Notifier, SessionLocks, Silent};
+pub use queue::{LockDecision, Notifier, Observer, SessionLocks, Silent};
 pub use sessions::{
     Claim, Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
 };
+pub use tally::Tally;
+pub use tokens::{ACCESS_TOKEN_PREFIX, IssuedToken};
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
@@ -90,6 +94,8 @@ pub struct Coordinator {
     clock: Arc<dyn Clock>,
     session_timeout: Duration,
     notifier: Arc<dyn Notifier>,
+    /// Set once by a server that counts what it decides (`/metrics`).
+    observer: OnceLock<Arc<dyn Observer>>,
     /// The machine this process runs on, recorded beside the client process ids of the
     /// sessions it registers: a shared database holds other machines' process ids too.
     machine: String,
@@ -135,6 +141,7 @@ impl Coordinator {
             clock,
             session_timeout,
             notifier: Arc::new(Silent),
+            observer: OnceLock::new(),
             machine,
         }
     }
@@ -143,6 +150,12 @@ impl Coordinator {
     /// machine (`None` after a gap in listening); see [`Store::listen_for_wakes`].
     pub fn listen_for_wakes(&self, on_wake: OnWake) -> bool {
         self.store.listen_for_wakes(on_wake)
+    }
+
+    /// Tells `observer` what this coordinator decides from now on; only the first one set
+    /// is told.
+    pub fn observe(&self, observer: Arc<dyn Observer>) {
+        let _ = self.observer.set(observer);
     }
 
     /// Wakes waiting processes through `notifier` when their queued requests are granted.
@@ -272,6 +285,7 @@ impl Coordinator {
                             "name": session.name,
                             "last_heartbeat": session.last_heartbeat,
                         }),
+                        who: session.who.as_deref(),
                     },
                     now,
                 )?;

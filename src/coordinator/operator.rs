@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::events::{self, EventKind, Occurrence};
 use super::messages::{Notice, notify};
 use super::rule::waiting;
 use super::sessions::only_one;
@@ -303,13 +304,16 @@ impl Coordinator {
     }
 
     /// Removes the locks on exactly `file_path` in `project` (only `holder`'s, when given: an id
-    /// or a name), tells each holder in its inbox, and grants the queue behind them.
+    /// or a name), tells each holder in its inbox, records it for people watching, and grants
+    /// the queue behind them. `by` is what the holder is told did it; `who`, whose access token
+    /// the request came with, if any.
     pub fn force_release(
         &self,
         project: &str,
         file_path: &str,
         holder: Option<&str>,
         by: &str,
+        who: Option<&str>,
     ) -> Result<ForceReleased> {
         let project = required_label("project", project)?;
         let by = required_label("by", by)?;
@@ -367,6 +371,34 @@ impl Coordinator {
                 tx.announce(holder.as_slice());
                 wakes.extend(holder);
             }
+            events::record(
+                tx,
+                Occurrence {
+                    kind: EventKind::ForcedRelease,
+                    project: &project,
+                    subject: &format!("{key}\u{1f}{now}"),
+                    text: &format!(
+                        "{by} force-released {key} from {}",
+                        released
+                            .iter()
+                            .map(|l| format!("'{}'", l.holder_name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    data: serde_json::json!({
+                        "file_path": key,
+                        "by": by,
+                        "released": released.iter().map(|l| serde_json::json!({
+                            "session_id": l.session_id,
+                            "name": l.holder_name,
+                            "lock_type": l.lock_type,
+                            "fencing_token": l.fencing_token,
+                        })).collect::<Vec<_>>(),
+                    }),
+                    who,
+                },
+                now,
+            )?;
             wakes.extend(self.promote(tx, &project, &key, now)?);
             Ok::<_, Error>((released, wakes))
         })?;
@@ -557,7 +589,7 @@ mod tests {
             .expect("lock");
         let err = h
             .coordinator
-            .force_release("app", "src/a.ts", None, "dana")
+            .force_release("app", "src/a.ts", None, "dana", None)
             .err()
             .map(|e| e.to_string());
         assert_eq!(
@@ -566,11 +598,27 @@ mod tests {
                 "invalid argument `file_path`: no live lock on src/a.ts in project app; 'holder' holds src/ which covers it: release that key instead"
             )
         );
+        let url = "http://hooks.test/ops";
+        h.coordinator
+            .webhook_due(url, "me", 10, std::time::Duration::from_secs(30))
+            .expect("the endpoint starts now");
         let done = h
             .coordinator
-            .force_release("app", "src/", Some("holder"), "dana")
+            .force_release("app", "src/", Some("holder"), "dana", Some("dana"))
             .expect("released");
         assert_eq!(done.released.len(), 1);
+        let due = h
+            .coordinator
+            .webhook_due(url, "me", 10, std::time::Duration::from_secs(30))
+            .expect("due");
+        let crate::coordinator::Due::Send(events) = due else {
+            panic!("the forced release is an event: {due:?}");
+        };
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, "lock.force_released");
+        assert_eq!(events[0].data["who"], "dana");
+        assert_eq!(events[0].data["by"], "dana");
+        assert_eq!(events[0].data["released"][0]["name"], "holder");
         assert_eq!(
             h.coordinator
                 .news(&holder)

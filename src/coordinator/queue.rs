@@ -57,6 +57,26 @@ impl Notifier for Silent {
     fn wake(&self, _address: &str) {}
 }
 
+/// What became of a lock request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockDecision {
+    /// Granted or renewed.
+    Granted,
+    /// Put in the queue behind the holders.
+    Queued,
+    /// Refused: held by another session.
+    Refused,
+}
+
+/// Told what this process's coordinator decides, for whoever counts it (the HTTP server's
+/// `/metrics`). A queue grant is told inside its transaction, which could still fail: these
+/// are counts for people watching, not records.
+pub trait Observer: Send + Sync {
+    fn lock_decided(&self, decision: LockDecision);
+    /// A queued request was granted after waiting `waited`.
+    fn granted_from_queue(&self, waited: std::time::Duration);
+}
+
 impl Coordinator {
     /// Grants every request queued on keys overlapping `key` that can be granted now, in FIFO
     /// order; returns the wake addresses of the granted waiters, to call after the commit.
@@ -111,6 +131,9 @@ impl Coordinator {
             .ok_or_else(|| Error::unknown_session(&entry.session_id))?;
         // A `queue=true` request has no deadline, and nobody waits for its answer.
         let unattended = entry.waiting_until.is_none();
+        if let Some(observer) = self.observer.get() {
+            observer.granted_from_queue(entry.queued_at.until(now));
+        }
         let token = tx.next_fencing_token()?;
         let expires_at = now.plus(entry.ttl);
         tx.delete_waiter(entry, true, now)?;
@@ -148,6 +171,7 @@ impl Coordinator {
                     "fencing_token": token,
                     "expires_at": expires_at,
                 }),
+                who: session.who.as_deref(),
             },
             now,
         )?;

@@ -30,6 +30,8 @@ pub struct Registration {
     /// The hash of the session's current token, kept by the connection that registered it so
     /// that [`Coordinator::revive`] restores it (`register` issues a new one and ignores this).
     pub token_hash: Option<String>,
+    /// Whose access token the registration came with, on a shared server (`token add`).
+    pub who: Option<String>,
 }
 
 /// What a registration may take over of the sessions that already exist.
@@ -134,6 +136,7 @@ impl Coordinator {
             wake: registration.wake.clone(),
             client_pid: registration.client_pid,
             client_ref: registration.client_ref.clone(),
+            who: registration.who.clone(),
         };
 
         let token = match claim.token {
@@ -262,6 +265,7 @@ impl Coordinator {
                     wake: registration.wake.clone(),
                     client_pid: registration.client_pid,
                     client_ref: registration.client_ref.clone(),
+                    who: registration.who.clone(),
                 },
                 &self.machine,
             )?;

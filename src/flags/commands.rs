@@ -31,6 +31,11 @@ pub enum CliCommand {
     /// End a session: its locks are released and its intents cleared
     #[command(args = shared(&[Database::augment_args, Liveness::augment_args]))]
     EndSession(EndSessionArgs),
+    /// Tokens for the people and agents who use `serve --http` and `dashboard`: each is
+    /// recorded under its name, and one can be revoked without changing the others
+    #[command(subcommand)]
+    #[command(args = shared(&[Database::augment_args]))]
+    Token(TokenCommand),
     /// Check the database: path, WAL mode, schema version, integrity, stale sessions
     #[command(args = shared(&[Database::augment_args, Liveness::augment_args]))]
     Doctor(JsonFlag),
@@ -162,6 +167,28 @@ pub struct EndSessionArgs {
     pub project: Option<String>,
     #[command(flatten)]
     pub output: JsonFlag,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCommand {
+    /// Add a token for NAME and print it, once: only its hash is kept
+    Add {
+        /// Who will use it: one word of letters, digits and . _ @ - (alice, ci-bot)
+        name: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// The tokens added, and which were revoked (never the tokens themselves)
+    List {
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Stop NAME's token at once, on every server of this database and its open connections
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

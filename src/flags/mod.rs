@@ -24,7 +24,7 @@ use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcom
 pub use commands::{
     CliCommand, ContextArgs, CopilotArgs, CopilotEvent, EndSessionArgs, GuardKind, Hold, HookArgs,
     HookClient, InitArgs, InitClient, InitScope, InstallArgs, JsonFlag, LockScope, LocksArgs,
-    MessagesArgs, ReleaseArgs, Scope, SendArgs,
+    MessagesArgs, ReleaseArgs, Scope, SendArgs, TokenCommand,
 };
 pub use servers::{Access, Dashboard, Serve};
 

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CoordinatorServer, ToolListing, Trust};
 use crate::coordinator::Coordinator;
 use crate::liveness::{Activity, IDLE_CONNECTION, Keepalives, Reserved};
+use crate::metrics::Metrics;
 use crate::wake::Wakeup;
 
 /// A header a person can put in their client's HTTP configuration so that the model never
@@ -51,17 +52,31 @@ const PRIMING_SINCE: &str = "2025-11-25";
 /// What a request without `MCP-Protocol-Version` speaks (the 2025-06-18 transport rule).
 const ASSUMED_REVISION: &str = "2025-03-26";
 
+/// What the `/mcp` endpoint's connections share with the rest of the server.
+pub struct Shared {
+    pub coordinator: Arc<Coordinator>,
+    /// Counts the tool calls (`/metrics`).
+    pub metrics: Arc<Metrics>,
+    pub wakeup: Arc<Wakeup>,
+    pub keepalives: Arc<Keepalives>,
+    pub activity: Arc<Activity>,
+}
+
 /// The `/mcp` endpoint. Host, Origin and bearer checks are left to the HTTP layer, which
 /// applies them to every route alike.
 pub fn endpoint(
-    coordinator: Arc<Coordinator>,
-    wakeup: Arc<Wakeup>,
-    keepalives: Arc<Keepalives>,
-    activity: Arc<Activity>,
+    shared: Shared,
     listing: &ToolListing,
     limits: Limits,
     shutdown: CancellationToken,
 ) -> Router {
+    let Shared {
+        coordinator,
+        metrics,
+        wakeup,
+        keepalives,
+        activity,
+    } = shared;
     let idle = coordinator.session_timeout();
     // The tool router and the listing are built once; each connection clones them.
     let listing = ToolListing {
@@ -76,7 +91,8 @@ pub fn endpoint(
         None,
         &listing,
         Trust::Connection,
-    );
+    )
+    .counting(metrics);
     let edge = Arc::new(Edge {
         activity: activity.clone(),
         takes_token: prototype.tools_taking_a_token(),
@@ -392,6 +408,12 @@ struct Read {
 /// [`edge`]: a request with a bad one never reaches the tools.
 #[derive(Debug, Clone)]
 pub struct BroughtToken(pub String);
+
+/// The name of the access token (`token add NAME`) a request came with, put in the request's
+/// extensions by the HTTP layer's access check: what the server records as who did what.
+/// Requests with the shared token, or to a server without tokens, have none.
+#[derive(Debug, Clone)]
+pub struct TokenHolder(pub String);
 
 /// The token a client's configuration brings in [`SESSION_TOKEN_HEADER`], if any.
 fn brought_token(headers: &HeaderMap) -> Result<Option<String>, String> {

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CacheScope, ErrorData, GetPromptRequestParams, GetPromptResponse, Implementation,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
@@ -30,12 +31,13 @@ use rmcp::{Json, ServerHandler, tool_handler};
 
 pub use caller::Trust;
 pub use catalog::{ToolListing, ToolSelection};
-pub use http::{Limits, endpoint};
+pub use http::{Limits, Shared, TokenHolder, endpoint};
 pub use reply::{Answer, ToolError};
 pub use stdio::{serve_stdio, terminated};
 
 use crate::coordinator::{Coordinator, News};
 use crate::liveness::{Farewell, Keepalive, Keepalives};
+use crate::metrics::Metrics;
 use crate::wake::Wakeup;
 
 /// Read by the model when it connects: the workflow in a few lines.
@@ -102,6 +104,8 @@ pub struct CoordinatorServer {
     /// Whether calls may run on the async thread when they need not wait (stdio; see
     /// [`Self::respond`]).
     inline: bool,
+    /// Where the shared server counts its calls (`/metrics`); none on stdio.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CoordinatorServer {
@@ -143,6 +147,16 @@ impl CoordinatorServer {
             instructions: instructions.into(),
             tool_router,
             inline: false,
+            metrics: None,
+        }
+    }
+
+    /// The same server counting its tool calls, and those that fail on the database, in
+    /// `metrics`.
+    pub fn counting(self, metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
         }
     }
 
@@ -213,7 +227,7 @@ impl CoordinatorServer {
                 .coordinator
                 .without_waiting(|c| answer(c, session, &work))
             {
-                return Ok(Json(done?));
+                return Ok(Json(self.counted(done)?));
             }
         }
         self.respond_on_pool(session, work).await
@@ -233,7 +247,15 @@ impl CoordinatorServer {
                     tracing::error!(%error, "tool task failed");
                     ToolError::new(format!("internal error: {error}"))
                 })?;
-        Ok(Json(done?))
+        Ok(Json(self.counted(done)?))
+    }
+
+    /// `done`, having counted a failure of the database.
+    fn counted<T>(&self, done: crate::Result<T>) -> crate::Result<T> {
+        if let (Err(crate::Error::Store(_)), Some(metrics)) = (&done, &self.metrics) {
+            metrics.database_failed();
+        }
+        done
     }
 }
 
@@ -282,6 +304,34 @@ impl ServerHandler for CoordinatorServer {
             env!("CARGO_PKG_VERSION"),
         ))
         .with_instructions(self.instructions.to_string())
+    }
+
+    /// What `#[tool_handler]` would write, timed and counted for `/metrics`.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let Some(metrics) = self.metrics.clone() else {
+            let call = ToolCallContext::new(self, request, context);
+            return self.tool_router.call(call).await;
+        };
+        // Only the tools' own names become labels: a client cannot add label sets.
+        let tool = if self.tool_router.has_route(&request.name) {
+            request.name.to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        let started = std::time::Instant::now();
+        let call = ToolCallContext::new(self, request, context);
+        let answered = self.tool_router.call(call).await;
+        let ok = match &answered {
+            Ok(rmcp::model::CallToolResponse::Complete(result)) => result.is_error != Some(true),
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        metrics.tool_called(&tool, ok, started.elapsed());
+        answered
     }
 
     async fn list_tools(

@@ -23,7 +23,9 @@ mod postgres;
 mod sessions;
 pub(crate) mod sql;
 mod sqlite;
+mod tally;
 mod tls;
+mod tokens;
 
 use std::cell::Cell;
 use std::ops::Deref;
@@ -39,6 +41,7 @@ pub use intents::{IntentFilter, NewIntent, Overlap};
 pub use locks::{LockFilter, NewLock, NewWaiter};
 pub use messages::{InboxFilter, MarkRead, NewMessage};
 pub use sessions::SessionFilter;
+pub use tally::{Counts, Outbox};
 pub use tls::LibpqEnv;
 
 use crate::clock::{Clock, SystemClock};
@@ -423,6 +426,7 @@ mod tests {
             group: None,
             client_pid: None,
             client_ref: None,
+            who: None,
         }
     }
 

@@ -36,6 +36,7 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/001_schema.sql"),
     include_str!("migrations/postgres/002_edits_and_changes.sql"),
+    include_str!("migrations/postgres/003_access_tokens.sql"),
 ];
 
 /// The schema version this program migrates to.

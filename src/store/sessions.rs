@@ -10,7 +10,7 @@ use crate::clock::Timestamp;
 use crate::model::{Session, SessionActivity};
 
 const COLUMNS: &str = "id, name, project, branch, working_directory, group_name, registered_at,
-    last_heartbeat, wake, client_pid, client_ref";
+    last_heartbeat, wake, client_pid, client_ref, who";
 
 fn session_from_row(row: &Row<'_>) -> Result<Session, StoreError> {
     Ok(Session {
@@ -25,6 +25,7 @@ fn session_from_row(row: &Row<'_>) -> Result<Session, StoreError> {
         wake: row.get("wake")?,
         client_pid: row.get("client_pid")?,
         client_ref: row.get("client_ref")?,
+        who: row.get("who")?,
     })
 }
 
@@ -120,7 +121,7 @@ impl ReadTx<'_> {
             &format!(
                 "SELECT {COLUMNS} FROM (
                      SELECT id, name, project, branch, working_directory, group_name,
-                         registered_at, last_heartbeat, wake, client_ref,
+                         registered_at, last_heartbeat, wake, client_ref, who,
                          CASE WHEN coalesce(client_host, ?2) = ?2 THEN client_pid END AS client_pid
                      FROM sessions) AS here
                  WHERE (client_pid IS NOT NULL OR client_ref IS NOT NULL) AND last_heartbeat >= ?1
@@ -219,7 +220,7 @@ impl WriteTx<'_> {
         self.conn.execute(
             &format!(
                 "INSERT INTO sessions ({COLUMNS}, client_host)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
             &args![
                 session.session_id,
@@ -233,6 +234,7 @@ impl WriteTx<'_> {
                 session.wake,
                 session.client_pid,
                 session.client_ref,
+                session.who,
                 machine,
             ],
         )?;
@@ -252,9 +254,9 @@ impl WriteTx<'_> {
         )
     }
 
-    /// Updates where a session works, its group, its client (a process of `machine`) and where
-    /// to wake it (on re-registration): every field of `place` but its id, name, project and
-    /// times. `None` when it does not exist.
+    /// Updates where a session works, its group, its client (a process of `machine`), where
+    /// to wake it and whose it is (on re-registration): every field of `place` but its id,
+    /// name, project and times. `None` when it does not exist.
     pub fn update_session_place(
         &self,
         place: &Session,
@@ -265,7 +267,7 @@ impl WriteTx<'_> {
             &format!(
                 "UPDATE sessions
                  SET branch = ?2, working_directory = ?3, group_name = ?4, wake = ?5,
-                     client_pid = ?6, client_ref = ?7, client_host = ?9,
+                     client_pid = ?6, client_ref = ?7, client_host = ?9, who = ?10,
                      last_heartbeat = CASE WHEN last_heartbeat > ?8 THEN last_heartbeat ELSE ?8 END
                  WHERE id = ?1 RETURNING {COLUMNS}"
             ),
@@ -278,7 +280,8 @@ impl WriteTx<'_> {
                 place.client_pid,
                 place.client_ref,
                 now.as_millis(),
-                machine
+                machine,
+                place.who
             ],
             session_from_row,
         )

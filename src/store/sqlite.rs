@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/007_tokens_and_events.sql"),
     include_str!("migrations/sqlite/008_client_host.sql"),
     include_str!("migrations/sqlite/009_edits_and_changes.sql"),
+    include_str!("migrations/sqlite/010_access_tokens.sql"),
 ];
 
 /// The schema version this program migrates to.

@@ -6,10 +6,17 @@
 //! - `Origin`, when a browser sends one, must be this server's own or `--allowed-origin`, so
 //!   no other page can call the API or MCP with the visitor's cookie or network position.
 //! - With a token, every request must carry it: `Authorization: Bearer`, or the cookie the
-//!   dashboard sets after it was opened once with `?token=`.
+//!   dashboard sets after it was opened once with `?token=`. A token is the shared one
+//!   (`MCP_COORDINATOR_TOKEN`) or a person's (`token add NAME`), looked up in the database at
+//!   every request, so a revoked one is refused at once; the request then carries the
+//!   person's name ([`TokenHolder`]) for what it records. Connections a person's token opened
+//!   are closed when it is revoked ([`People::watch`]). A server on loopback without the shared
+//!   token needs a token as soon as the database has a person's.
 //!
-//! Refusals are 403 (Host, Origin) and 401 (token); neither logs the token.
+//! Refusals are 403 (Host, Origin), 401 (token) and 503 (the database cannot say); none logs
+//! the token.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,7 +27,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use tokio_util::sync::CancellationToken;
+
 use super::connections::Connection;
+use crate::coordinator::{ACCESS_TOKEN_PREFIX, Coordinator};
+use crate::mcp::TokenHolder;
 
 /// The dashboard's cookie; `HttpOnly` and `SameSite=Strict`, so page scripts and other sites
 /// never see or send it.
@@ -29,20 +40,55 @@ pub const COOKIE: &str = "mcp_coordinator_token";
 /// Shortest token accepted: 128 bits of hex.
 pub const MIN_TOKEN_CHARS: usize = 32;
 
-#[derive(Debug, Clone)]
 pub struct Access {
     token: Option<String>,
     /// Lowercase host names and IP literals (without brackets), no port.
     hosts: Vec<String>,
     /// Lowercase `scheme://host[:port]`.
     origins: Vec<String>,
+    /// Requests without a token may pass: the server listens on loopback only, and has no
+    /// shared token (then, only while the database has no person's token either).
+    loopback: bool,
+    /// The persons' tokens, once the database is open.
+    people: Option<People>,
+}
+
+/// The persons' tokens: looked up in the database, and the connections each opened.
+pub struct People {
+    coordinator: Arc<Coordinator>,
+    /// Cancelled when the name's token is revoked: the connections it proved close.
+    revocations: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// How often [`People::watch`] looks for revoked tokens whose connections are still open.
+const REVOCATION_LOOK: Duration = Duration::from_secs(1);
+
+/// Most tokens of one request (a bearer and cookies) looked up in the database: a request
+/// with a hundred decoy cookies must not cost a hundred lookups.
+const MOST_LOOKUPS: usize = 4;
+
+/// Whom a request's token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Admitted {
+    /// No token was needed.
+    Open,
+    /// The shared token, which names nobody.
+    Shared,
+    /// A person's (or agent's) token, by its name.
+    Holder(String),
+}
+
+/// Why a request was not admitted.
+enum Refusal {
+    Token,
+    Unavailable(String),
 }
 
 /// Why the access settings cannot serve.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     #[error(
-        "{listen} is reachable beyond this machine, so it needs a token: set MCP_COORDINATOR_TOKEN or --token (e.g. `openssl rand -hex 32`)"
+        "{listen} is reachable beyond this machine, so it needs a token: set MCP_COORDINATOR_TOKEN or --token (e.g. `openssl rand -hex 32`), or give each person their own with `token add NAME`"
     )]
     TokenRequired { listen: SocketAddr },
     #[error(
@@ -53,6 +99,8 @@ pub enum AccessError {
         "invalid --allowed-origin '{0}': write scheme://host[:port], e.g. https://coordinator.example.com"
     )]
     BadOrigin(String),
+    #[error("cannot read the persons' tokens: {0}")]
+    Tokens(#[source] crate::Error),
 }
 
 impl Access {
@@ -63,14 +111,10 @@ impl Access {
         extra_origins: &[String],
     ) -> Result<Self, AccessError> {
         let token = token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-        match &token {
-            None if !listen.ip().is_loopback() => {
-                return Err(AccessError::TokenRequired { listen });
-            }
-            Some(token) if token.chars().count() < MIN_TOKEN_CHARS => {
-                return Err(AccessError::WeakToken(token.chars().count()));
-            }
-            _ => {}
+        if let Some(token) = &token
+            && token.chars().count() < MIN_TOKEN_CHARS
+        {
+            return Err(AccessError::WeakToken(token.chars().count()));
         }
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
             .into_iter()
@@ -99,7 +143,81 @@ impl Access {
             token,
             hosts,
             origins,
+            loopback: listen.ip().is_loopback(),
+            people: None,
         })
+    }
+
+    /// Takes the persons' tokens from `coordinator`'s database. Beyond loopback, a server
+    /// with neither the shared token nor a person's is refused: anyone could use it. Reads
+    /// the database, so it runs before the server's async runtime, not on it.
+    pub fn with_people(
+        self,
+        coordinator: Arc<Coordinator>,
+        listen: SocketAddr,
+    ) -> Result<Self, AccessError> {
+        if self.token.is_none() && !self.loopback {
+            let names = coordinator
+                .live_token_names()
+                .map_err(AccessError::Tokens)?;
+            if names.is_empty() {
+                return Err(AccessError::TokenRequired { listen });
+            }
+        }
+        Ok(Self {
+            people: Some(People {
+                coordinator,
+                revocations: Mutex::default(),
+            }),
+            ..self
+        })
+    }
+
+    /// Whom the first token of `shown` that works names; without one that works, whether
+    /// the request may pass without.
+    async fn admit(&self, shown: &[&str]) -> Result<Admitted, Refusal> {
+        if let Some(expected) = &self.token
+            && shown
+                .iter()
+                .any(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
+        {
+            return Ok(Admitted::Shared);
+        }
+        let Some(people) = &self.people else {
+            return if self.token.is_none() {
+                Ok(Admitted::Open)
+            } else {
+                Err(Refusal::Token)
+            };
+        };
+        let shown: Vec<String> = shown
+            .iter()
+            .filter(|s| s.starts_with(ACCESS_TOKEN_PREFIX))
+            .take(MOST_LOOKUPS)
+            .map(|s| (*s).to_owned())
+            .collect();
+        let may_open = self.token.is_none() && self.loopback;
+        let coordinator = people.coordinator.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            for token in &shown {
+                if let Some(name) = coordinator.token_holder(token)? {
+                    return Ok(Admitted::Holder(name));
+                }
+            }
+            // A person's token that no longer works is refused, even where none is needed:
+            // whoever shows a revoked token is told so, not let in as anyone.
+            if may_open && shown.is_empty() && coordinator.live_token_names()?.is_empty() {
+                return Ok(Admitted::Open);
+            }
+            Ok::<_, crate::Error>(Admitted::Shared)
+        })
+        .await;
+        match found {
+            Ok(Ok(Admitted::Shared)) => Err(Refusal::Token),
+            Ok(Ok(admitted)) => Ok(admitted),
+            Ok(Err(error)) => Err(Refusal::Unavailable(error.to_string())),
+            Err(error) => Err(Refusal::Unavailable(error.to_string())),
+        }
     }
 
     fn host_allowed(&self, headers: &HeaderMap) -> Result<(), String> {
@@ -141,10 +259,9 @@ impl Access {
         }
     }
 
-    fn token_shown(&self, headers: &HeaderMap) -> bool {
-        let Some(expected) = &self.token else {
-            return true;
-        };
+    /// The tokens a request shows: its bearer token, then every cookie of ours (another site
+    /// on the same host name may have set a decoy one first).
+    fn shown_tokens(headers: &HeaderMap) -> Vec<&str> {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -152,9 +269,7 @@ impl Access {
             // The scheme's name is case-insensitive (RFC 7235).
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, shown)| shown.trim());
-        // Every cookie of that name counts: another site on the same host name may have set a
-        // decoy one first.
-        let mut cookies = headers
+        let cookies = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -162,12 +277,10 @@ impl Access {
             .filter_map(|pair| pair.trim().split_once('='))
             .filter(|(name, _)| *name == COOKIE)
             .map(|(_, value)| value);
-        bearer.is_some_and(|shown| constant_time_eq(shown.as_bytes(), expected.as_bytes()))
-            || cookies.any(|shown| constant_time_eq(shown.as_bytes(), expected.as_bytes()))
+        bearer.into_iter().chain(cookies).collect()
     }
 
     fn token_in_query<'q>(&self, query: Option<&'q str>) -> Option<&'q str> {
-        self.token.as_ref()?;
         query?
             .split('&')
             .filter_map(|pair| pair.split_once('='))
@@ -198,7 +311,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The middleware: Host, Origin, then token.
-pub async fn check(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
+pub async fn check(
+    State(access): State<Arc<Access>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers();
     if let Err(why) = access
         .host_allowed(headers)
@@ -211,10 +328,7 @@ pub async fn check(State(access): State<Arc<Access>>, request: Request, next: Ne
     if request.method() == axum::http::Method::GET
         && request.uri().path() == "/"
         && let Some(shown) = access.token_in_query(request.uri().query())
-        && access
-            .token
-            .as_deref()
-            .is_some_and(|t| constant_time_eq(shown.as_bytes(), t.as_bytes()))
+        && let Ok(Admitted::Shared | Admitted::Holder(_)) = access.admit(&[shown]).await
     {
         let mut response = Redirect::to("/").into_response();
         let cookie = format!("{COOKIE}={shown}; Path=/; HttpOnly; SameSite=Strict");
@@ -228,18 +342,91 @@ pub async fn check(State(access): State<Arc<Access>>, request: Request, next: Ne
         // to register themselves; the ones that try anyway show this body as the reason.
         return refuse(StatusCode::NOT_FOUND, NEEDS_TOKEN);
     }
-    if !access.token_shown(headers) {
-        let mut response = refuse(StatusCode::UNAUTHORIZED, NEEDS_TOKEN);
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"mcp-session-coordinator\""),
-        );
-        return response;
-    }
+    let admitted = match access.admit(&Access::shown_tokens(request.headers())).await {
+        Ok(admitted) => admitted,
+        Err(Refusal::Token) => {
+            let mut response = refuse(StatusCode::UNAUTHORIZED, NEEDS_TOKEN);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mcp-session-coordinator\""),
+            );
+            return response;
+        }
+        Err(Refusal::Unavailable(why)) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("cannot check the token now: {why}"),
+            );
+        }
+    };
     if let Some(connection) = request.extensions().get::<Arc<Connection>>() {
         connection.prove();
+        if let (Admitted::Holder(name), Some(people)) = (&admitted, &access.people) {
+            connection.close_when(name, people.revocation(name));
+        }
+    }
+    if let Admitted::Holder(name) = admitted {
+        request.extensions_mut().insert(TokenHolder(name));
     }
     next.run(request).await
+}
+
+impl People {
+    /// What is cancelled when `name`'s token is revoked.
+    fn revocation(&self, name: &str) -> CancellationToken {
+        self.revocations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Closes the connections of tokens revoked meanwhile, looking every
+    /// [`REVOCATION_LOOK`] while any person's connection is open, until the server stops.
+    pub fn watch(access: Arc<Access>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let Some(people) = &access.people else {
+                return;
+            };
+            let mut ticks = tokio::time::interval(REVOCATION_LOOK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if people
+                    .revocations
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_empty()
+                {
+                    continue;
+                }
+                let coordinator = people.coordinator.clone();
+                let live = match tokio::task::spawn_blocking(move || coordinator.live_token_names())
+                    .await
+                {
+                    Ok(Ok(live)) => live,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "cannot look for revoked tokens");
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                let mut revocations = people
+                    .revocations
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                revocations.retain(|name, revoked| {
+                    let works = live.contains(name);
+                    if !works {
+                        tracing::info!(token = %name, "token revoked: closing its connections");
+                        revoked.cancel();
+                    }
+                    works
+                });
+            }
+        })
+    }
 }
 
 /// What a client without the token is told, wherever it knocks.
@@ -311,18 +498,27 @@ mod tests {
         "127.0.0.1:7420".parse().expect("addr")
     }
 
+    fn database() -> Arc<Coordinator> {
+        Arc::new(crate::coordinator::testing::Harness::new().coordinator)
+    }
+
     #[test]
-    fn beyond_loopback_needs_a_long_token() {
+    fn beyond_loopback_needs_a_long_token_or_a_persons() {
         let anywhere: SocketAddr = "0.0.0.0:7420".parse().expect("addr");
+        let open = || Access::new(anywhere, None, &[], &[]).expect("access");
+        let people = database();
         assert!(matches!(
-            Access::new(anywhere, None, &[], &[]),
+            open().with_people(people.clone(), anywhere),
             Err(AccessError::TokenRequired { .. })
         ));
         assert!(matches!(
             Access::new(anywhere, Some("short".into()), &[], &[]),
             Err(AccessError::WeakToken(5))
         ));
-        assert!(Access::new(anywhere, Some("x".repeat(32)), &[], &[]).is_ok());
+        let shared = Access::new(anywhere, Some("x".repeat(32)), &[], &[]).expect("access");
+        assert!(shared.with_people(people.clone(), anywhere).is_ok());
+        people.add_token("alice").expect("added");
+        assert!(open().with_people(people, anywhere).is_ok());
         assert!(Access::new(loopback(), None, &[], &[]).is_ok());
         assert!(Access::new(loopback(), None, &[], &["coordinator.example".into()]).is_err());
     }
@@ -376,24 +572,45 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_token_comes_as_bearer_or_cookie_and_nothing_else() {
+    #[tokio::test]
+    async fn the_token_comes_as_bearer_or_cookie_and_nothing_else() {
         let token = "t".repeat(40);
         let access = Access::new(loopback(), Some(token.clone()), &[], &[]).expect("access");
-        assert!(access.token_shown(&headers(&[("authorization", &format!("Bearer {token}"))])));
-        assert!(access.token_shown(&headers(&[("cookie", &format!("a=b; {COOKIE}={token}"))])));
-        assert!(
-            access.token_shown(&headers(&[(
-                "cookie",
-                &format!("{COOKIE}=decoy; {COOKIE}={token}")
-            )])),
+        let admitted = |pairs: &[(&'static str, &str)]| {
+            let headers = headers(pairs);
+            let shown: Vec<String> = Access::shown_tokens(&headers)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let access = &access;
+            async move {
+                let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
+                access.admit(&shown).await.ok()
+            }
+        };
+        let shared = Some(Admitted::Shared);
+        assert_eq!(
+            admitted(&[("authorization", &format!("Bearer {token}"))]).await,
+            shared
+        );
+        assert_eq!(
+            admitted(&[("cookie", &format!("a=b; {COOKIE}={token}"))]).await,
+            shared
+        );
+        assert_eq!(
+            admitted(&[("cookie", &format!("{COOKIE}=decoy; {COOKIE}={token}"))]).await,
+            shared,
             "a decoy cookie first does not lock the dashboard out"
         );
-        assert!(!access.token_shown(&HeaderMap::new()));
-        assert!(!access.token_shown(&headers(&[("authorization", "Bearer wrong")])));
-        assert!(!access.token_shown(&headers(&[("authorization", &format!("Basic {token}"))])));
-        assert!(
-            access.token_shown(&headers(&[("authorization", &format!("BEARER {token}"))])),
+        assert_eq!(admitted(&[]).await, None);
+        assert_eq!(admitted(&[("authorization", "Bearer wrong")]).await, None);
+        assert_eq!(
+            admitted(&[("authorization", &format!("Basic {token}"))]).await,
+            None
+        );
+        assert_eq!(
+            admitted(&[("authorization", &format!("BEARER {token}"))]).await,
+            shared,
             "the scheme is case-insensitive"
         );
         assert!(is_oauth_probe("/.well-known/oauth-protected-resource/mcp"));
@@ -404,6 +621,36 @@ mod tests {
             Some(token.as_str())
         );
         let open = Access::new(loopback(), None, &[], &[]).expect("access");
-        assert!(open.token_shown(&HeaderMap::new()));
+        assert_eq!(open.admit(&[]).await.ok(), Some(Admitted::Open));
+    }
+
+    #[tokio::test]
+    async fn a_persons_token_names_them_until_it_is_revoked() {
+        let people = database();
+        let access = Access::new(loopback(), None, &[], &[])
+            .expect("access")
+            .with_people(people.clone(), loopback())
+            .expect("people");
+        assert_eq!(
+            access.admit(&[]).await.ok(),
+            Some(Admitted::Open),
+            "no token anywhere: loopback is open"
+        );
+        let alice = people.add_token("alice").expect("added").token;
+        assert!(
+            access.admit(&[]).await.is_err(),
+            "once a person has a token, loopback needs one too"
+        );
+        assert_eq!(
+            access.admit(&["mcpc_wrong", &alice]).await.ok(),
+            Some(Admitted::Holder("alice".into()))
+        );
+        people.revoke_token("alice").expect("revoked");
+        assert!(access.admit(&[&alice]).await.is_err(), "refused at once");
+        assert_eq!(
+            access.admit(&[]).await.ok(),
+            Some(Admitted::Open),
+            "no working token left"
+        );
     }
 }

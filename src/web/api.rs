@@ -7,11 +7,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
@@ -24,6 +24,8 @@ use crate::coordinator::{
     Sent, SessionState,
 };
 use crate::error::Error;
+use crate::mcp::TokenHolder;
+use crate::metrics::{self, Metrics};
 use crate::model::{Channel, Intent, Lock, Message, Priority};
 
 /// How often an open dashboard looks for changes. Other processes write the database without
@@ -40,6 +42,8 @@ pub struct Dashboard {
     /// What the page reads goes through here: for SQLite a second connection, so a snapshot
     /// never waits for a tool call's transaction nor holds one up.
     pub reader: Arc<Coordinator>,
+    /// Counts the requests that failed on the database; `/metrics` shows it.
+    pub metrics: Arc<Metrics>,
     /// Ends the event streams when the server shuts down.
     pub shutdown: CancellationToken,
     /// The snapshots every open event stream shares.
@@ -125,7 +129,7 @@ async fn call<T: Send + 'static>(
     dashboard: &Dashboard,
     work: impl FnOnce(&Coordinator) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, ApiError> {
-    run(dashboard.coordinator.clone(), work).await
+    run(dashboard, dashboard.coordinator.clone(), work).await
 }
 
 /// A look on the dashboard's own database connection, beside the one tool calls write through.
@@ -133,10 +137,11 @@ async fn look<T: Send + 'static>(
     dashboard: &Dashboard,
     work: impl FnOnce(&Coordinator) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, ApiError> {
-    run(dashboard.reader.clone(), work).await
+    run(dashboard, dashboard.reader.clone(), work).await
 }
 
 async fn run<T: Send + 'static>(
+    dashboard: &Dashboard,
     coordinator: Arc<Coordinator>,
     work: impl FnOnce(&Coordinator) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -148,7 +153,26 @@ async fn run<T: Send + 'static>(
                 format!("internal error: {e}"),
             )
         })?
-        .map_err(ApiError::from)
+        .map_err(|error| {
+            if matches!(error, Error::Store(_)) {
+                dashboard.metrics.database_failed();
+            }
+            ApiError::from(error)
+        })
+}
+
+/// `/metrics`: what the database holds now, read at each scrape, and what this server did.
+pub async fn metrics(State(dashboard): State<Dashboard>) -> Result<Response, ApiError> {
+    let urls = dashboard.metrics.webhook_urls();
+    let tally = look(&dashboard, move |c| c.tally(&urls)).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, metrics::CONTENT_TYPE),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        dashboard.metrics.render(&tally),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,19 +345,25 @@ pub struct ForceRelease {
 
 pub async fn release(
     State(dashboard): State<Dashboard>,
+    holder: Option<Extension<TokenHolder>>,
     Json(body): Json<ForceRelease>,
 ) -> Result<Json<ForceReleased>, ApiError> {
+    let who = holder.map(|Extension(TokenHolder(name))| name);
+    let on_dashboard = match &who {
+        Some(name) => format!("{name} on the dashboard"),
+        None => "the dashboard".to_owned(),
+    };
     let by = match body
         .reason
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty())
     {
-        Some(reason) => format!("the dashboard ({reason})"),
-        None => "the dashboard".to_owned(),
+        Some(reason) => format!("{on_dashboard} ({reason})"),
+        None => on_dashboard,
     };
     let released = call(&dashboard, move |c| {
-        c.force_release(&body.project, &body.file_path, None, &by)
+        c.force_release(&body.project, &body.file_path, None, &by, who.as_deref())
     })
     .await?;
     Ok(Json(released))
@@ -364,8 +394,23 @@ pub struct Broadcast {
     from: Option<String>,
 }
 
+/// Whose token the dashboard is open with: the page signs broadcasts with it.
+#[derive(Debug, Serialize)]
+pub struct Viewer {
+    who: Option<String>,
+}
+
+pub async fn viewer(holder: Option<Extension<TokenHolder>>) -> Json<Viewer> {
+    Json(Viewer {
+        who: holder.map(|Extension(TokenHolder(name))| name),
+    })
+}
+
+/// A broadcast from the dashboard. With a person's token it is signed with their name,
+/// whatever `from` says: the name is what the token proves.
 pub async fn broadcast(
     State(dashboard): State<Dashboard>,
+    holder: Option<Extension<TokenHolder>>,
     Json(body): Json<Broadcast>,
 ) -> Result<Json<Sent>, ApiError> {
     let priority = match body.priority.as_deref() {
@@ -374,11 +419,14 @@ pub async fn broadcast(
             .parse()
             .map_err(|why: String| ApiError::from(Error::invalid("priority", why)))?,
     };
-    let name = body
-        .from
-        .map(|f| f.trim().to_owned())
-        .filter(|f| !f.is_empty())
-        .unwrap_or_else(|| "dashboard".to_owned());
+    let name = match holder {
+        Some(Extension(TokenHolder(name))) => name,
+        None => body
+            .from
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| "dashboard".to_owned()),
+    };
     let sent = call(&dashboard, move |c| {
         c.send_message(Outgoing {
             from: Sender::Person {

@@ -66,12 +66,31 @@ pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
 pub struct Connection {
     proven: AtomicBool,
     close: CancellationToken,
+    /// The name of the person's token it was proved with, once.
+    holder: Mutex<Option<String>>,
 }
 
 impl Connection {
     /// A request on this connection carried the token (or the server needs none).
     pub fn prove(&self) {
         self.proven.store(true, Ordering::Relaxed);
+    }
+
+    /// Closes this connection, and the streams it carries, when `revoked` is cancelled: the
+    /// person `holder` whose token it showed lost it.
+    pub fn close_when(&self, holder: &str, revoked: CancellationToken) {
+        let mut bound = self.holder.lock().unwrap_or_else(PoisonError::into_inner);
+        if bound.as_deref() == Some(holder) {
+            return;
+        }
+        *bound = Some(holder.to_owned());
+        let close = self.close.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = revoked.cancelled() => close.cancel(),
+                () = close.cancelled() => {}
+            }
+        });
     }
 }
 
@@ -189,6 +208,8 @@ pub async fn serve(
                     let _ = tokio::time::timeout(SHUTDOWN_DEADLINE, served).await;
                 }
             }
+            // Ends what waits to close it (see `Connection::close_when`).
+            connection.close.cancel();
             open.closed(id);
         });
     }

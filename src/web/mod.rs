@@ -3,7 +3,8 @@
 //! dashboard people watch it on (`/`, with its JSON API under `/api/`). `dashboard` serves the
 //! page alone, over the database that stdio servers share.
 //!
-//! Every route passes the same checks first ([`access`]): Host, Origin, token.
+//! Every route passes the same checks first ([`access`]): Host, Origin, token; `/metrics`
+//! too, so a Prometheus scrapes with a token of its own (`token add prometheus`).
 
 mod access;
 mod api;
@@ -23,6 +24,7 @@ pub use access::{Access, AccessError};
 use crate::coordinator::Coordinator;
 use crate::liveness::{self, Activity, Keepalives};
 use crate::mcp::{self, ToolListing};
+use crate::metrics::Metrics;
 use crate::wake::{self, Wakeup};
 
 /// Largest request body: the longest tool argument (a message, a context entry) is a few
@@ -54,19 +56,34 @@ pub enum Mode {
     Dashboard,
 }
 
+/// What the web server serves over.
+pub struct Served {
+    /// Where tool calls and the dashboard's actions write.
+    pub coordinator: Arc<Coordinator>,
+    /// Where the dashboard's looks, token checks and scrapes read (see `Database::side_reader`).
+    pub reader: Arc<Coordinator>,
+    /// What `/metrics` shows; `coordinator` reports its decisions to it.
+    pub metrics: Arc<Metrics>,
+}
+
 /// Serves until SIGTERM/SIGINT, then ends the sessions its MCP connections registered.
 pub async fn serve(
-    coordinator: Arc<Coordinator>,
-    reader: Arc<Coordinator>,
+    served: Served,
     listen: SocketAddr,
     access: Access,
     max_connections: Option<u32>,
     mode: Mode,
 ) -> Result<(), HttpError> {
+    let Served {
+        coordinator,
+        reader,
+        metrics,
+    } = served;
     let shutdown = CancellationToken::new();
     let dashboard = api::Dashboard {
         coordinator: coordinator.clone(),
-        reader,
+        reader: reader.clone(),
+        metrics: metrics.clone(),
         shutdown: shutdown.clone(),
         feeds: Arc::default(),
     };
@@ -82,6 +99,8 @@ pub async fn serve(
         .route("/api/snapshot", get(api::snapshot))
         .route("/api/events", get(api::events))
         .route("/api/context", get(api::context))
+        .route("/api/viewer", get(api::viewer))
+        .route("/metrics", get(api::metrics))
         .route("/api/locks/release", post(api::release))
         .route("/api/sessions/end", post(api::end_session))
         .route("/api/broadcast", post(api::broadcast))
@@ -110,15 +129,14 @@ pub async fn serve(
             body_deadline: connections::BODY_DEADLINE,
             max_connections: max_mcp_connections,
         };
-        let endpoint = mcp::endpoint(
-            coordinator.clone(),
-            wakeup.clone(),
-            keepalives.clone(),
+        let shared = mcp::Shared {
+            coordinator: coordinator.clone(),
+            metrics: metrics.clone(),
+            wakeup: wakeup.clone(),
+            keepalives: keepalives.clone(),
             activity,
-            listing,
-            limits,
-            shutdown.child_token(),
-        );
+        };
+        let endpoint = mcp::endpoint(shared, listing, limits, shutdown.child_token());
         app = app.nest("/mcp", endpoint);
         tasks.push(liveness::spawn_sweeper(
             coordinator.clone(),
@@ -136,9 +154,11 @@ pub async fn serve(
             liveness::heartbeat_interval(coordinator.session_timeout()),
         ));
     }
-    let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
-        axum::middleware::from_fn_with_state(Arc::new(access), access::check),
-    );
+    let access = Arc::new(access);
+    tasks.push(access::People::watch(access.clone()));
+    let app = app
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(access, access::check));
     let limit = connections::connection_limit(max_connections.map(|n| n as usize));
 
     let listener = connections::listen(listen).map_err(|source| HttpError::Bind {

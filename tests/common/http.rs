@@ -3,14 +3,16 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::ClientHandler;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::Value;
 
-use super::{BIN, Lifecycle, Server, client_config, prepared};
+use super::{BIN, Db, Lifecycle, Server, client_config, prepared};
 
 /// A token long enough for the server to accept.
 pub const TOKEN: &str = "0123456789abcdef0123456789abcdef-test";
@@ -46,7 +48,7 @@ impl HttpServer {
     }
 
     /// Runs the binary with `args`, and finds where it listens in the first line it prints.
-    fn launch(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub fn launch(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         Self::launch_with(db, args, env, Stdio::inherit())
     }
 
@@ -167,6 +169,21 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Adds a person's token for `name` with the command people run; returns the token, which
+/// it prints alone on its first line.
+pub fn add_token(db: &Db, name: &str) -> String {
+    let run = db.cli(&["token", "add", name]);
+    let token = run
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("mcpc_"), "{}", run.stdout);
+    token
+}
+
 /// A plain HTTP client for the dashboard API and for refusal checks.
 pub fn web() -> reqwest::Client {
     install_tls_provider();
@@ -175,4 +192,62 @@ pub fn web() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client")
+}
+
+/// A webhook receiver on a fixed port, started and stopped at will.
+pub struct Receiver {
+    pub port: u16,
+    pub got: Arc<Mutex<Vec<(String, Value)>>>,
+    /// How long each POST takes to answer.
+    pub slowness: Duration,
+}
+
+impl Receiver {
+    pub fn on_free_port() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Self {
+            port,
+            got: Arc::default(),
+            slowness: Duration::ZERO,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook/secret-path", self.port)
+    }
+
+    pub async fn start(&self) -> tokio::task::JoinHandle<()> {
+        let got = self.got.clone();
+        let slowness = self.slowness;
+        let app = axum::Router::new().route(
+            "/hook/secret-path",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                    let got = got.clone();
+                    async move {
+                        tokio::time::sleep(slowness).await;
+                        let kind = headers["x-coordinator-event"]
+                            .to_str()
+                            .unwrap_or("")
+                            .to_owned();
+                        got.lock().expect("lock").push((kind, body));
+                        "ok"
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the receiver");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
+    }
+
+    pub fn received(&self) -> Vec<(String, Value)> {
+        self.got.lock().expect("lock").clone()
+    }
 }

@@ -180,6 +180,7 @@ impl Hook<'_> {
                 client_pid: clients::client_pid(),
                 client_ref: Some(client_ref.clone()),
                 token_hash: None,
+                who: None,
             },
             Claim::default(),
         )?;

@@ -12,7 +12,7 @@ use crate::coordinator::{
     self, Claim, Deregistered, Heartbeat, Registered, Registration, SessionDetails,
 };
 use crate::ids::token_hash;
-use crate::mcp::http::BroughtToken;
+use crate::mcp::http::{BroughtToken, TokenHolder};
 use crate::mcp::{Answer, CoordinatorServer, ToolError, Trust};
 
 /// Arguments of `session_register`.
@@ -88,10 +88,13 @@ impl CoordinatorServer {
         let args = args?;
         // A token the client's configuration brings (over HTTP) names the session it stands
         // for, from any connection; unknown yet, it becomes the new session's token.
-        let brought = extensions
-            .get::<axum::http::request::Parts>()
+        let parts = extensions.get::<axum::http::request::Parts>();
+        let brought = parts
             .and_then(|parts| parts.extensions.get::<BroughtToken>())
             .map(|BroughtToken(token)| token.clone());
+        let who = parts
+            .and_then(|parts| parts.extensions.get::<TokenHolder>())
+            .map(|TokenHolder(name)| name.clone());
         let registration = Registration {
             name: args.name,
             project: args.project,
@@ -104,6 +107,7 @@ impl CoordinatorServer {
                 .as_deref()
                 .map(|token| format!("token:{}", token_hash(token))),
             token_hash: None,
+            who,
         };
         let resume = match args.session_token.filter(|t| !t.trim().is_empty()) {
             Some(token) => Some(self.prove(token).await?),

@@ -241,7 +241,9 @@
     const rows = list.map((s) => {
       const stale = s.state === 'stale';
       return row({ 'data-session-id': s.session_id, 'data-state': s.state, class: stale ? 'stale' : null },
-        cell('Name', h('span', { class: 'name' }, s.name), s.group ? [' ', h('span', { class: 'tag' }, `group ${s.group}`)] : null),
+        cell('Name', h('span', { class: 'name' }, s.name),
+          s.group ? [' ', h('span', { class: 'tag' }, `group ${s.group}`)] : null,
+          s.who ? [' ', h('span', { class: 'tag', 'data-testid': 'session-who', title: 'Whose token registered it' }, `by ${s.who}`)] : null),
         cell('Project', s.project),
         cell('Branch', s.branch ? h('code', {}, s.branch) : '—'),
         cell('Last heartbeat', ago(s.last_heartbeat)),
@@ -491,8 +493,23 @@
   $('channel-filter').addEventListener('change', () => { renderMessages(); tick(); });
   $('context-search').addEventListener('input', () => scheduleSearch(250));
 
+  /** Opened with a person's token, the page signs broadcasts with their name: the server does. */
+  async function showViewer() {
+    try {
+      const viewer = await api('GET', '/api/viewer');
+      if (viewer && viewer.who) {
+        $('bc-from').value = viewer.who;
+        $('bc-from').readOnly = true;
+        $('bc-from').title = 'Your token names you: broadcasts are signed with it.';
+      }
+    } catch {
+      // The sender field stays editable; the server decides the name anyway.
+    }
+  }
+
   keepTableRoles();
   setInterval(tick, 1000);
   connect();
   scheduleSearch(0);
+  showViewer();
 })();

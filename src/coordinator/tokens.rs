@@ -1,0 +1,185 @@
+//! Access tokens: one per person or agent who uses a shared server, so that what they do is
+//! recorded under their name and one of them can be shut out without changing everyone's
+//! token. The database keeps each token's hash only; the token itself is shown once, when it
+//! is added.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{Coordinator, required_label};
+use crate::error::{Error, Result};
+use crate::ids::{new_token, token_hash};
+use crate::model::AccessToken;
+use crate::store::StoreError;
+
+/// Longest token name: it is shown beside sessions and messages.
+const MAX_TOKEN_NAME_CHARS: usize = 64;
+
+/// What every access token starts with, so that secret scanners and people recognize one.
+pub const ACCESS_TOKEN_PREFIX: &str = "mcpc_";
+
+/// A token just added: the only time it is shown.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct IssuedToken {
+    pub name: String,
+    pub token: String,
+}
+
+impl Coordinator {
+    /// Adds a token for `name` (a person or an agent). A name whose token was revoked may get
+    /// a new one; a name with a working token is refused, so that no token is replaced by
+    /// mistake.
+    pub fn add_token(&self, name: &str) -> Result<IssuedToken> {
+        let name = token_name(name)?;
+        let secret = new_token().map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+        let token = format!("{ACCESS_TOKEN_PREFIX}{secret}");
+        let now = self.now();
+        self.store.write(|tx| {
+            if let Some(held) = tx.access_token(&name)?
+                && held.revoked_at.is_none()
+            {
+                return Err(Error::invalid(
+                    "name",
+                    format!(
+                        "'{name}' already has a token (added {}); revoke it first (token revoke {name}), then add a new one",
+                        held.created_at
+                    ),
+                ));
+            }
+            tx.put_access_token(&name, &token_hash(&token), now)?;
+            Ok::<_, Error>(())
+        })?;
+        Ok(IssuedToken { name, token })
+    }
+
+    /// Every token added, revoked ones too (never the tokens themselves).
+    pub fn tokens(&self) -> Result<Vec<AccessToken>> {
+        Ok(self.store.read(|tx| tx.access_tokens())?)
+    }
+
+    /// Stops `name`'s token from working; the servers refuse it from their next request.
+    pub fn revoke_token(&self, name: &str) -> Result<AccessToken> {
+        let name = token_name(name)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            if !tx.revoke_access_token(&name, now)? {
+                let problem = match tx.access_token(&name)? {
+                    Some(token) => format!(
+                        "'{name}''s token was already revoked ({})",
+                        token.revoked_at.unwrap_or(token.created_at)
+                    ),
+                    None => {
+                        let names = tx.live_token_names()?;
+                        format!(
+                            "no token is named '{name}'; the working ones: {}",
+                            if names.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
+                        )
+                    }
+                };
+                return Err(Error::invalid("name", problem));
+            }
+            tx.access_token(&name)?.ok_or_else(|| Error::NotFound {
+                what: "token",
+                id: name.clone(),
+            })
+        })
+    }
+
+    /// The name of the working token `token` is, if it is one.
+    pub fn token_holder(&self, token: &str) -> Result<Option<String>> {
+        if !token.starts_with(ACCESS_TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let hash = token_hash(token);
+        Ok(self.store.read(|tx| tx.token_holder(&hash))?)
+    }
+
+    /// The names of the tokens that work.
+    pub fn live_token_names(&self) -> Result<Vec<String>> {
+        Ok(self.store.read(|tx| tx.live_token_names())?)
+    }
+}
+
+/// A token's name: one word of letters, digits and `. _ @ -`, since people type it in
+/// commands and read it beside what its holder did.
+fn token_name(name: &str) -> Result<String> {
+    let name = required_label("name", name)?;
+    if name.chars().count() > MAX_TOKEN_NAME_CHARS {
+        return Err(Error::invalid(
+            "name",
+            format!("is longer than {MAX_TOKEN_NAME_CHARS} characters"),
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')))
+    {
+        return Err(Error::invalid(
+            "name",
+            format!(
+                "'{name}' contains '{c}'; use letters, digits and . _ @ - (e.g. alice, ci-bot, bob@laptop)"
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::coordinator::Coordinator;
+    use crate::coordinator::testing::Harness;
+
+    fn coordinator() -> Coordinator {
+        Harness::new().coordinator
+    }
+
+    #[test]
+    fn a_token_works_until_revoked() {
+        let c = coordinator();
+        let alice = c.add_token("alice").expect("added");
+        assert!(alice.token.starts_with("mcpc_") && alice.token.len() == 69);
+        assert_eq!(
+            c.token_holder(&alice.token).expect("read").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(c.token_holder("mcpc_guess").expect("read"), None);
+        let again = c.add_token("alice").expect_err("alice has one");
+        assert!(again.to_string().contains("token revoke alice"), "{again}");
+
+        let revoked = c.revoke_token("alice").expect("revoked");
+        assert!(revoked.revoked_at.is_some());
+        assert_eq!(c.token_holder(&alice.token).expect("read"), None);
+        assert!(c.live_token_names().expect("read").is_empty());
+        let twice = c.revoke_token("alice").expect_err("already revoked");
+        assert!(twice.to_string().contains("already revoked"), "{twice}");
+
+        let renewed = c.add_token("alice").expect("a new token after revoking");
+        assert_ne!(renewed.token, alice.token);
+        assert_eq!(
+            c.token_holder(&renewed.token).expect("read").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            c.token_holder(&alice.token).expect("read"),
+            None,
+            "the old one stays dead"
+        );
+        assert_eq!(c.tokens().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn names_are_one_plain_word() {
+        let c = coordinator();
+        for bad in ["", "two words", "a/b", "x\u{200b}y", &"n".repeat(65)] {
+            let refused = c.add_token(bad).expect_err(bad);
+            assert!(refused.to_string().contains("`name`"), "{refused}");
+        }
+        assert!(c.add_token("bob@laptop").is_ok());
+        let unknown = c.revoke_token("carol").expect_err("no such token");
+        assert!(unknown.to_string().contains("bob@laptop"), "{unknown}");
+    }
+}
