@@ -3,6 +3,7 @@
 //
 //   node tests/dashboard/browser_test.mjs BASE_URL SCREENSHOT_PATH
 //   (BASE_URL like http://127.0.0.1:7420; MCP_COORDINATOR_TOKEN is used when set;
+//    PERSON_TOKEN, a person's token from `token add`, adds the step that opens the page with it;
 //    CHROMIUM overrides /usr/bin/chromium)
 //
 // It drives Debian's Chromium through playwright-core (which never downloads a browser) and
@@ -20,6 +21,7 @@ if (!baseArg || !shotArg) {
 const BASE = baseArg.replace(/\/+$/, '');
 const SCREENSHOT = resolve(shotArg);
 const TOKEN = process.env.MCP_COORDINATOR_TOKEN || '';
+const PERSON_TOKEN = process.env.PERSON_TOKEN || '';
 const TIMEOUT = 10_000; // every wait, page or MCP
 const PROTOCOL = '2025-11-25';
 const PROJECT = 'browser-test';
@@ -65,15 +67,16 @@ async function readResponse(response, id) {
 }
 
 class McpClient {
-  constructor(label) {
+  constructor(label, token = TOKEN) {
     this.label = label;
+    this.token = token;
     this.mcpSession = null;
     this.nextId = 1;
   }
 
   headers() {
     const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
-    if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
     if (this.mcpSession) {
       headers['Mcp-Session-Id'] = this.mcpSession;
       headers['MCP-Protocol-Version'] = PROTOCOL;
@@ -264,6 +267,32 @@ async function main(page, problems, clients) {
   await waitFor(page.locator(`tr[data-session-id="${b.id}"]`), `${BOB}'s row to disappear after ending it`, 'detached');
   b.id = null;
   pass(`10 ending ${BOB} from the page removes the session`);
+
+  // 11. A page opened with a person's token: sessions registered with it say whose they are,
+  // and the broadcast form signs with the person's name.
+  if (PERSON_TOKEN) {
+    const theirs = await page.context().browser().newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      theirs.setDefaultTimeout(TIMEOUT);
+      const opened = await theirs.goto(`${BASE}/?token=${encodeURIComponent(PERSON_TOKEN)}`);
+      assert(opened && opened.ok(), `opening the page with the person's token answered HTTP ${opened && opened.status()}`);
+      const c = new McpClient('C', PERSON_TOKEN);
+      clients.push(c);
+      await c.initialize();
+      const CAROL = `carol-${RUN}`;
+      c.id = (await c.call('session_register', { name: CAROL, project: PROJECT, branch: 'main' })).session_id;
+      const who = theirs.locator(`tr[data-session-id="${c.id}"]`).getByTestId('session-who');
+      await waitFor(who, `${CAROL}'s row to say whose token registered it`);
+      const tag = (await who.textContent()).trim();
+      assert(tag === 'by browser-person', `the session's tag reads '${tag}'`);
+      const sender = theirs.locator('#bc-from');
+      await eventually(async () => (await sender.inputValue()) === 'browser-person', 'the sender field to show the person');
+      assert(await sender.evaluate((input) => input.readOnly), 'the sender field is still editable');
+    } finally {
+      await theirs.close();
+    }
+    pass("11 a person's token: sessions show 'by browser-person', broadcasts are signed with it");
+  }
 
   assert(problems.length === 0, `the page reported errors:\n  ${problems.join('\n  ')}`);
   console.log(`screenshot: ${SCREENSHOT}`);
