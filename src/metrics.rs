@@ -56,7 +56,8 @@ struct StateLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabel {
-    /// The endpoint's scheme and host only: its path is a secret (Slack's, Discord's).
+    /// The endpoint's scheme, host and port, and a digest of its URL: its path is a secret
+    /// (Slack's, Discord's).
     endpoint: String,
 }
 
@@ -260,7 +261,7 @@ mod tests {
     fn a_scrape_shows_the_counts_and_what_this_process_did() {
         let metrics = Metrics::new(vec![(
             "https://hooks.slack.com/services/SECRET".into(),
-            "https://hooks.slack.com/…".into(),
+            "https://hooks.slack.com/… 1a2b3c4d".into(),
         )]);
         metrics.tool_called("lock_acquire", true, Duration::from_millis(3));
         metrics.tool_called("lock_acquire", false, Duration::from_millis(1));
@@ -295,8 +296,8 @@ mod tests {
             "mcp_coordinator_locks_held 2",
             "mcp_coordinator_queue_depth 1",
             "mcp_coordinator_queue_oldest_wait_seconds 7.5",
-            "mcp_coordinator_webhook_backlog_events{endpoint=\"https://hooks.slack.com/…\"} 4",
-            "mcp_coordinator_webhook_failures{endpoint=\"https://hooks.slack.com/…\"} 2",
+            "mcp_coordinator_webhook_backlog_events{endpoint=\"https://hooks.slack.com/… 1a2b3c4d\"} 4",
+            "mcp_coordinator_webhook_failures{endpoint=\"https://hooks.slack.com/… 1a2b3c4d\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
         }

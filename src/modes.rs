@@ -131,7 +131,7 @@ fn web_server(
         .webhooks
         .urls
         .iter()
-        .map(|url| (url.clone(), webhooks::redacted(url)))
+        .map(|url| (url.clone(), webhooks::label(url)))
         .collect();
     // Outside the runtime: a PostgreSQL connection made here runs one of its own.
     let access = access.with_people(reader.clone(), listen)?;

@@ -220,15 +220,29 @@ enum Recorded {
     TakenOver,
 }
 
-/// An endpoint as logs and metrics show it: its scheme and host, without the path, which is
-/// the secret of Slack's and Discord's webhooks.
+/// An endpoint as metrics label it: [`redacted`], and a short digest of the whole URL that
+/// tells apart two endpoints on one host (two Slack channels) and reveals nothing of the path.
+pub fn label(url: &str) -> String {
+    let digest = crate::ids::token_hash(url);
+    format!("{} {}", redacted(url), &digest[..8])
+}
+
+/// An endpoint as logs show it: its scheme, host and port, without the path, which is the
+/// secret of Slack's and Discord's webhooks.
 pub fn redacted(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(parsed) => format!(
-            "{}://{}/…",
-            parsed.scheme(),
-            parsed.host_str().unwrap_or("?")
-        ),
+        Ok(parsed) => match parsed.port() {
+            Some(port) => format!(
+                "{}://{}:{port}/…",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or("?")
+            ),
+            None => format!(
+                "{}://{}/…",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or("?")
+            ),
+        },
         Err(_) => "(invalid URL)".to_owned(),
     }
 }
@@ -299,5 +313,18 @@ mod tests {
             "https://hooks.slack.com/…"
         );
         assert_eq!(redacted("not a url"), "(invalid URL)");
+        assert_eq!(
+            redacted("http://127.0.0.1:8080/x"),
+            "http://127.0.0.1:8080/…"
+        );
+        let (one, two) = (
+            label("https://hooks.slack.com/services/T000/B000/XXXX"),
+            label("https://hooks.slack.com/services/T000/B001/YYYY"),
+        );
+        assert!(
+            one.starts_with("https://hooks.slack.com/… ") && one != two,
+            "{one} {two}"
+        );
+        assert!(!one.contains("T000") && !one.contains("XXXX"));
     }
 }

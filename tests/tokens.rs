@@ -138,6 +138,12 @@ async fn what_each_person_does_is_recorded_under_their_name() {
         .expect("forced release event")
         .1;
     assert_eq!(forced["data"]["who"], "bob", "{forced}");
+    let urgent = &events
+        .iter()
+        .find(|(kind, _)| kind == "message.urgent")
+        .expect("urgent message event")
+        .1;
+    assert_eq!(urgent["data"]["who"], "bob", "{urgent}");
     assert_eq!(
         forced["data"]["released"][0]["name"], "alice-agent",
         "{forced}"
@@ -169,6 +175,9 @@ async fn a_revoked_token_stops_at_once_and_its_open_streams_close() {
     );
     let revoked = std::time::Instant::now();
     db.cli(&["token", "revoke", "alice"]);
+    // Replaced at once (a leaked token's usual fix): the old token's stream must close all
+    // the same, though the name has a working token again.
+    let renewed = add_token(&db, "alice");
 
     let refused = get(&server, "/api/snapshot", &alice).await;
     assert_eq!(refused.status(), 401, "the next request is refused");
@@ -194,16 +203,24 @@ async fn a_revoked_token_stops_at_once_and_its_open_streams_close() {
 
     let others = get(&server, "/api/snapshot", &bob).await;
     assert_eq!(others.status(), 200, "bob's token still works");
+    let again = get(&server, "/api/snapshot", &renewed).await;
+    assert_eq!(again.status(), 200, "alice's new token works");
     let listed = db.cli(&["token", "list", "--json"]).stdout;
     let listed: Value = serde_json::from_str(&listed).expect("JSON");
-    assert!(listed[0]["revoked_at"].is_string(), "{listed}");
-    assert!(listed[1].get("revoked_at").is_none(), "{listed}");
+    assert!(
+        listed[0]["name"] == "alice" && listed[1]["name"] == "bob",
+        "{listed}"
+    );
+    assert!(
+        listed[0].get("revoked_at").is_none(),
+        "a new token: {listed}"
+    );
 
     if common::postgres_server().is_none() {
         // Only hashes are kept: the tokens appear nowhere in the database's files.
         for file in std::fs::read_dir(db.path().parent().expect("dir")).expect("dir") {
             let bytes = std::fs::read(file.expect("entry").path()).unwrap_or_default();
-            for token in [&alice, &bob] {
+            for token in [&alice, &bob, &renewed] {
                 assert!(
                     !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
                     "a token is stored in plain"

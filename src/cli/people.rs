@@ -56,6 +56,7 @@ pub fn send(coordinator: &Coordinator, args: &SendArgs) -> Result<String, CliErr
         from: Sender::Person {
             name: person(args.from.as_deref()),
             project: args.project.clone(),
+            who: None,
         },
         to_session: args.to.clone(),
         to_group: args.group.clone(),

@@ -17,8 +17,13 @@ use crate::store::{InboxFilter, MarkRead, NewMessage, WriteTx};
 pub enum Sender {
     /// A registered session (an AI), which must exist; the call is its heartbeat.
     Session(String),
-    /// A person at the command line, writing into a project under a name.
-    Person { name: String, project: String },
+    /// A person at the command line or on the dashboard, writing into a project under a
+    /// name; `who`, whose access token they came with (the dashboard's), for the event.
+    Person {
+        name: String,
+        project: String,
+        who: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -98,9 +103,10 @@ impl Coordinator {
         }
         // A person's name is marked, so no one mistakes it for a session they could answer.
         let from = match message.from {
-            Sender::Person { name, project } => Sender::Person {
+            Sender::Person { name, project, who } => Sender::Person {
                 name: format!("{} (person)", required_label("from", &name)?),
                 project: required_label("project", &project)?,
+                who,
             },
             session => session,
         };
@@ -111,7 +117,9 @@ impl Coordinator {
                     let me = Self::acting(tx, id, now)?;
                     (me.project, Some(me.session_id), me.name, me.who)
                 }
-                Sender::Person { name, project } => (project.clone(), None, name.clone(), None),
+                Sender::Person { name, project, who } => {
+                    (project.clone(), None, name.clone(), who.clone())
+                }
             };
             let sender = from_session.as_deref();
             let recipients = match (to, &group) {
@@ -629,6 +637,7 @@ mod tests {
         let person = Sender::Person {
             name: "dana".into(),
             project: "app".into(),
+            who: None,
         };
         let sent = h
             .coordinator

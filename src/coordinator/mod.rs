@@ -56,7 +56,7 @@ pub use sessions::{
     Claim, Deregistered, Heartbeat, Peer, Registered, Registration, SessionDetails, SessionList,
 };
 pub use tally::Tally;
-pub use tokens::{ACCESS_TOKEN_PREFIX, IssuedToken};
+pub use tokens::{ACCESS_TOKEN_PREFIX, Holder, IssuedToken};
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};

@@ -18,6 +18,18 @@ const MAX_TOKEN_NAME_CHARS: usize = 64;
 /// What every access token starts with, so that secret scanners and people recognize one.
 pub const ACCESS_TOKEN_PREFIX: &str = "mcpc_";
 
+/// Most tokens of one request looked up: far more than a bearer token and a few cookies.
+const MAX_SHOWN: usize = 64;
+
+/// Whose a working token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub name: String,
+    /// Stands for the token itself (its hash), in [`Coordinator::live_token_keys`]: a name may
+    /// get a new token the moment its old one is revoked.
+    pub key: String,
+}
+
 /// A token just added: the only time it is shown.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct IssuedToken {
@@ -89,13 +101,22 @@ impl Coordinator {
         })
     }
 
-    /// The name of the working token `token` is, if it is one.
-    pub fn token_holder(&self, token: &str) -> Result<Option<String>> {
-        if !token.starts_with(ACCESS_TOKEN_PREFIX) {
-            return Ok(None);
-        }
-        let hash = token_hash(token);
-        Ok(self.store.read(|tx| tx.token_holder(&hash))?)
+    /// Whose working token the first of `shown` that is one is. Looked up in one read,
+    /// however many are shown (a bearer token and cookies, some of them decoys).
+    pub fn token_holder(&self, shown: &[&str]) -> Result<Option<Holder>> {
+        let hashes: Vec<String> = shown
+            .iter()
+            .filter(|token| token.starts_with(ACCESS_TOKEN_PREFIX))
+            .take(MAX_SHOWN)
+            .map(|token| token_hash(token))
+            .collect();
+        let found = self.store.read(|tx| tx.token_holder(&hashes))?;
+        Ok(found.map(|(name, key)| Holder { name, key }))
+    }
+
+    /// Which tokens work now, by [`Holder::key`].
+    pub fn live_token_keys(&self) -> Result<Vec<String>> {
+        Ok(self.store.read(|tx| tx.live_token_hashes())?)
     }
 
     /// The names of the tokens that work.
@@ -142,31 +163,32 @@ mod tests {
         let c = coordinator();
         let alice = c.add_token("alice").expect("added");
         assert!(alice.token.starts_with("mcpc_") && alice.token.len() == 69);
-        assert_eq!(
-            c.token_holder(&alice.token).expect("read").as_deref(),
-            Some("alice")
-        );
-        assert_eq!(c.token_holder("mcpc_guess").expect("read"), None);
+        let holder = |token: &str| {
+            c.token_holder(&["mcpc_decoy", "not-ours", token])
+                .expect("read")
+                .map(|h| h.name)
+        };
+        assert_eq!(holder(&alice.token).as_deref(), Some("alice"));
+        assert_eq!(holder("mcpc_guess"), None);
         let again = c.add_token("alice").expect_err("alice has one");
         assert!(again.to_string().contains("token revoke alice"), "{again}");
+        let first_key = c.live_token_keys().expect("read");
 
         let revoked = c.revoke_token("alice").expect("revoked");
         assert!(revoked.revoked_at.is_some());
-        assert_eq!(c.token_holder(&alice.token).expect("read"), None);
-        assert!(c.live_token_names().expect("read").is_empty());
+        assert_eq!(holder(&alice.token), None);
+        assert!(c.live_token_keys().expect("read").is_empty());
         let twice = c.revoke_token("alice").expect_err("already revoked");
         assert!(twice.to_string().contains("already revoked"), "{twice}");
 
         let renewed = c.add_token("alice").expect("a new token after revoking");
         assert_ne!(renewed.token, alice.token);
-        assert_eq!(
-            c.token_holder(&renewed.token).expect("read").as_deref(),
-            Some("alice")
-        );
-        assert_eq!(
-            c.token_holder(&alice.token).expect("read"),
-            None,
-            "the old one stays dead"
+        assert_eq!(holder(&renewed.token).as_deref(), Some("alice"));
+        assert_eq!(holder(&alice.token), None, "the old one stays dead");
+        assert_ne!(
+            c.live_token_keys().expect("read"),
+            first_key,
+            "the new token is told apart from the old one of the same name"
         );
         assert_eq!(c.tokens().expect("list").len(), 1);
     }

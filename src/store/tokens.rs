@@ -1,7 +1,7 @@
 //! Statements on `access_tokens`: the tokens people and agents reach a shared server with,
 //! kept as hashes.
 
-use super::sql::{Row, args};
+use super::sql::{Arg, IntoArg, Row, args};
 use super::{ReadTx, StoreError, WriteTx};
 use crate::clock::Timestamp;
 use crate::model::AccessToken;
@@ -33,11 +33,32 @@ impl ReadTx<'_> {
         )
     }
 
-    /// The name of the unrevoked token with this hash.
-    pub fn token_holder(&self, hash: &str) -> Result<Option<String>, StoreError> {
-        self.conn.query_opt(
-            "SELECT name FROM access_tokens WHERE hash = ?1 AND revoked_at IS NULL",
-            &args![hash],
+    /// The first of `hashes` (in their order) that is an unrevoked token's, with its name.
+    pub fn token_holder(&self, hashes: &[String]) -> Result<Option<(String, String)>, StoreError> {
+        if hashes.is_empty() {
+            return Ok(None);
+        }
+        let marks: Vec<String> = (1..=hashes.len()).map(|n| format!("?{n}")).collect();
+        let values: Vec<Arg<'_>> = hashes.iter().map(|h| h.as_str().arg()).collect();
+        let found: Vec<(String, String)> = self.conn.query(
+            &format!(
+                "SELECT name, hash FROM access_tokens
+                 WHERE revoked_at IS NULL AND hash IN ({})",
+                marks.join(", ")
+            ),
+            &values,
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(hashes
+            .iter()
+            .find_map(|hash| found.iter().find(|(_, h)| h == hash).cloned()))
+    }
+
+    /// The hashes of the unrevoked tokens.
+    pub fn live_token_hashes(&self) -> Result<Vec<String>, StoreError> {
+        self.conn.query(
+            "SELECT hash FROM access_tokens WHERE revoked_at IS NULL",
+            &[],
             |row| row.get(0),
         )
     }

@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tokio_util::sync::CancellationToken;
 
 use super::connections::Connection;
-use crate::coordinator::{ACCESS_TOKEN_PREFIX, Coordinator};
+use crate::coordinator::{ACCESS_TOKEN_PREFIX, Coordinator, Holder};
 use crate::mcp::TokenHolder;
 
 /// The dashboard's cookie; `HttpOnly` and `SameSite=Strict`, so page scripts and other sites
@@ -56,16 +56,13 @@ pub struct Access {
 /// The persons' tokens: looked up in the database, and the connections each opened.
 pub struct People {
     coordinator: Arc<Coordinator>,
-    /// Cancelled when the name's token is revoked: the connections it proved close.
-    revocations: Mutex<HashMap<String, CancellationToken>>,
+    /// By token ([`Holder::key`]): cancelled when it is revoked, which closes the connections
+    /// it proved. Each of those holds a clone while it is open.
+    revocations: Mutex<HashMap<String, Arc<CancellationToken>>>,
 }
 
 /// How often [`People::watch`] looks for revoked tokens whose connections are still open.
 const REVOCATION_LOOK: Duration = Duration::from_secs(1);
-
-/// Most tokens of one request (a bearer and cookies) looked up in the database: a request
-/// with a hundred decoy cookies must not cost a hundred lookups.
-const MOST_LOOKUPS: usize = 4;
 
 /// Whom a request's token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +71,8 @@ enum Admitted {
     Open,
     /// The shared token, which names nobody.
     Shared,
-    /// A person's (or agent's) token, by its name.
-    Holder(String),
+    /// A person's (or agent's) token.
+    Holder(Holder),
 }
 
 /// Why a request was not admitted.
@@ -190,23 +187,18 @@ impl Access {
                 Err(Refusal::Token)
             };
         };
-        let shown: Vec<String> = shown
-            .iter()
-            .filter(|s| s.starts_with(ACCESS_TOKEN_PREFIX))
-            .take(MOST_LOOKUPS)
-            .map(|s| (*s).to_owned())
-            .collect();
+        let shown: Vec<String> = shown.iter().map(|s| (*s).to_owned()).collect();
+        let ours = shown.iter().any(|s| s.starts_with(ACCESS_TOKEN_PREFIX));
         let may_open = self.token.is_none() && self.loopback;
         let coordinator = people.coordinator.clone();
         let found = tokio::task::spawn_blocking(move || {
-            for token in &shown {
-                if let Some(name) = coordinator.token_holder(token)? {
-                    return Ok(Admitted::Holder(name));
-                }
+            let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
+            if let Some(holder) = coordinator.token_holder(&shown)? {
+                return Ok(Admitted::Holder(holder));
             }
             // A person's token that no longer works is refused, even where none is needed:
             // whoever shows a revoked token is told so, not let in as anyone.
-            if may_open && shown.is_empty() && coordinator.live_token_names()?.is_empty() {
+            if may_open && !ours && coordinator.live_token_names()?.is_empty() {
                 return Ok(Admitted::Open);
             }
             Ok::<_, crate::Error>(Admitted::Shared)
@@ -353,37 +345,40 @@ pub async fn check(
             return response;
         }
         Err(Refusal::Unavailable(why)) => {
+            // The cause stays in the log: the caller has shown no token yet.
+            tracing::warn!(error = %why, "cannot check a token");
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &format!("cannot check the token now: {why}"),
+                "cannot check the token now: the database is unavailable; try again shortly",
             );
         }
     };
     if let Some(connection) = request.extensions().get::<Arc<Connection>>() {
         connection.prove();
-        if let (Admitted::Holder(name), Some(people)) = (&admitted, &access.people) {
-            connection.close_when(name, people.revocation(name));
+        if let (Admitted::Holder(holder), Some(people)) = (&admitted, &access.people) {
+            connection.close_when(&holder.key, people.revocation(&holder.key));
         }
     }
-    if let Admitted::Holder(name) = admitted {
-        request.extensions_mut().insert(TokenHolder(name));
+    if let Admitted::Holder(holder) = admitted {
+        request.extensions_mut().insert(TokenHolder(holder.name));
     }
     next.run(request).await
 }
 
 impl People {
-    /// What is cancelled when `name`'s token is revoked.
-    fn revocation(&self, name: &str) -> CancellationToken {
+    /// What is cancelled when the token `key` is revoked.
+    fn revocation(&self, key: &str) -> Arc<CancellationToken> {
         self.revocations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(name.to_owned())
+            .entry(key.to_owned())
             .or_default()
             .clone()
     }
 
     /// Closes the connections of tokens revoked meanwhile, looking every
-    /// [`REVOCATION_LOOK`] while any person's connection is open, until the server stops.
+    /// [`REVOCATION_LOOK`] while any connection a person's token proved is open, until the
+    /// server stops.
     pub fn watch(access: Arc<Access>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let Some(people) = &access.people else {
@@ -393,16 +388,19 @@ impl People {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                if people
-                    .revocations
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_empty()
                 {
-                    continue;
+                    let mut revocations = people
+                        .revocations
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    // Tokens whose connections have all closed need no watching.
+                    revocations.retain(|_, revoked| Arc::strong_count(revoked) > 1);
+                    if revocations.is_empty() {
+                        continue;
+                    }
                 }
                 let coordinator = people.coordinator.clone();
-                let live = match tokio::task::spawn_blocking(move || coordinator.live_token_names())
+                let live = match tokio::task::spawn_blocking(move || coordinator.live_token_keys())
                     .await
                 {
                     Ok(Ok(live)) => live,
@@ -416,10 +414,10 @@ impl People {
                     .revocations
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                revocations.retain(|name, revoked| {
-                    let works = live.contains(name);
+                revocations.retain(|key, revoked| {
+                    let works = live.contains(key);
                     if !works {
-                        tracing::info!(token = %name, "token revoked: closing its connections");
+                        tracing::info!("a token was revoked: closing its connections");
                         revoked.cancel();
                     }
                     works
@@ -641,9 +639,11 @@ mod tests {
             access.admit(&[]).await.is_err(),
             "once a person has a token, loopback needs one too"
         );
-        assert_eq!(
-            access.admit(&["mcpc_wrong", &alice]).await.ok(),
-            Some(Admitted::Holder("alice".into()))
+        let decoys = ["mcpc_a", "mcpc_b", "mcpc_c", "mcpc_d", "mcpc_e"];
+        let shown: Vec<&str> = decoys.iter().copied().chain([alice.as_str()]).collect();
+        assert!(
+            matches!(access.admit(&shown).await, Ok(Admitted::Holder(h)) if h.name == "alice"),
+            "the real cookie counts after any number of decoys"
         );
         people.revoke_token("alice").expect("revoked");
         assert!(access.admit(&[&alice]).await.is_err(), "refused at once");

@@ -419,8 +419,9 @@ pub async fn broadcast(
             .parse()
             .map_err(|why: String| ApiError::from(Error::invalid("priority", why)))?,
     };
-    let name = match holder {
-        Some(Extension(TokenHolder(name))) => name,
+    let who = holder.map(|Extension(TokenHolder(name))| name);
+    let name = match &who {
+        Some(name) => name.clone(),
         None => body
             .from
             .map(|f| f.trim().to_owned())
@@ -432,6 +433,7 @@ pub async fn broadcast(
             from: Sender::Person {
                 name,
                 project: body.project,
+                who,
             },
             to_session: None,
             to_group: None,

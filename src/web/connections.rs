@@ -66,7 +66,7 @@ pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
 pub struct Connection {
     proven: AtomicBool,
     close: CancellationToken,
-    /// The name of the person's token it was proved with, once.
+    /// The person's token it was proved with (its key), once.
     holder: Mutex<Option<String>>,
 }
 
@@ -77,13 +77,14 @@ impl Connection {
     }
 
     /// Closes this connection, and the streams it carries, when `revoked` is cancelled: the
-    /// person `holder` whose token it showed lost it.
-    pub fn close_when(&self, holder: &str, revoked: CancellationToken) {
+    /// person's token `key` it showed was revoked. Holds `revoked` while the connection is open,
+    /// which is how the watcher knows the token still has connections.
+    pub fn close_when(&self, key: &str, revoked: Arc<CancellationToken>) {
         let mut bound = self.holder.lock().unwrap_or_else(PoisonError::into_inner);
-        if bound.as_deref() == Some(holder) {
+        if bound.as_deref() == Some(key) {
             return;
         }
-        *bound = Some(holder.to_owned());
+        *bound = Some(key.to_owned());
         let close = self.close.clone();
         tokio::spawn(async move {
             tokio::select! {
