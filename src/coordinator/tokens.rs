@@ -110,18 +110,21 @@ impl Coordinator {
             .take(MAX_SHOWN)
             .map(|token| token_hash(token))
             .collect();
+        if hashes.is_empty() {
+            return Ok(None);
+        }
         let found = self.store.read(|tx| tx.token_holder(&hashes))?;
         Ok(found.map(|(name, key)| Holder { name, key }))
+    }
+
+    /// Whether any token works: then every request to a server on this database needs one.
+    pub fn tokens_in_use(&self) -> Result<bool> {
+        Ok(self.store.read(|tx| tx.any_live_token())?)
     }
 
     /// Which tokens work now, by [`Holder::key`].
     pub fn live_token_keys(&self) -> Result<Vec<String>> {
         Ok(self.store.read(|tx| tx.live_token_hashes())?)
-    }
-
-    /// The names of the tokens that work.
-    pub fn live_token_names(&self) -> Result<Vec<String>> {
-        Ok(self.store.read(|tx| tx.live_token_names())?)
     }
 }
 
@@ -178,6 +181,7 @@ mod tests {
         assert!(revoked.revoked_at.is_some());
         assert_eq!(holder(&alice.token), None);
         assert!(c.live_token_keys().expect("read").is_empty());
+        assert!(!c.tokens_in_use().expect("read"));
         let twice = c.revoke_token("alice").expect_err("already revoked");
         assert!(twice.to_string().contains("already revoked"), "{twice}");
 

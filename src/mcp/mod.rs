@@ -312,25 +312,29 @@ impl ServerHandler for CoordinatorServer {
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
-        let Some(metrics) = self.metrics.clone() else {
-            let call = ToolCallContext::new(self, request, context);
-            return self.tool_router.call(call).await;
-        };
         // Only the tools' own names become labels: a client cannot add label sets.
-        let tool = if self.tool_router.has_route(&request.name) {
-            request.name.to_string()
-        } else {
-            "unknown".to_owned()
-        };
-        let started = std::time::Instant::now();
-        let call = ToolCallContext::new(self, request, context);
-        let answered = self.tool_router.call(call).await;
-        let ok = match &answered {
-            Ok(rmcp::model::CallToolResponse::Complete(result)) => result.is_error != Some(true),
-            Ok(_) => true,
-            Err(_) => false,
-        };
-        metrics.tool_called(&tool, ok, started.elapsed());
+        let counted = self.metrics.as_ref().map(|metrics| {
+            let tool = if self.tool_router.has_route(&request.name) {
+                request.name.to_string()
+            } else {
+                "unknown".to_owned()
+            };
+            (metrics, tool, std::time::Instant::now())
+        });
+        let answered = self
+            .tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .await;
+        if let Some((metrics, tool, started)) = counted {
+            let ok = match &answered {
+                Ok(rmcp::model::CallToolResponse::Complete(result)) => {
+                    result.is_error != Some(true)
+                }
+                Ok(_) => true,
+                Err(_) => false,
+            };
+            metrics.tool_called(&tool, ok, started.elapsed());
+        }
         answered
     }
 

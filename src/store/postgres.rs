@@ -76,30 +76,32 @@ static SETTINGS: LazyLock<String> = LazyLock::new(|| {
         IDLE_IN_TRANSACTION.as_millis()
     )
 });
-/// The first round trip of a write transaction: the write lock, and the server's clock.
-static BEGIN_WRITE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "BEGIN; {} SELECT pg_advisory_xact_lock({WRITE_LOCK}); {SERVER_TIME}",
-        *SETTINGS
-    )
-});
-/// The first round trip of a read transaction: its snapshot, and the server's clock.
-static BEGIN_READ: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {} {SERVER_TIME}",
-        *SETTINGS
-    )
-});
-
+/// A transaction's first round trip: `opening`, then (behind a pooler) `DEALLOCATE ALL`, the
+/// [`SETTINGS`], and `rest`.
+///
 /// Behind a pooler, a transaction first drops the prepared statements its server connection
 /// holds: those of a client that stopped before closing them, or of one without
 /// `pgbouncer=true`, would otherwise collide with this client's names (tokio-postgres numbers
 /// each client's statements from `s0`). Nothing else relies on them: a pooled client closes
 /// its own before each transaction ends.
+fn first_trip(opening: &str, pooled: bool, rest: &str) -> String {
+    let deallocate = if pooled { " DEALLOCATE ALL;" } else { "" };
+    format!("{opening};{deallocate} {} {rest}", *SETTINGS)
+}
+
+/// The rest of a write transaction's first round trip: the write lock, and the server's clock.
+static WRITE_REST: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT pg_advisory_xact_lock({WRITE_LOCK}); {SERVER_TIME}"));
+/// A read transaction opens its snapshot, then reads the server's clock.
+const READ_OPENING: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+static BEGIN_WRITE: LazyLock<String> = LazyLock::new(|| first_trip("BEGIN", false, &WRITE_REST));
+static BEGIN_READ: LazyLock<String> =
+    LazyLock::new(|| first_trip(READ_OPENING, false, SERVER_TIME));
 static POOLED_BEGIN_WRITE: LazyLock<String> =
-    LazyLock::new(|| BEGIN_WRITE.replacen("BEGIN;", "BEGIN; DEALLOCATE ALL;", 1));
+    LazyLock::new(|| first_trip("BEGIN", true, &WRITE_REST));
 static POOLED_BEGIN_READ: LazyLock<String> =
-    LazyLock::new(|| BEGIN_READ.replacen("READ ONLY;", "READ ONLY; DEALLOCATE ALL;", 1));
+    LazyLock::new(|| first_trip(READ_OPENING, true, SERVER_TIME));
 
 /// A round trip longer than this (a writer waited for the lock), unless the server is that far
 /// away, says too little about when the server read its clock to correct ours by it.

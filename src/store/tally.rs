@@ -29,12 +29,14 @@ pub struct Outbox {
 impl ReadTx<'_> {
     pub fn counts(&self, alive_since: Timestamp, now: Timestamp) -> Result<Counts, StoreError> {
         self.conn.query_one(
-            "SELECT
-                (SELECT count(*) FROM sessions WHERE last_heartbeat >= ?1),
-                (SELECT count(*) FROM sessions WHERE last_heartbeat < ?1),
-                (SELECT count(*) FROM locks WHERE expires_at > ?2),
-                (SELECT count(*) FROM lock_waiters WHERE deadline IS NULL OR deadline > ?2),
-                (SELECT min(queued_at) FROM lock_waiters WHERE deadline IS NULL OR deadline > ?2)",
+            // One scan of each table.
+            "SELECT s.live, s.stale, l.held, w.queued, w.oldest FROM
+                (SELECT count(*) FILTER (WHERE last_heartbeat >= ?1) AS live,
+                        count(*) FILTER (WHERE last_heartbeat < ?1) AS stale
+                 FROM sessions) AS s,
+                (SELECT count(*) AS held FROM locks WHERE expires_at > ?2) AS l,
+                (SELECT count(*) AS queued, min(queued_at) AS oldest FROM lock_waiters
+                 WHERE deadline IS NULL OR deadline > ?2) AS w",
             &args![alive_since.as_millis(), now.as_millis()],
             |row| {
                 let oldest: Option<i64> = row.get(4)?;

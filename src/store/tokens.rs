@@ -33,11 +33,9 @@ impl ReadTx<'_> {
         )
     }
 
-    /// The first of `hashes` (in their order) that is an unrevoked token's, with its name.
+    /// The first of `hashes` (in their order, at least one) that is an unrevoked token's, with
+    /// its name.
     pub fn token_holder(&self, hashes: &[String]) -> Result<Option<(String, String)>, StoreError> {
-        if hashes.is_empty() {
-            return Ok(None);
-        }
         let marks: Vec<String> = (1..=hashes.len()).map(|n| format!("?{n}")).collect();
         let values: Vec<Arg<'_>> = hashes.iter().map(|h| h.as_str().arg()).collect();
         let found: Vec<(String, String)> = self.conn.query(
@@ -52,6 +50,17 @@ impl ReadTx<'_> {
         Ok(hashes
             .iter()
             .find_map(|hash| found.iter().find(|(_, h)| h == hash).cloned()))
+    }
+
+    /// Whether any token works: one row read at most.
+    pub fn any_live_token(&self) -> Result<bool, StoreError> {
+        let found: i64 = self.conn.query_one(
+            "SELECT count(*) FROM
+                (SELECT 1 FROM access_tokens WHERE revoked_at IS NULL LIMIT 1) AS live",
+            &[],
+            |row| row.get(0),
+        )?;
+        Ok(found > 0)
     }
 
     /// The hashes of the unrevoked tokens.

@@ -153,13 +153,11 @@ impl Access {
         coordinator: Arc<Coordinator>,
         listen: SocketAddr,
     ) -> Result<Self, AccessError> {
-        if self.token.is_none() && !self.loopback {
-            let names = coordinator
-                .live_token_names()
-                .map_err(AccessError::Tokens)?;
-            if names.is_empty() {
-                return Err(AccessError::TokenRequired { listen });
-            }
+        if self.token.is_none()
+            && !self.loopback
+            && !coordinator.tokens_in_use().map_err(AccessError::Tokens)?
+        {
+            return Err(AccessError::TokenRequired { listen });
         }
         Ok(Self {
             people: Some(People {
@@ -187,26 +185,30 @@ impl Access {
                 Err(Refusal::Token)
             };
         };
-        let shown: Vec<String> = shown.iter().map(|s| (*s).to_owned()).collect();
-        let ours = shown.iter().any(|s| s.starts_with(ACCESS_TOKEN_PREFIX));
-        let may_open = self.token.is_none() && self.loopback;
+        let ours: Vec<String> = shown
+            .iter()
+            .filter(|s| s.starts_with(ACCESS_TOKEN_PREFIX))
+            .map(|s| (*s).to_owned())
+            .collect();
+        // A person's token that no longer works is refused, even where none is needed:
+        // whoever shows a revoked token is told so, not let in as anyone.
+        let may_open = self.token.is_none() && self.loopback && ours.is_empty();
+        if ours.is_empty() && !may_open {
+            return Err(Refusal::Token);
+        }
         let coordinator = people.coordinator.clone();
         let found = tokio::task::spawn_blocking(move || {
-            let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
-            if let Some(holder) = coordinator.token_holder(&shown)? {
-                return Ok(Admitted::Holder(holder));
+            let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+            if let Some(holder) = coordinator.token_holder(&ours)? {
+                return Ok(Some(Admitted::Holder(holder)));
             }
-            // A person's token that no longer works is refused, even where none is needed:
-            // whoever shows a revoked token is told so, not let in as anyone.
-            if may_open && !ours && coordinator.live_token_names()?.is_empty() {
-                return Ok(Admitted::Open);
-            }
-            Ok::<_, crate::Error>(Admitted::Shared)
+            let open = may_open && !coordinator.tokens_in_use()?;
+            Ok::<_, crate::Error>(open.then_some(Admitted::Open))
         })
         .await;
         match found {
-            Ok(Ok(Admitted::Shared)) => Err(Refusal::Token),
-            Ok(Ok(admitted)) => Ok(admitted),
+            Ok(Ok(Some(admitted))) => Ok(admitted),
+            Ok(Ok(None)) => Err(Refusal::Token),
             Ok(Err(error)) => Err(Refusal::Unavailable(error.to_string())),
             Err(error) => Err(Refusal::Unavailable(error.to_string())),
         }

@@ -161,6 +161,11 @@ async fn run<T: Send + 'static>(
         })
 }
 
+/// The name of the person's token a request came with (see `access`).
+fn who(holder: Option<Extension<TokenHolder>>) -> Option<String> {
+    holder.map(|Extension(TokenHolder(name))| name)
+}
+
 /// `/metrics`: what the database holds now, read at each scrape, and what this server did.
 pub async fn metrics(State(dashboard): State<Dashboard>) -> Result<Response, ApiError> {
     let urls = dashboard.metrics.webhook_urls();
@@ -348,7 +353,7 @@ pub async fn release(
     holder: Option<Extension<TokenHolder>>,
     Json(body): Json<ForceRelease>,
 ) -> Result<Json<ForceReleased>, ApiError> {
-    let who = holder.map(|Extension(TokenHolder(name))| name);
+    let who = who(holder);
     let on_dashboard = match &who {
         Some(name) => format!("{name} on the dashboard"),
         None => "the dashboard".to_owned(),
@@ -401,9 +406,7 @@ pub struct Viewer {
 }
 
 pub async fn viewer(holder: Option<Extension<TokenHolder>>) -> Json<Viewer> {
-    Json(Viewer {
-        who: holder.map(|Extension(TokenHolder(name))| name),
-    })
+    Json(Viewer { who: who(holder) })
 }
 
 /// A broadcast from the dashboard. With a person's token it is signed with their name,
@@ -419,7 +422,7 @@ pub async fn broadcast(
             .parse()
             .map_err(|why: String| ApiError::from(Error::invalid("priority", why)))?,
     };
-    let who = holder.map(|Extension(TokenHolder(name))| name);
+    let who = who(holder);
     let name = match &who {
         Some(name) => name.clone(),
         None => body
